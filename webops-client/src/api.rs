@@ -1,0 +1,130 @@
+//! [`WebOpsApi`]: the object-safe trait over the client, one method per endpoint, and
+//! [`WebOpsApiExt`]: helpers built on it (walk all pages, find by name, resolve a reference).
+
+use async_trait::async_trait;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::types::*;
+
+/// One async method per endpoint of the WebOps REST API v1.
+///
+/// [`crate::Client`] implements it over HTTP. With the `mock` feature, `MockWebOpsApi`
+/// (mockall) implements it for tests that need to script odd upstream answers.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait WebOpsApi: Send + Sync {
+    /// `GET status/` (no auth): is the API up.
+    async fn status(&self) -> Result<ApiStatus>;
+
+    /// `GET deployments/`: one page, filtered.
+    async fn list_deployments(&self, filter: &DeploymentFilter) -> Result<Page<Deployment>>;
+
+    /// `GET deployments/{id}/`: one deployment with env vars and metrics.
+    async fn get_deployment(&self, id: i64) -> Result<DeploymentDetail>;
+
+    /// `POST deployments/`. With an `idempotency_key`, a repeated call returns the first
+    /// result instead of creating a second deployment (and only then may it be retried).
+    async fn create_deployment(
+        &self,
+        new: &NewDeployment,
+        idempotency_key: Option<String>,
+    ) -> Result<CreatedDeployment>;
+
+    /// `PUT deployments/{id}/`.
+    async fn update_deployment(
+        &self,
+        id: i64,
+        update: &DeploymentUpdate,
+    ) -> Result<DeploymentDetail>;
+
+    /// `DELETE deployments/{id}/`.
+    async fn delete_deployment(&self, id: i64) -> Result<Deleted>;
+
+    /// `POST deployments/{id}/start/`.
+    async fn start(&self, id: i64) -> Result<ActionResult>;
+
+    /// `POST deployments/{id}/stop/`.
+    async fn stop(&self, id: i64) -> Result<ActionResult>;
+
+    /// `POST deployments/{id}/restart/`.
+    async fn restart(&self, id: i64) -> Result<ActionResult>;
+
+    /// `POST deployments/{id}/redeploy/`.
+    async fn redeploy(&self, id: i64) -> Result<ActionResult>;
+
+    /// `POST deployments/{id}/scale/` (extension): set the number of instances, 1..=10.
+    async fn scale(&self, id: i64, instances: u32) -> Result<ScaleResult>;
+
+    /// `GET deployments/{id}/logs/`: the newest lines, oldest first.
+    async fn logs(&self, id: i64, query: &LogQuery) -> Result<Logs>;
+
+    /// `GET databases/`.
+    async fn databases(&self) -> Result<Vec<Database>>;
+
+    /// `GET monitoring/health/`.
+    async fn system_health(&self) -> Result<SystemHealth>;
+
+    /// `GET monitoring/metrics/`, for the whole platform or one deployment.
+    async fn metrics(&self, period: MetricsPeriod, deployment_id: Option<i64>) -> Result<Metrics>;
+}
+
+/// The most items one `GET deployments/` page holds.
+pub const MAX_PER_PAGE: u32 = 100;
+
+/// Helpers over any [`WebOpsApi`], including the mock.
+#[async_trait]
+pub trait WebOpsApiExt: WebOpsApi {
+    /// Walks pages of `filter` (from its `page`, or 1) until `limit` items or the last page.
+    async fn list_all_deployments(
+        &self,
+        filter: &DeploymentFilter,
+        limit: Option<usize>,
+    ) -> Result<Vec<Deployment>> {
+        let mut filter = filter.clone();
+        let limit = limit.unwrap_or(usize::MAX);
+        let per_page = filter
+            .per_page
+            .unwrap_or(MAX_PER_PAGE)
+            .clamp(1, MAX_PER_PAGE);
+        filter.per_page = Some(per_page);
+        let mut page = filter.page.unwrap_or(1).max(1);
+        let mut all = Vec::new();
+        while all.len() < limit {
+            filter.page = Some(page);
+            let answer = self.list_deployments(&filter).await?;
+            let got = answer.items.len();
+            all.extend(answer.items);
+            if got == 0 || page >= answer.pagination.total_pages {
+                break;
+            }
+            page += 1;
+        }
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    /// The deployment whose name is exactly `name`, if any (search, then exact match).
+    async fn find_deployment(&self, name: &str) -> Result<Option<Deployment>> {
+        let filter = DeploymentFilter::new().search(name);
+        let found = self.list_all_deployments(&filter, None).await?;
+        Ok(found.into_iter().find(|d| d.name == name))
+    }
+
+    /// The numeric id of `reference`. A name that matches no deployment is a
+    /// [`ErrorKind::NotFound`] error saying so.
+    async fn resolve(&self, reference: &DeploymentRef) -> Result<i64> {
+        match reference {
+            DeploymentRef::Id(id) => Ok(*id),
+            DeploymentRef::Name(name) => match self.find_deployment(name).await? {
+                Some(deployment) => Ok(deployment.id),
+                None => Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("no deployment named '{name}'"),
+                )
+                .with_code("RESOURCE_NOT_FOUND")),
+            },
+        }
+    }
+}
+
+impl<T: WebOpsApi + ?Sized> WebOpsApiExt for T {}

@@ -1,0 +1,34 @@
+//! A typed async client of the WebOps hosting platform's REST API v1.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), webops_client::Error> {
+//! use std::time::Duration;
+//! use webops_client::{Client, DeploymentFilter, WebOpsApi};
+//!
+//! let client = Client::builder()
+//!     .base_url("http://localhost:8000")
+//!     .api_version("v1")
+//!     .token("my-api-token")
+//!     .timeout(Duration::from_secs(30))
+//!     .max_retries(3)
+//!     .build()?;
+//! let page = client.list_deployments(&DeploymentFilter::new().per_page(10)).await?;
+//! for deployment in page.items {
+//!     println!("{} {}", deployment.name, deployment.status);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The library reads no environment on its own; [`ClientConfig::from_env`] is an explicit helper.
+
+mod api;
+mod client;
+mod error;
+mod types;
+
+#[cfg(feature = "mock")]
+pub use api::MockWebOpsApi;
+pub use api::{MAX_PER_PAGE, WebOpsApi, WebOpsApiExt};
+pub use client::{Client, ClientBuilder, ClientConfig, RequestEvent, RequestObserver};
+pub use error::{Error, ErrorKind, Result};
+pub use types::*;

@@ -1,0 +1,2 @@
+//! The `webops-mcp` binary.
+fn main() {}

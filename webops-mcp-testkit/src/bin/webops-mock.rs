@@ -1,0 +1,2 @@
+//! `webops-mock`: serves the mock WebOps API for manual use.
+fn main() {}
