@@ -2,5 +2,7 @@
 //! handler.
 
 mod identity;
+mod tool;
 
 pub use identity::{AuthMethod, Identity, Permission, PermissionSet, UnknownPermission};
+pub use tool::{Access, ProgressSink, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};

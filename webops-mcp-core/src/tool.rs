@@ -1,0 +1,243 @@
+//! The [`Tool`] trait every tool implements, and what a call gets ([`ToolContext`]) and
+//! gives back ([`ToolOutput`], [`ToolError`]).
+//!
+//! A tool declares its name, description, access level, required permissions, typed arguments
+//! and typed output. It never checks permissions or validates JSON itself: the registry's one
+//! call pipeline does that before `call` runs.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+use webops_client::WebOpsApi;
+
+use crate::identity::{Identity, Permission};
+
+/// What a tool does to the platform. The MCP annotations (`readOnlyHint`, `destructiveHint`,
+/// `idempotentHint`, `openWorldHint`) are derived from it, and `--read-only` keeps only `Read`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Access {
+    /// Reads only.
+    Read,
+    /// Changes state, nothing is lost (deploy, start, stop, scale).
+    Write,
+    /// Loses something for good (delete).
+    Destructive,
+}
+
+/// The typed output of a tool: serialized as `structuredContent` (its schema is the tool's
+/// `outputSchema`, so it must be a struct) and rendered as a concise readable text block.
+pub trait ToolOutput: Serialize + JsonSchema + Send + 'static {
+    /// The text block a model reads. Untrusted text (log lines) must stay inside the
+    /// boundary markers the tool puts around it.
+    fn to_text(&self) -> String;
+}
+
+/// A tool. Adding one = one file in `tools/` plus one registration line.
+#[async_trait]
+pub trait Tool: Send + Sync + 'static {
+    /// Arguments; the derived JSON Schema is the tool's `inputSchema` and field doc comments
+    /// are the descriptions a model reads. Use `#[serde(deny_unknown_fields)]`.
+    type Args: DeserializeOwned + JsonSchema + Send + 'static;
+    /// Output; see [`ToolOutput`].
+    type Output: ToolOutput;
+
+    /// Unique name, e.g. `webops_get_status`.
+    const NAME: &'static str;
+    /// What the tool does, for a model deciding whether to call it.
+    const DESCRIPTION: &'static str;
+    /// What it does to the platform.
+    const ACCESS: Access;
+    /// Every permission a caller must hold.
+    const PERMISSIONS: &'static [Permission];
+    /// A short human title.
+    const TITLE: &'static str;
+
+    /// Runs the tool. Arguments are already validated against the schema.
+    async fn call(&self, ctx: &ToolContext, args: Self::Args) -> Result<Self::Output, ToolError>;
+}
+
+/// Receives progress of a long call (e.g. a deploy with `wait: true`).
+#[async_trait]
+pub trait ProgressSink: Send + Sync {
+    /// `progress` grows with every report; `total` when known; `message` says what happens.
+    async fn report(&self, progress: f64, total: Option<f64>, message: String);
+}
+
+/// Everything a tool call gets besides its arguments.
+#[derive(Clone)]
+pub struct ToolContext {
+    identity: Identity,
+    api: Arc<dyn WebOpsApi>,
+    progress: Option<Arc<dyn ProgressSink>>,
+    cancel: CancellationToken,
+    request_id: String,
+}
+
+impl ToolContext {
+    /// A context for one call.
+    pub fn new(identity: Identity, api: Arc<dyn WebOpsApi>, request_id: impl Into<String>) -> Self {
+        ToolContext {
+            identity,
+            api,
+            progress: None,
+            cancel: CancellationToken::new(),
+            request_id: request_id.into(),
+        }
+    }
+
+    /// Sends progress to `sink` (set when the request carried a progress token).
+    pub fn with_progress(mut self, sink: Arc<dyn ProgressSink>) -> Self {
+        self.progress = Some(sink);
+        self
+    }
+
+    /// Cancels the call when `cancel` fires.
+    pub fn with_cancellation(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// The caller.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The WebOps API, called with the server's own credentials.
+    pub fn api(&self) -> &dyn WebOpsApi {
+        self.api.as_ref()
+    }
+
+    /// Reports progress when the caller asked for it; a no-op otherwise.
+    pub async fn progress(&self, progress: f64, total: Option<f64>, message: impl Into<String>) {
+        if let Some(sink) = &self.progress {
+            sink.report(progress, total, message.into()).await;
+        }
+    }
+
+    /// Fires when the caller cancels the request.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// The id of this call, as in the audit record.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+}
+
+impl fmt::Debug for ToolContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ToolContext")
+            .field("identity", &self.identity)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a tool call failed, in words a model can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ToolErrorKind {
+    /// Arguments do not match the schema or make no sense together.
+    InvalidArguments,
+    /// The caller lacks a permission.
+    PermissionDenied,
+    /// The per-user rate limit is exhausted.
+    RateLimited,
+    /// Too many calls in flight.
+    Busy,
+    /// No such deployment (or other resource).
+    NotFound,
+    /// Invalid in the current state, or a name already taken.
+    Conflict,
+    /// Refused on purpose (e.g. delete without the exact confirmation name).
+    Refused,
+    /// WebOps rejected the server's own credentials or is rate limiting it.
+    Upstream,
+    /// WebOps is unreachable or unavailable.
+    Unavailable,
+    /// WebOps does not support this (an extension endpoint is missing).
+    Unsupported,
+    /// Took too long.
+    Timeout,
+    /// The caller cancelled.
+    Cancelled,
+    /// A bug or an unexpected answer.
+    Internal,
+}
+
+impl ToolErrorKind {
+    /// A stable snake_case name, for audit records and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolErrorKind::InvalidArguments => "invalid_arguments",
+            ToolErrorKind::PermissionDenied => "permission_denied",
+            ToolErrorKind::RateLimited => "rate_limited",
+            ToolErrorKind::Busy => "busy",
+            ToolErrorKind::NotFound => "not_found",
+            ToolErrorKind::Conflict => "conflict",
+            ToolErrorKind::Refused => "refused",
+            ToolErrorKind::Upstream => "upstream",
+            ToolErrorKind::Unavailable => "unavailable",
+            ToolErrorKind::Unsupported => "unsupported",
+            ToolErrorKind::Timeout => "timeout",
+            ToolErrorKind::Cancelled => "cancelled",
+            ToolErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// A failed tool call: becomes a result with `isError: true` and this message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ToolError {
+    kind: ToolErrorKind,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+impl ToolError {
+    /// A new error.
+    pub fn new(kind: ToolErrorKind, message: impl Into<String>) -> Self {
+        ToolError {
+            kind,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Shorthand for [`ToolErrorKind::InvalidArguments`].
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ToolErrorKind::InvalidArguments, message)
+    }
+
+    /// Says when a retry may succeed.
+    pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = Some(retry_after);
+        self
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> ToolErrorKind {
+        self.kind
+    }
+
+    /// The message a model reads.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// When a retry may succeed.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
