@@ -1,44 +1,76 @@
-//! Project automation. `cargo xtask ci` is the one test command of the README.
+//! Project automation: `cargo xtask <command>`.
+//!
+//! `ci` is the README's one test command; the others prove the server against software we did
+//! not write and measure it. Every external tool (Node 22, npm packages, the Python MCP SDK) is
+//! installed by [`toolchain`] into `.cache/` from the package registries.
 
+mod toolchain;
+
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  ci           fmt --check, clippy -D warnings, the whole test suite, docs with warnings denied
+  toolchain    install Node 22, the npm packages and the Python venv into .cache/ (ci does this itself)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("toolchain") => toolchain::install_all().map(|_| ()),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
         _ => {
-            eprintln!("usage: cargo xtask ci");
+            eprintln!("{USAGE}");
             bail!("unknown or missing command")
         }
     }
 }
 
-/// Runs a cargo subcommand from the workspace root, failing on a non-zero exit.
-fn cargo(args: &[&str]) -> Result<()> {
-    eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(args)
-        .current_dir(workspace_root())
+/// The workspace root (the parent of this crate).
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `cargo` as invoked by `cargo xtask`, run from the workspace root.
+pub(crate) fn cargo_command() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// Runs `cmd`, echoing it, and fails on a non-zero exit.
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {}", describe(cmd));
+    let status = cmd
         .status()
-        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+        .with_context(|| format!("could not start {}", describe(cmd)))?;
     if !status.success() {
-        bail!("cargo {} failed with {status}", args.join(" "));
+        bail!("{} failed with {status}", describe(cmd));
     }
     Ok(())
 }
 
-fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_else(|| ".".into())
+fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn ci() -> Result<()> {
-    cargo(&["fmt", "--all", "--check"])?;
-    cargo(&[
+    run(cargo_command().args(["fmt", "--all", "--check"]))?;
+    run(cargo_command().args([
         "clippy",
         "--workspace",
         "--all-targets",
@@ -46,18 +78,11 @@ fn ci() -> Result<()> {
         "--",
         "-D",
         "warnings",
-    ])?;
-    cargo(&["test", "--workspace", "--all-features"])?;
-    // SAFETY of env: RUSTDOCFLAGS is read by the child cargo only.
-    eprintln!("$ RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    ]))?;
+    run(cargo_command().args(["test", "--workspace", "--all-features"]))?;
+    run(cargo_command()
         .args(["doc", "--workspace", "--no-deps", "--all-features"])
-        .env("RUSTDOCFLAGS", "-D warnings")
-        .current_dir(workspace_root())
-        .status()?;
-    if !status.success() {
-        bail!("cargo doc failed");
-    }
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
     eprintln!("ci: all checks passed");
     Ok(())
 }
