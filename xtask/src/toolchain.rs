@@ -35,12 +35,13 @@ pub(crate) fn install_all() -> Result<Toolchain> {
         npm_package(package)?;
     }
     let python = python_venv(&[PYTHON_MCP])?;
+    let toolchain = Toolchain { node, python };
     eprintln!(
         "toolchain: node {} · python {}",
-        node.display(),
-        python.display()
+        toolchain.node.display(),
+        toolchain.python.display()
     );
-    Ok(Toolchain { node, python })
+    Ok(toolchain)
 }
 
 fn cache_dir() -> PathBuf {
