@@ -1,16 +1,29 @@
 //! [`Client`]: the HTTP implementation of [`WebOpsApi`], its builder and its configuration.
 //!
-//! SKELETON: the public surface below is fixed; the bodies are to be implemented.
+//! One [`Client`] holds one pooled `reqwest` client behind an `Arc`; every call goes through
+//! [`Client::send`], which builds the URL, sends attempts under the retry policy
+//! ([`crate::retry`]), reports each attempt to the [`RequestObserver`] and decodes the answer
+//! ([`crate::decode`]).
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use chrono::{SecondsFormat, Utc};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::api::WebOpsApi;
+use crate::decode::{Answer, Endpoint, RawAnswer, decode, redact};
 use crate::error::{Error, ErrorKind, Result};
+use crate::retry::{Backoff, RetryPolicy, Wait, parse_retry_after};
 use crate::types::*;
+
+/// The largest answer body the client reads (a guard against a runaway server).
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// Connection settings, e.g. assembled from a config file or [`ClientConfig::from_env`].
 #[derive(Clone, PartialEq)]
@@ -55,13 +68,41 @@ impl fmt::Debug for ClientConfig {
 impl ClientConfig {
     /// Reads `WEBOPS_API_URL`, `WEBOPS_API_VERSION` and `WEBOPS_API_KEY`; unset ones keep
     /// their defaults.
+    ///
+    /// Values are trimmed, and an empty value counts as unset.
     pub fn from_env() -> Self {
-        unimplemented!()
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`ClientConfig::from_env`] over any source of variables.
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| {
+            lookup(name)
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
+        let mut config = ClientConfig::default();
+        if let Some(url) = var("WEBOPS_API_URL") {
+            config.api_url = url;
+        }
+        if let Some(version) = var("WEBOPS_API_VERSION") {
+            config.api_version = version;
+        }
+        config.api_key = var("WEBOPS_API_KEY");
+        config
     }
 
     /// A builder preset with these settings.
     pub fn builder(&self) -> ClientBuilder {
-        unimplemented!()
+        ClientBuilder {
+            config: self.clone(),
+            user_agent: None,
+            policy: RetryPolicy {
+                max_retries: self.max_retries,
+                ..RetryPolicy::default()
+            },
+            observer: None,
+        }
     }
 }
 
@@ -75,9 +116,9 @@ pub struct RequestEvent<'a> {
     pub endpoint: &'a str,
     /// HTTP status, when the server answered.
     pub status: Option<u16>,
-    /// Error kind, when the attempt failed.
+    /// Error kind, when the attempt failed (also set with `status` for an error answer).
     pub error: Option<ErrorKind>,
-    /// How long the attempt took.
+    /// How long the attempt took, body included.
     pub duration: Duration,
     /// 0 for the first attempt, then 1, 2, ... for retries.
     pub attempt: u32,
@@ -92,125 +133,854 @@ pub trait RequestObserver: Send + Sync {
 /// Builds a [`Client`].
 #[derive(Clone)]
 pub struct ClientBuilder {
-    _private: (),
+    config: ClientConfig,
+    user_agent: Option<String>,
+    policy: RetryPolicy,
+    observer: Option<Arc<dyn RequestObserver>>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("user_agent", &self.user_agent)
+            .field("max_retry_after", &self.policy.max_retry_after)
+            .field("backoff", &self.policy.backoff)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl ClientBuilder {
     /// Base URL of the WebOps server, e.g. `http://localhost:8000` (no `/api/v1`).
-    pub fn base_url(self, _url: impl Into<String>) -> Self {
-        unimplemented!()
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.config.api_url = url.into();
+        self
     }
     /// API version segment (default `v1`).
-    pub fn api_version(self, _version: impl Into<String>) -> Self {
-        unimplemented!()
+    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.config.api_version = version.into();
+        self
     }
     /// Bearer token sent on every request but `GET status/`.
-    pub fn token(self, _token: impl Into<String>) -> Self {
-        unimplemented!()
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.config.api_key = Some(token.into());
+        self
     }
     /// Per-attempt timeout (default 30 s).
-    pub fn timeout(self, _timeout: Duration) -> Self {
-        unimplemented!()
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.config.timeout = timeout;
+        self
     }
     /// Retries after the first attempt (default 3).
-    pub fn max_retries(self, _retries: u32) -> Self {
-        unimplemented!()
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.config.max_retries = retries;
+        self.policy.max_retries = retries;
+        self
     }
     /// `User-Agent` header (default `webops-client/<version>`).
-    pub fn user_agent(self, _agent: impl Into<String>) -> Self {
-        unimplemented!()
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = Some(agent.into());
+        self
     }
     /// Longest wait honoured from a `Retry-After` header (default 30 s).
-    pub fn max_retry_after(self, _cap: Duration) -> Self {
-        unimplemented!()
+    ///
+    /// When the server asks for a longer wait, the client does not wait at all: the call
+    /// fails at once with [`Error::retry_after`] set, so the caller can decide.
+    pub fn max_retry_after(mut self, cap: Duration) -> Self {
+        self.policy.max_retry_after = cap;
+        self
+    }
+    /// Exponential backoff of retries that carry no `Retry-After` (default 200 ms, at most
+    /// 5 s): retry `n` waits a random time in `0..=min(max, base * 2^n)` (full jitter).
+    pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.policy.backoff = Backoff { base, max };
+        self
     }
     /// Receives every attempt, for metrics.
-    pub fn observer(self, _observer: Arc<dyn RequestObserver>) -> Self {
-        unimplemented!()
+    pub fn observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
     /// Validates the settings and builds the client.
+    ///
+    /// Fails with [`ErrorKind::Config`] when the base URL is not an http(s) URL, the version
+    /// is not one path segment, the token is empty or holds control characters, the user
+    /// agent is not a valid header value, or the timeout is zero.
     pub fn build(self) -> Result<Client> {
-        unimplemented!()
+        let ClientBuilder {
+            config,
+            user_agent,
+            policy,
+            observer,
+        } = self;
+        let (server, root) = api_root(&config.api_url, &config.api_version)?;
+        if config.timeout.is_zero() {
+            return Err(config_error("the request timeout must be longer than zero"));
+        }
+        let authorization = match &config.api_key {
+            Some(token) => Some(authorization(token)?),
+            None => None,
+        };
+        let user_agent = user_agent
+            .unwrap_or_else(|| concat!("webops-client/", env!("CARGO_PKG_VERSION")).to_owned());
+        let user_agent = HeaderValue::from_str(&user_agent).map_err(|_| {
+            config_error("the user agent is not a valid HTTP header value (visible ASCII only)")
+        })?;
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .user_agent(user_agent)
+            .default_headers(headers)
+            .timeout(config.timeout)
+            // Redirects would silently turn a POST into a GET; retries are ours alone, so the
+            // observer sees every attempt and the POST rule holds.
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
+            .build()
+            .map_err(|e| config_error(format!("could not set up the HTTP client: {e}")))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                server,
+                root,
+                token: config.api_key,
+                authorization,
+                timeout: config.timeout,
+                policy: RetryPolicy {
+                    max_retries: config.max_retries,
+                    ..policy
+                },
+                observer,
+            }),
+        })
     }
+}
+
+fn config_error(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Config, message)
+}
+
+/// Checks the base URL and version; returns the server URL (for messages) and the API root
+/// `{api_url}/api/{api_version}/`.
+fn api_root(api_url: &str, api_version: &str) -> Result<(String, Url)> {
+    let api_url = api_url.trim();
+    let url = Url::parse(api_url)
+        .map_err(|e| config_error(format!("the WebOps API URL '{api_url}' is invalid: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(config_error(format!(
+            "the WebOps API URL '{api_url}' must start with http:// or https:// and name a host"
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(config_error(
+            "the WebOps API URL must not contain a user name or password; use the API token",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(config_error(format!(
+            "the WebOps API URL '{api_url}' must not have a query or fragment"
+        )));
+    }
+    let version_ok = !api_version.is_empty()
+        && api_version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if !version_ok {
+        return Err(config_error(format!(
+            "the WebOps API version '{api_version}' must be one path segment such as 'v1'"
+        )));
+    }
+    let root = format!("{}/api/{api_version}/", url.as_str().trim_end_matches('/'));
+    let root = Url::parse(&root)
+        .map_err(|e| config_error(format!("could not build the API root URL: {e}")))?;
+    Ok((url.to_string(), root))
+}
+
+/// The `Authorization` header of `token`, marked sensitive.
+fn authorization(token: &str) -> Result<HeaderValue> {
+    if token.is_empty() {
+        return Err(config_error("the API token is empty"));
+    }
+    if token.chars().any(char::is_control) {
+        return Err(config_error("the API token contains control characters"));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(config_error(
+            "the API token must be visible ASCII characters without spaces",
+        ));
+    }
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| config_error("the API token is not a valid HTTP header value"))?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// The WebOps API over HTTP. Cheap to clone; `Debug` never shows the token.
 #[derive(Clone)]
 pub struct Client {
-    _private: (),
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// The configured server URL, for messages.
+    server: String,
+    /// `{api_url}/api/{api_version}/`.
+    root: Url,
+    /// Kept only to scrub it from quoted server text.
+    token: Option<String>,
+    authorization: Option<HeaderValue>,
+    timeout: Duration,
+    policy: RetryPolicy,
+    observer: Option<Arc<dyn RequestObserver>>,
 }
 
 impl Client {
     /// A builder with the defaults.
     pub fn builder() -> ClientBuilder {
-        unimplemented!()
+        ClientConfig::default().builder()
     }
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client").finish_non_exhaustive()
+        let inner = &*self.inner;
+        f.debug_struct("Client")
+            .field("api_root", &inner.root.as_str())
+            .field("token", &inner.token.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &inner.timeout)
+            .field("max_retries", &inner.policy.max_retries)
+            .field("max_retry_after", &inner.policy.max_retry_after)
+            .field("observer", &inner.observer.is_some())
+            .finish_non_exhaustive()
     }
+}
+
+/// One logical API call, possibly sent several times.
+struct Call {
+    method: Method,
+    /// The path with ids as `{id}`, for metrics and messages.
+    template: &'static str,
+    /// The path below the API root.
+    path: String,
+    query: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+    idempotency_key: Option<HeaderValue>,
+    authenticated: bool,
+    extension: bool,
+}
+
+impl Call {
+    fn new(method: Method, template: &'static str, path: impl Into<String>) -> Self {
+        Call {
+            method,
+            template,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            idempotency_key: None,
+            authenticated: true,
+            extension: false,
+        }
+    }
+
+    fn get(template: &'static str, path: impl Into<String>) -> Self {
+        Call::new(Method::GET, template, path)
+    }
+
+    fn query(mut self, query: Vec<(&'static str, String)>) -> Self {
+        self.query = query;
+        self
+    }
+
+    fn json(mut self, body: &impl Serialize) -> Result<Self> {
+        let body = serde_json::to_vec(body).map_err(|e| {
+            Error::new(
+                ErrorKind::Validation,
+                format!("could not encode the request body: {e}"),
+            )
+        })?;
+        self.body = Some(body);
+        Ok(self)
+    }
+
+    /// Only idempotent requests may be sent twice.
+    fn idempotent(&self) -> bool {
+        self.method != Method::POST || self.idempotency_key.is_some()
+    }
+
+    fn endpoint(&self) -> Endpoint<'_> {
+        Endpoint {
+            method: self.method.as_str(),
+            template: self.template,
+            extension: self.extension,
+        }
+    }
+}
+
+impl Client {
+    /// Sends `call` under the retry policy and decodes its success envelope.
+    async fn send<T: DeserializeOwned>(&self, call: Call) -> Result<Answer<T>> {
+        let inner = &*self.inner;
+        let url = inner.root.join(&call.path).map_err(|e| {
+            config_error(format!("could not build the URL of {}: {e}", call.template))
+        })?;
+        let endpoint = call.endpoint();
+        let idempotent = call.idempotent();
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let (status, result) = match self.attempt(&call, &url).await {
+                Ok(answer) => (
+                    Some(answer.status),
+                    decode::<T>(endpoint, &answer, inner.token.as_deref()),
+                ),
+                Err(error) => (None, Err(error)),
+            };
+            if let Some(observer) = &inner.observer {
+                observer.observe(&RequestEvent {
+                    method: endpoint.method,
+                    endpoint: endpoint.template,
+                    status,
+                    error: result.as_ref().err().map(Error::kind),
+                    duration: started.elapsed(),
+                    attempt,
+                });
+            }
+            let error = match result {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+            let Some(wait) = inner.policy.wait_before_retry(&error, attempt, idempotent) else {
+                return Err(if attempt == 0 {
+                    error
+                } else {
+                    let message = format!(
+                        "{} (gave up after {} attempts)",
+                        error.message(),
+                        attempt + 1
+                    );
+                    error.with_message(message)
+                });
+            };
+            tracing::debug!(
+                method = endpoint.method,
+                endpoint = endpoint.template,
+                attempt,
+                status = status.unwrap_or(0),
+                error = error.kind().as_str(),
+                wait_ms = u64::try_from(wait.duration().as_millis()).unwrap_or(u64::MAX),
+                honours_retry_after = matches!(wait, Wait::RetryAfter(_)),
+                "retrying WebOps request"
+            );
+            tokio::time::sleep(wait.duration()).await;
+            attempt += 1;
+        }
+    }
+
+    /// Sends `call` once and reads the whole answer.
+    async fn attempt(&self, call: &Call, url: &Url) -> Result<RawAnswer> {
+        let inner = &*self.inner;
+        let mut request = inner.http.request(call.method.clone(), url.clone());
+        if !call.query.is_empty() {
+            request = request.query(&call.query);
+        }
+        if call.authenticated
+            && let Some(authorization) = &inner.authorization
+        {
+            request = request.header(header::AUTHORIZATION, authorization.clone());
+        }
+        if let Some(key) = &call.idempotency_key {
+            request = request.header("Idempotency-Key", key.clone());
+        }
+        if let Some(body) = &call.body {
+            request = request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e, call))?;
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        let retry_after = headers
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, Utc::now()));
+        let location = headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| redact(v, inner.token.as_deref()));
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(too_large(call, status));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(&e, call))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large(call, status));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(RawAnswer {
+            status,
+            retry_after,
+            location,
+            body,
+        })
+    }
+
+    /// The [`Error`] of an attempt that got no complete answer.
+    fn transport_error(&self, error: &reqwest::Error, call: &Call) -> Error {
+        let inner = &*self.inner;
+        if error.is_timeout() {
+            return Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "WebOps did not answer {} {} within {}",
+                    call.method,
+                    call.template,
+                    human_duration(inner.timeout)
+                ),
+            );
+        }
+        let cause = redact(&root_cause(error), inner.token.as_deref());
+        if error.is_builder() {
+            return config_error(format!(
+                "could not build the request {} {}: {cause}",
+                call.method, call.template
+            ));
+        }
+        let message = if error.is_connect() {
+            format!("could not connect to WebOps at {}: {cause}", inner.server)
+        } else {
+            format!(
+                "the connection to WebOps at {} failed during {} {}: {cause}",
+                inner.server, call.method, call.template
+            )
+        };
+        Error::new(ErrorKind::Connection, message)
+    }
+
+    async fn data<T: DeserializeOwned>(&self, call: Call) -> Result<T> {
+        Ok(self.send(call).await?.data)
+    }
+}
+
+fn too_large(call: &Call, status: u16) -> Error {
+    Error::new(
+        ErrorKind::Decode,
+        format!(
+            "the WebOps answer to {} {} is larger than {} MiB",
+            call.method,
+            call.template,
+            MAX_BODY_BYTES / (1024 * 1024)
+        ),
+    )
+    .with_status(status)
+}
+
+/// The most telling description of a transport failure: an I/O cause in plain words, else
+/// the innermost error's text.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    use std::io::ErrorKind as Io;
+    let mut current = Some(error);
+    let mut innermost = error;
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            let text = match io.kind() {
+                Io::ConnectionRefused => "connection refused",
+                Io::ConnectionReset => "connection reset by the server",
+                Io::ConnectionAborted => "connection aborted",
+                Io::BrokenPipe => "connection closed by the server (broken pipe)",
+                Io::UnexpectedEof => "connection closed before the answer was complete",
+                Io::NotConnected => "not connected",
+                Io::AddrNotAvailable => "address not available",
+                Io::HostUnreachable => "host unreachable",
+                Io::NetworkUnreachable => "network unreachable",
+                Io::TimedOut => "connection timed out",
+                _ => return io.to_string(),
+            };
+            return text.to_owned();
+        }
+        innermost = e;
+        current = e.source();
+    }
+    innermost.to_string()
+}
+
+/// `1500 ms`, `30 s`, `2.5 s`.
+fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// The query of `GET deployments/`, with the contract's parameter names.
+fn filter_query(filter: &DeploymentFilter) -> Vec<(&'static str, String)> {
+    let mut query = Vec::new();
+    if let Some(status) = &filter.status {
+        query.push(("status", status.as_str().to_owned()));
+    }
+    if let Some(environment) = &filter.environment {
+        query.push(("environment", environment.as_str().to_owned()));
+    }
+    if let Some(project_type) = &filter.project_type {
+        query.push(("project_type", project_type.clone()));
+    }
+    if let Some(search) = &filter.search {
+        query.push(("search", search.clone()));
+    }
+    if let Some(page) = filter.page {
+        query.push(("page", page.to_string()));
+    }
+    if let Some(per_page) = filter.per_page {
+        query.push(("per_page", per_page.to_string()));
+    }
+    query
+}
+
+/// The query of `GET deployments/{id}/logs/`, with the contract's parameter names.
+fn log_query(logs: &LogQuery) -> Vec<(&'static str, String)> {
+    let mut query = Vec::new();
+    if let Some(log_type) = &logs.log_type {
+        query.push(("type", log_type.as_str().to_owned()));
+    }
+    if let Some(lines) = logs.lines {
+        query.push(("lines", lines.to_string()));
+    }
+    if let Some(level) = &logs.level {
+        query.push(("level", level.as_str().to_owned()));
+    }
+    if let Some(since) = logs.since {
+        query.push(("since", since.to_rfc3339_opts(SecondsFormat::AutoSi, true)));
+    }
+    query
+}
+
+fn action(id: i64, template: &'static str, verb: &str) -> Call {
+    Call::new(Method::POST, template, format!("deployments/{id}/{verb}/"))
+}
+
+#[derive(Serialize)]
+struct ScaleBody {
+    instances: u32,
 }
 
 #[async_trait]
 impl WebOpsApi for Client {
     async fn status(&self) -> Result<ApiStatus> {
-        unimplemented!()
+        let mut call = Call::get("status/", "status/");
+        call.authenticated = false;
+        self.data(call).await
     }
-    async fn list_deployments(&self, _filter: &DeploymentFilter) -> Result<Page<Deployment>> {
-        unimplemented!()
+
+    async fn list_deployments(&self, filter: &DeploymentFilter) -> Result<Page<Deployment>> {
+        let call = Call::get("deployments/", "deployments/").query(filter_query(filter));
+        let answer = self.send::<Vec<Deployment>>(call).await?;
+        let pagination = answer.pagination.unwrap_or_else(|| {
+            // A server that does not paginate sent everything at once.
+            let count = u32::try_from(answer.data.len()).unwrap_or(u32::MAX);
+            Pagination {
+                page: 1,
+                per_page: count,
+                total: u64::from(count),
+                total_pages: 1,
+            }
+        });
+        Ok(Page {
+            items: answer.data,
+            pagination,
+        })
     }
-    async fn get_deployment(&self, _id: i64) -> Result<DeploymentDetail> {
-        unimplemented!()
+
+    async fn get_deployment(&self, id: i64) -> Result<DeploymentDetail> {
+        self.data(Call::get("deployments/{id}/", format!("deployments/{id}/")))
+            .await
     }
+
     async fn create_deployment(
         &self,
-        _new: &NewDeployment,
-        _idempotency_key: Option<String>,
+        new: &NewDeployment,
+        idempotency_key: Option<String>,
     ) -> Result<CreatedDeployment> {
-        unimplemented!()
+        let mut call = Call::new(Method::POST, "deployments/", "deployments/").json(new)?;
+        if let Some(key) = idempotency_key {
+            let valid = !key.is_empty() && !key.chars().any(char::is_control);
+            let value = HeaderValue::from_str(&key)
+                .ok()
+                .filter(|_| valid)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Validation,
+                        "the idempotency key must be non-empty visible ASCII",
+                    )
+                })?;
+            call.idempotency_key = Some(value);
+        }
+        self.data(call).await
     }
+
     async fn update_deployment(
         &self,
-        _id: i64,
-        _update: &DeploymentUpdate,
+        id: i64,
+        update: &DeploymentUpdate,
     ) -> Result<DeploymentDetail> {
-        unimplemented!()
+        let call = Call::new(
+            Method::PUT,
+            "deployments/{id}/",
+            format!("deployments/{id}/"),
+        )
+        .json(update)?;
+        self.data(call).await
     }
-    async fn delete_deployment(&self, _id: i64) -> Result<Deleted> {
-        unimplemented!()
+
+    async fn delete_deployment(&self, id: i64) -> Result<Deleted> {
+        let call = Call::new(
+            Method::DELETE,
+            "deployments/{id}/",
+            format!("deployments/{id}/"),
+        );
+        self.data(call).await
     }
-    async fn start(&self, _id: i64) -> Result<ActionResult> {
-        unimplemented!()
+
+    async fn start(&self, id: i64) -> Result<ActionResult> {
+        self.data(action(id, "deployments/{id}/start/", "start"))
+            .await
     }
-    async fn stop(&self, _id: i64) -> Result<ActionResult> {
-        unimplemented!()
+
+    async fn stop(&self, id: i64) -> Result<ActionResult> {
+        self.data(action(id, "deployments/{id}/stop/", "stop"))
+            .await
     }
-    async fn restart(&self, _id: i64) -> Result<ActionResult> {
-        unimplemented!()
+
+    async fn restart(&self, id: i64) -> Result<ActionResult> {
+        self.data(action(id, "deployments/{id}/restart/", "restart"))
+            .await
     }
-    async fn redeploy(&self, _id: i64) -> Result<ActionResult> {
-        unimplemented!()
+
+    async fn redeploy(&self, id: i64) -> Result<ActionResult> {
+        self.data(action(id, "deployments/{id}/redeploy/", "redeploy"))
+            .await
     }
-    async fn scale(&self, _id: i64, _instances: u32) -> Result<ScaleResult> {
-        unimplemented!()
+
+    async fn scale(&self, id: i64, instances: u32) -> Result<ScaleResult> {
+        let mut call =
+            action(id, "deployments/{id}/scale/", "scale").json(&ScaleBody { instances })?;
+        call.extension = true;
+        self.data(call).await
     }
-    async fn logs(&self, _id: i64, _query: &LogQuery) -> Result<Logs> {
-        unimplemented!()
+
+    async fn logs(&self, id: i64, query: &LogQuery) -> Result<Logs> {
+        let call = Call::get("deployments/{id}/logs/", format!("deployments/{id}/logs/"))
+            .query(log_query(query));
+        self.data(call).await
     }
+
     async fn databases(&self) -> Result<Vec<Database>> {
-        unimplemented!()
+        self.data(Call::get("databases/", "databases/")).await
     }
+
     async fn system_health(&self) -> Result<SystemHealth> {
-        unimplemented!()
+        self.data(Call::get("monitoring/health/", "monitoring/health/"))
+            .await
     }
-    async fn metrics(
-        &self,
-        _period: MetricsPeriod,
-        _deployment_id: Option<i64>,
-    ) -> Result<Metrics> {
-        let _ = (Error::new(ErrorKind::Config, ""),);
-        unimplemented!()
+
+    async fn metrics(&self, period: MetricsPeriod, deployment_id: Option<i64>) -> Result<Metrics> {
+        let mut query = vec![("period", period.as_str().to_owned())];
+        if let Some(id) = deployment_id {
+            query.push(("deployment_id", id.to_string()));
+        }
+        let call = Call::get("monitoring/metrics/", "monitoring/metrics/").query(query);
+        self.data(call).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(url: &str, version: &str) -> Result<String> {
+        api_root(url, version).map(|(_, root)| root.to_string())
+    }
+
+    #[test]
+    fn api_root_joins_url_and_version() {
+        assert_eq!(
+            root("http://localhost:8000", "v1").unwrap(),
+            "http://localhost:8000/api/v1/"
+        );
+        assert_eq!(
+            root("http://localhost:8000/", "v1").unwrap(),
+            "http://localhost:8000/api/v1/"
+        );
+        assert_eq!(
+            root(" https://ops.example.com/webops/ ", "v2").unwrap(),
+            "https://ops.example.com/webops/api/v2/"
+        );
+        let (_, base) = api_root("http://127.0.0.1:9", "v1").unwrap();
+        assert_eq!(
+            base.join("deployments/42/logs/").unwrap().as_str(),
+            "http://127.0.0.1:9/api/v1/deployments/42/logs/"
+        );
+        let (server, _) = api_root("http://127.0.0.1:9", "v1").unwrap();
+        assert_eq!(server, "http://127.0.0.1:9/");
+    }
+
+    #[test]
+    fn bad_settings_are_config_errors() {
+        for (url, version) in [
+            ("localhost:8000", "v1"),
+            ("ftp://example.com", "v1"),
+            ("not a url", "v1"),
+            ("", "v1"),
+            ("http://user:pw@example.com", "v1"),
+            ("http://example.com/?x=1", "v1"),
+            ("http://example.com", ""),
+            ("http://example.com", "v1/../x"),
+            ("http://example.com", "v 1"),
+        ] {
+            let error = api_root(url, version).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Config, "{url} {version}");
+            assert!(!error.message().contains("pw@"), "{}", error.message());
+        }
+        for token in ["", "abc\ndef", "tab\there", "nul\0"] {
+            let error = Client::builder().token(token).build().unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Config);
+        }
+        let error = Client::builder().token("ünïcode").build().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        assert!(!error.message().contains("ünïcode"));
+        let error = Client::builder()
+            .user_agent("bad\nagent")
+            .build()
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        let error = Client::builder()
+            .timeout(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        assert!(Client::builder().build().is_ok());
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let config = ClientConfig {
+            api_key: Some("very-secret-token".into()),
+            ..ClientConfig::default()
+        };
+        assert!(!format!("{config:?}").contains("very-secret-token"));
+        let builder = config.builder().max_retries(1);
+        assert!(!format!("{builder:?}").contains("very-secret-token"));
+        let client = builder.build().unwrap();
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("very-secret-token"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+        assert!(shown.contains("http://localhost:8000/api/v1/"));
+    }
+
+    #[test]
+    fn config_from_lookup_reads_the_three_variables() {
+        let config = ClientConfig::from_lookup(|name| match name {
+            "WEBOPS_API_URL" => Some("https://ops.example.com".into()),
+            "WEBOPS_API_VERSION" => Some(" v2 ".into()),
+            "WEBOPS_API_KEY" => Some("tok\n".into()),
+            _ => None,
+        });
+        assert_eq!(config.api_url, "https://ops.example.com");
+        assert_eq!(config.api_version, "v2");
+        assert_eq!(config.api_key.as_deref(), Some("tok"));
+        let config = ClientConfig::from_lookup(|name| match name {
+            "WEBOPS_API_KEY" => Some("  ".into()),
+            _ => None,
+        });
+        assert_eq!(config, ClientConfig::default());
+    }
+
+    #[test]
+    fn builder_presets_from_config() {
+        let config = ClientConfig {
+            api_url: "http://10.0.0.1:9000".into(),
+            max_retries: 7,
+            ..ClientConfig::default()
+        };
+        let builder = config.builder();
+        assert_eq!(builder.config, config);
+        assert_eq!(builder.policy.max_retries, 7);
+        assert_eq!(builder.policy.max_retry_after, Duration::from_secs(30));
+        let client = builder.build().unwrap();
+        assert_eq!(client.inner.root.as_str(), "http://10.0.0.1:9000/api/v1/");
+        assert_eq!(client.inner.policy.max_retries, 7);
+    }
+
+    #[test]
+    fn queries_use_the_contract_names() {
+        let filter = DeploymentFilter::new()
+            .status(DeploymentStatus::Running)
+            .environment(Environment::Staging)
+            .project_type("django")
+            .search("shop")
+            .page(2)
+            .per_page(50);
+        assert_eq!(
+            filter_query(&filter),
+            vec![
+                ("status", "running".to_owned()),
+                ("environment", "staging".to_owned()),
+                ("project_type", "django".to_owned()),
+                ("search", "shop".to_owned()),
+                ("page", "2".to_owned()),
+                ("per_page", "50".to_owned()),
+            ]
+        );
+        assert!(filter_query(&DeploymentFilter::new()).is_empty());
+        let since = chrono::DateTime::parse_from_rfc3339("2025-03-01T12:30:00+00:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let logs = LogQuery::new()
+            .log_type(LogType::Deployment)
+            .lines(20)
+            .level(LogLevel::Error)
+            .since(since);
+        assert_eq!(
+            log_query(&logs),
+            vec![
+                ("type", "deployment".to_owned()),
+                ("lines", "20".to_owned()),
+                ("level", "error".to_owned()),
+                ("since", "2025-03-01T12:30:00Z".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_idempotent_calls_are_marked_so() {
+        assert!(Call::get("status/", "status/").idempotent());
+        assert!(Call::new(Method::PUT, "x/", "x/").idempotent());
+        assert!(Call::new(Method::DELETE, "x/", "x/").idempotent());
+        assert!(!action(1, "deployments/{id}/start/", "start").idempotent());
+        let mut keyed = Call::new(Method::POST, "deployments/", "deployments/");
+        keyed.idempotency_key = Some(HeaderValue::from_static("k"));
+        assert!(keyed.idempotent());
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(Duration::from_millis(250)), "250 ms");
+        assert_eq!(human_duration(Duration::from_secs(30)), "30 s");
+        assert_eq!(human_duration(Duration::from_millis(2500)), "2.5 s");
     }
 }

@@ -115,6 +115,12 @@ impl Error {
         self
     }
 
+    /// Replaces the message (used to add context such as the number of attempts).
+    pub(crate) fn with_message(mut self, message: String) -> Self {
+        self.message = message;
+        self
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind

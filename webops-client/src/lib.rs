@@ -23,7 +23,9 @@
 
 mod api;
 mod client;
+mod decode;
 mod error;
+mod retry;
 mod types;
 
 #[cfg(feature = "mock")]
