@@ -34,3 +34,8 @@ pub use api::{MAX_PER_PAGE, WebOpsApi, WebOpsApiExt};
 pub use client::{Client, ClientBuilder, ClientConfig, RequestEvent, RequestObserver};
 pub use error::{Error, ErrorKind, Result};
 pub use types::*;
+
+/// Compiles the README's example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
