@@ -1,12 +1,29 @@
 //! The heart of webops-mcp: tools, the permission model, validation, gates, audit and the MCP
 //! handler.
 
+pub mod audit;
+mod config;
+mod gates;
+mod handler;
 mod identity;
+mod metrics;
 pub mod redact;
 mod registry;
+mod server;
 mod tool;
 mod tools;
+mod validation;
 
+pub use audit::{
+    AuditSink, JsonLinesFileSink, MemorySink, StderrSink, VerifyError, VerifyReport, verify,
+};
+pub use config::{SecurityConfig, ServerConfig};
+pub use handler::McpHandler;
 pub use identity::{AuthMethod, Identity, Permission, PermissionSet, UnknownPermission};
-pub use registry::RegistryBuilder;
+pub use metrics::Metrics;
+pub use registry::{BuildError, Registry, RegistryBuilder, ToolAnnotations, ToolDefinition};
+pub use server::{
+    AuthContext, DEFAULT_INSTRUCTIONS, TextContent, ToolCallResult, WebOpsMcpServer,
+    WebOpsMcpServerBuilder,
+};
 pub use tool::{Access, ProgressSink, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};

@@ -1,0 +1,611 @@
+//! The audit log: one hash-chained JSON record per tool call, written to an [`AuditSink`],
+//! and [`verify`] to check a log for edited, removed, inserted or reordered records.
+//!
+//! A record has `time` (RFC 3339), `request_id`, `user_id`, `auth_method`, `tool`,
+//! `arguments` (secrets redacted), `outcome`, `error` (`{kind, message}` or null),
+//! `duration_ms`, `prev_hash` and `hash`, where `hash` is the hex SHA-256 of `prev_hash`
+//! followed by the record's canonical JSON (keys sorted, no whitespace) without `hash`. The
+//! first record's `prev_hash` is [`GENESIS_HASH`].
+//!
+//! The chain makes tampering evident to anyone holding a later hash (e.g. the last hash
+//! shipped elsewhere); it is not a signature: whoever can rewrite the whole file can
+//! recompute the whole chain.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::identity::Identity;
+use crate::redact::{mask_secrets_in_text, redact_json};
+
+/// The `prev_hash` of the first record: 64 zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Where audit records go, one JSON line each.
+pub trait AuditSink: Send + Sync {
+    /// Writes one record (without the trailing newline) and makes it durable enough to
+    /// survive a crash of this process (flushes).
+    fn write_line(&self, line: &str) -> io::Result<()>;
+
+    /// The `hash` of the last record already in the sink, so the chain continues across
+    /// restarts; `None` for an empty or non-persistent sink.
+    fn last_hash(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Appends records to a JSON-lines file, flushed per record. On open it reads the last
+/// record's hash so the chain continues across restarts.
+pub struct JsonLinesFileSink {
+    path: PathBuf,
+    file: Mutex<File>,
+    last_hash: Option<String>,
+}
+
+impl JsonLinesFileSink {
+    /// Opens (or creates) `path` for appending. Fails when the file's last line is not a
+    /// complete audit record (e.g. a torn write): the chain could not continue from it.
+    pub fn open(path: impl AsRef<Path>) -> io::Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)?;
+        let (last_line, ends_with_newline) = read_last_line(&mut file)?;
+        let last_hash = match last_line {
+            None => None,
+            Some(line) => Some(record_hash(&line).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "audit log {} ends with a line that is not a complete audit record; \
+                         check it with `webops-mcp audit verify`, then repair or move it aside",
+                        path.display()
+                    ),
+                )
+            })?),
+        };
+        if last_hash.is_some() && !ends_with_newline {
+            file.write_all(b"\n")?;
+        }
+        Ok(JsonLinesFileSink {
+            path,
+            file: Mutex::new(file),
+            last_hash,
+        })
+    }
+
+    /// The file written to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl fmt::Debug for JsonLinesFileSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonLinesFileSink")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditSink for JsonLinesFileSink {
+    fn write_line(&self, line: &str) -> io::Result<()> {
+        let mut record = String::with_capacity(line.len() + 1);
+        record.push_str(line);
+        record.push('\n');
+        let mut file = lock(&self.file);
+        file.write_all(record.as_bytes())?;
+        file.flush()
+    }
+
+    fn last_hash(&self) -> Option<String> {
+        self.last_hash.clone()
+    }
+}
+
+/// Writes records to standard error (never stdout: over stdio that carries the protocol).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StderrSink;
+
+impl StderrSink {
+    /// A sink on standard error.
+    pub fn new() -> Self {
+        StderrSink
+    }
+}
+
+impl AuditSink for StderrSink {
+    fn write_line(&self, line: &str) -> io::Result<()> {
+        let mut err = io::stderr().lock();
+        err.write_all(line.as_bytes())?;
+        err.write_all(b"\n")?;
+        err.flush()
+    }
+}
+
+/// Keeps records in memory, for tests.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    lines: Mutex<Vec<String>>,
+}
+
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The records written so far, in order.
+    pub fn lines(&self) -> Vec<String> {
+        lock(&self.lines).clone()
+    }
+
+    /// The records written so far, parsed.
+    pub fn records(&self) -> Vec<Value> {
+        lock(&self.lines)
+            .iter()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+}
+
+impl AuditSink for MemorySink {
+    fn write_line(&self, line: &str) -> io::Result<()> {
+        lock(&self.lines).push(line.to_owned());
+        Ok(())
+    }
+}
+
+/// How a call ended, as recorded in the audit log and counted in metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Outcome {
+    /// The tool ran and succeeded.
+    Ok,
+    /// Permission missing, or a non-read tool in read-only mode.
+    Denied,
+    /// Arguments failed validation.
+    Invalid,
+    /// The caller's rate limit was exhausted.
+    RateLimited,
+    /// Too many calls in flight.
+    Busy,
+    /// No tool of that name.
+    UnknownTool,
+    /// The tool ran and failed.
+    Failed,
+    /// The caller cancelled.
+    Cancelled,
+}
+
+impl Outcome {
+    /// Every outcome, in a stable order.
+    pub(crate) const ALL: [Outcome; 8] = [
+        Outcome::Ok,
+        Outcome::Denied,
+        Outcome::Invalid,
+        Outcome::RateLimited,
+        Outcome::Busy,
+        Outcome::UnknownTool,
+        Outcome::Failed,
+        Outcome::Cancelled,
+    ];
+
+    /// The snake_case name.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Denied => "denied",
+            Outcome::Invalid => "invalid",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::Busy => "busy",
+            Outcome::UnknownTool => "unknown_tool",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// The position in [`Outcome::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The outcome of a call that failed with `kind`.
+    pub(crate) fn of_error(kind: crate::tool::ToolErrorKind) -> Outcome {
+        use crate::tool::ToolErrorKind as K;
+        match kind {
+            K::PermissionDenied => Outcome::Denied,
+            K::InvalidArguments => Outcome::Invalid,
+            K::RateLimited => Outcome::RateLimited,
+            K::Busy => Outcome::Busy,
+            K::Cancelled => Outcome::Cancelled,
+            _ => Outcome::Failed,
+        }
+    }
+}
+
+/// What one audit record says, before redaction and hashing.
+pub(crate) struct AuditEntry<'a> {
+    pub(crate) request_id: &'a str,
+    pub(crate) identity: &'a Identity,
+    pub(crate) tool: &'a str,
+    pub(crate) arguments: &'a Value,
+    pub(crate) outcome: Outcome,
+    /// `(kind, message)` of a failed call.
+    pub(crate) error: Option<(&'a str, &'a str)>,
+    pub(crate) duration: Duration,
+}
+
+/// Owns the hash chain: the last hash and the sink write sit under one lock, so concurrent
+/// calls can neither interleave lines nor fork the chain.
+pub(crate) struct AuditLog {
+    sink: Arc<dyn AuditSink>,
+    last_hash: Mutex<String>,
+}
+
+impl AuditLog {
+    /// A log continuing the chain already in `sink`.
+    pub(crate) fn new(sink: Arc<dyn AuditSink>) -> Self {
+        let last_hash = sink.last_hash().unwrap_or_else(|| GENESIS_HASH.to_owned());
+        AuditLog {
+            sink,
+            last_hash: Mutex::new(last_hash),
+        }
+    }
+
+    /// Writes one record. On a sink failure the chain does not advance and the error is
+    /// returned for the caller to log and count; it never panics.
+    pub(crate) fn record(&self, entry: &AuditEntry<'_>) -> io::Result<()> {
+        let mut arguments = entry.arguments.clone();
+        redact_json(&mut arguments);
+        let error = match entry.error {
+            Some((kind, message)) => {
+                let mut e = Map::new();
+                e.insert("kind".into(), Value::from(kind));
+                e.insert(
+                    "message".into(),
+                    Value::from(mask_secrets_in_text(message).into_owned()),
+                );
+                Value::Object(e)
+            }
+            None => Value::Null,
+        };
+        let mut record = Map::new();
+        record.insert(
+            "time".into(),
+            Value::from(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        );
+        record.insert("request_id".into(), Value::from(entry.request_id));
+        record.insert(
+            "user_id".into(),
+            Value::from(entry.identity.user_id.as_str()),
+        );
+        record.insert(
+            "auth_method".into(),
+            Value::from(entry.identity.auth_method.as_str()),
+        );
+        record.insert("tool".into(), Value::from(entry.tool));
+        record.insert("arguments".into(), arguments);
+        record.insert("outcome".into(), Value::from(entry.outcome.as_str()));
+        record.insert("error".into(), error);
+        record.insert(
+            "duration_ms".into(),
+            Value::from(u64::try_from(entry.duration.as_millis()).unwrap_or(u64::MAX)),
+        );
+
+        let mut last = lock(&self.last_hash);
+        record.insert("prev_hash".into(), Value::from(last.as_str()));
+        let mut record = Value::Object(record);
+        let hash = chain_hash(&last, &record);
+        if let Value::Object(map) = &mut record {
+            map.insert("hash".into(), Value::from(hash.as_str()));
+        }
+        self.sink.write_line(&canonical_json(&record))?;
+        *last = hash;
+        Ok(())
+    }
+}
+
+/// The hash of a record: hex SHA-256 of `prev_hash` then the canonical JSON of the record
+/// without its `hash` member.
+fn chain_hash(prev_hash: &str, record_without_hash: &Value) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(canonical_json(record_without_hash).as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// JSON with object keys sorted at every level and no whitespace, independent of how the
+/// map was built or which serde_json features are on.
+fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::from(key.as_str()).to_string());
+                out.push(':');
+                if let Some(member) = map.get(key) {
+                    write_canonical(member, out);
+                }
+            }
+            out.push('}');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// The `hash` of a well-formed record line.
+fn record_hash(line: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(line).ok()?;
+    let hash = value.get("hash")?.as_str()?;
+    (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then(|| hash.to_owned())
+}
+
+/// The last non-blank line of `file` (read backwards, so large logs open fast) and whether
+/// the file ends with a newline.
+fn read_last_line(file: &mut File) -> io::Result<(Option<String>, bool)> {
+    const CHUNK: u64 = 8 * 1024;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok((None, true));
+    }
+    let mut buf: Vec<u8> = Vec::new();
+    let mut pos = len;
+    loop {
+        let start = pos.saturating_sub(CHUNK);
+        let size = usize::try_from(pos - start).unwrap_or(0);
+        let mut chunk = vec![0u8; size];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut chunk)?;
+        chunk.extend_from_slice(&buf);
+        buf = chunk;
+        pos = start;
+        let ends_with_newline = buf.last() == Some(&b'\n');
+        let content_end = buf
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .map(|i| i + 1);
+        let line = match content_end {
+            Some(end) => match buf[..end].iter().rposition(|&b| b == b'\n') {
+                Some(newline) => Some(&buf[newline + 1..end]),
+                None if pos == 0 => Some(&buf[..end]),
+                None => None,
+            },
+            None if pos == 0 => return Ok((None, true)),
+            None => None,
+        };
+        if let Some(line) = line {
+            let text = String::from_utf8_lossy(line).into_owned();
+            return Ok((Some(text), ends_with_newline));
+        }
+    }
+}
+
+/// The result of a successful [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// How many records the chain holds.
+    pub records: usize,
+    /// The hash of the last record ([`GENESIS_HASH`] for an empty log). Keep it elsewhere
+    /// to detect a later truncation of the log.
+    pub last_hash: String,
+}
+
+/// Why a log failed [`verify`]; line numbers start at 1.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The log could not be read.
+    #[error("cannot read the audit log: {0}")]
+    Io(#[from] io::Error),
+    /// A line is not an audit record.
+    #[error("line {line}: not an audit record: {reason}")]
+    Malformed {
+        /// The line.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A record's content does not match its hash: it was edited after it was written.
+    #[error(
+        "line {line}: the record was modified after it was written (its hash does not match its content)"
+    )]
+    Modified {
+        /// The line.
+        line: usize,
+    },
+    /// A record's `prev_hash` is not the hash of the record before it: a record was removed,
+    /// inserted or reordered here.
+    #[error(
+        "line {line}: the chain is broken: prev_hash is not the hash of the previous record \
+         (a record was removed, inserted or reordered before this line)"
+    )]
+    ChainBroken {
+        /// The line.
+        line: usize,
+    },
+}
+
+impl VerifyError {
+    /// The offending line, when the log could be read.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            VerifyError::Io(_) => None,
+            VerifyError::Malformed { line, .. }
+            | VerifyError::Modified { line }
+            | VerifyError::ChainBroken { line } => Some(*line),
+        }
+    }
+}
+
+/// Checks a JSON-lines audit log: every record's hash matches its content and chains to the
+/// record before it (the first to [`GENESIS_HASH`]). Blank lines are ignored.
+pub fn verify(reader: impl BufRead) -> Result<VerifyReport, VerifyError> {
+    let mut prev = GENESIS_HASH.to_owned();
+    let mut records = 0;
+    for (index, line) in reader.lines().enumerate() {
+        let line_no = index + 1;
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let malformed = |reason: &str| VerifyError::Malformed {
+            line: line_no,
+            reason: reason.to_owned(),
+        };
+        let mut value: Value =
+            serde_json::from_str(&line).map_err(|e| malformed(&format!("invalid JSON: {e}")))?;
+        let object = value
+            .as_object_mut()
+            .ok_or_else(|| malformed("not a JSON object"))?;
+        let hash = match object.remove("hash") {
+            Some(Value::String(hash)) => hash,
+            _ => return Err(malformed("no \"hash\" string")),
+        };
+        match object.get("prev_hash").and_then(Value::as_str) {
+            Some(prev_hash) if prev_hash == prev => {}
+            Some(_) => return Err(VerifyError::ChainBroken { line: line_no }),
+            None => return Err(malformed("no \"prev_hash\" string")),
+        }
+        if chain_hash(&prev, &value) != hash {
+            return Err(VerifyError::Modified { line: line_no });
+        }
+        prev = hash;
+        records += 1;
+    }
+    Ok(VerifyReport {
+        records,
+        last_hash: prev,
+    })
+}
+
+/// Locks `mutex`, recovering from poisoning (a panic elsewhere must not stop auditing).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{AuthMethod, PermissionSet};
+    use serde_json::json;
+
+    fn entry<'a>(identity: &'a Identity, args: &'a Value) -> AuditEntry<'a> {
+        AuditEntry {
+            request_id: "req-1",
+            identity,
+            tool: "webops_get_status",
+            arguments: args,
+            outcome: Outcome::Ok,
+            error: None,
+            duration: Duration::from_millis(3),
+        }
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let v = json!({"b": 1, "a": {"d": [1, {"z": null, "y": "x"}], "c": true}});
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":true,"d":[1,{"y":"x","z":null}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn records_chain_and_verify() {
+        let sink = Arc::new(MemorySink::new());
+        let log = AuditLog::new(sink.clone());
+        let id = Identity::new("alice", AuthMethod::ApiKey, PermissionSet::all());
+        let args = json!({"deployment_id": 1, "api_key": "s3cr3t-value"});
+        for _ in 0..3 {
+            log.record(&entry(&id, &args)).unwrap();
+        }
+        let lines = sink.lines();
+        assert_eq!(lines.len(), 3);
+        assert!(!lines.concat().contains("s3cr3t-value"));
+        let first: Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(first["prev_hash"], GENESIS_HASH);
+        let report = verify(lines.join("\n").as_bytes()).unwrap();
+        assert_eq!(report.records, 3);
+        let last: Value = serde_json::from_str(&lines[2]).unwrap();
+        assert_eq!(report.last_hash, last["hash"].as_str().unwrap());
+    }
+
+    #[test]
+    fn failed_write_does_not_advance_the_chain() {
+        struct Flaky(Mutex<u32>, MemorySink);
+        impl AuditSink for Flaky {
+            fn write_line(&self, line: &str) -> io::Result<()> {
+                let mut n = lock(&self.0);
+                *n += 1;
+                if *n == 2 {
+                    return Err(io::Error::other("disk full"));
+                }
+                self.1.write_line(line)
+            }
+        }
+        let sink = Arc::new(Flaky(Mutex::new(0), MemorySink::new()));
+        let log = AuditLog::new(sink.clone());
+        let id = Identity::new("bob", AuthMethod::Stdio, PermissionSet::empty());
+        let args = json!({});
+        log.record(&entry(&id, &args)).unwrap();
+        assert!(log.record(&entry(&id, &args)).is_err());
+        log.record(&entry(&id, &args)).unwrap();
+        assert_eq!(
+            verify(sink.1.lines().join("\n").as_bytes())
+                .unwrap()
+                .records,
+            2
+        );
+    }
+
+    #[test]
+    fn last_line_is_found_across_chunks() {
+        let dir = std::env::temp_dir().join(format!("webops-audit-unit-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.jsonl");
+        let long = "x".repeat(20_000);
+        let hash = "a".repeat(64);
+        std::fs::write(
+            &path,
+            format!("{{\"hash\":\"{}\",\"pad\":\"{long}\"}}\n{{\"hash\":\"{hash}\",\"pad\":\"{long}\"}}\n\n", "b".repeat(64)),
+        )
+        .unwrap();
+        let sink = JsonLinesFileSink::open(&path).unwrap();
+        assert_eq!(sink.last_hash(), Some(hash));
+        std::fs::write(&path, "{\"hash\":\"tor").unwrap();
+        assert!(JsonLinesFileSink::open(&path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

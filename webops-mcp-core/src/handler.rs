@@ -1,0 +1,216 @@
+//! [`McpHandler`]: the rmcp `ServerHandler` over a [`WebOpsMcpServer`]. The only module that
+//! imports rmcp; it translates MCP requests into pipeline calls and results back.
+//!
+//! Identity: a request that came over HTTP carries `http::request::Parts` in its extensions,
+//! and the HTTP auth middleware put an [`Identity`] into those parts; a request without parts
+//! (stdio) gets the server's default identity; anything else gets no permissions at all.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Extensions,
+    Implementation, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig, ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
+use serde_json::{Map, Value};
+
+use crate::identity::{AuthMethod, Identity, PermissionSet};
+use crate::registry::{CallError, CallRequest, ToolDefinition};
+use crate::server::WebOpsMcpServer;
+use crate::tool::ProgressSink;
+
+/// The protocol versions served: the legacy `initialize` era (2025-06-18, 2025-11-25) and the
+/// stateless era (2026-07-28, `server/discover`). Older versions lack structured output.
+const SUPPORTED_VERSIONS: &[ProtocolVersion] = &[
+    ProtocolVersion::V_2025_06_18,
+    ProtocolVersion::V_2025_11_25,
+    ProtocolVersion::V_2026_07_28,
+];
+
+/// The rmcp `ServerHandler` of a [`WebOpsMcpServer`]; cheap to clone. Serve it with rmcp over
+/// stdio (`handler.serve(rmcp::transport::stdio())`) or Streamable HTTP.
+#[derive(Clone)]
+pub struct McpHandler {
+    inner: Arc<HandlerInner>,
+}
+
+struct HandlerInner {
+    server: WebOpsMcpServer,
+    /// Every tool in rmcp's shape, converted once.
+    tools: HashMap<&'static str, rmcp::model::Tool>,
+    info: ServerConfig,
+}
+
+impl McpHandler {
+    pub(crate) fn new(server: WebOpsMcpServer) -> Self {
+        let tools = server
+            .registry()
+            .definitions()
+            .map(|d| (d.name, to_rmcp_tool(d)))
+            .collect();
+        let info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("webops-mcp", env!("CARGO_PKG_VERSION"))
+                    .with_title("WebOps MCP")
+                    .with_description(
+                        "Deploy, inspect, operate and audit applications on a WebOps hosting \
+                         platform, with permissions, rate limits and an audit log.",
+                    ),
+            )
+            .with_instructions(server.instructions());
+        McpHandler {
+            inner: Arc::new(HandlerInner {
+                server,
+                tools,
+                info,
+            }),
+        }
+    }
+
+    /// The server this handler serves.
+    pub fn server(&self) -> &WebOpsMcpServer {
+        &self.inner.server
+    }
+
+    fn identity(&self, extensions: &Extensions) -> Identity {
+        if let Some(parts) = extensions.get::<http::request::Parts>() {
+            // Over HTTP only the auth middleware's identity counts, never the stdio default.
+            return parts
+                .extensions
+                .get::<Identity>()
+                .cloned()
+                .unwrap_or_else(nobody);
+        }
+        self.inner
+            .server
+            .default_identity()
+            .cloned()
+            .unwrap_or_else(nobody)
+    }
+}
+
+impl std::fmt::Debug for McpHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpHandler")
+            .field("server", &self.inner.server)
+            .finish()
+    }
+}
+
+/// The identity of a request that carries none: no permissions.
+fn nobody() -> Identity {
+    Identity::new(
+        "unauthenticated",
+        AuthMethod::Anonymous,
+        PermissionSet::empty(),
+    )
+}
+
+fn to_rmcp_tool(definition: &ToolDefinition) -> rmcp::model::Tool {
+    let annotations = ToolAnnotations::new()
+        .read_only(definition.annotations.read_only_hint)
+        .destructive(definition.annotations.destructive_hint)
+        .idempotent(definition.annotations.idempotent_hint)
+        .open_world(definition.annotations.open_world_hint);
+    rmcp::model::Tool::new(
+        definition.name,
+        definition.description,
+        as_object(&definition.input_schema),
+    )
+    .with_title(definition.title)
+    .with_raw_output_schema(Arc::new(as_object(&definition.output_schema)))
+    .with_annotations(annotations)
+}
+
+/// The registry guarantees object roots; anything else would become an empty schema.
+fn as_object(schema: &Value) -> Map<String, Value> {
+    schema.as_object().cloned().unwrap_or_default()
+}
+
+/// Sends a tool's progress reports as `notifications/progress` with the request's token.
+struct PeerProgress {
+    peer: Peer<RoleServer>,
+    token: ProgressToken,
+}
+
+#[async_trait]
+impl ProgressSink for PeerProgress {
+    async fn report(&self, progress: f64, total: Option<f64>, message: String) {
+        let mut params =
+            ProgressNotificationParam::new(self.token.clone(), progress).with_message(message);
+        if let Some(total) = total {
+            params = params.with_total(total);
+        }
+        if let Err(error) = self.peer.notify_progress(params).await {
+            tracing::debug!(%error, "could not send a progress notification");
+        }
+    }
+}
+
+impl ServerHandler for McpHandler {
+    fn get_info(&self) -> ServerConfig {
+        self.inner.info.clone()
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(SUPPORTED_VERSIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let identity = self.identity(&context.extensions);
+        let server = &self.inner.server;
+        let tools = server
+            .registry()
+            .definitions_for(&identity, server.read_only())
+            .into_iter()
+            .filter_map(|d| self.inner.tools.get(d.name).cloned())
+            .collect();
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.inner.tools.get(name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let identity = self.identity(&context.extensions);
+        let progress = context.meta.get_progress_token().map(|token| {
+            Arc::new(PeerProgress {
+                peer: context.peer.clone(),
+                token,
+            }) as Arc<dyn ProgressSink>
+        });
+        let call = CallRequest {
+            name: request.name.into_owned(),
+            arguments: request.arguments.map(Value::Object),
+            identity,
+            progress,
+            cancel: context.ct.clone(),
+        };
+        match self.inner.server.call(call).await {
+            Ok(output) => {
+                let mut result = CallToolResult::success(vec![ContentBlock::text(output.text)]);
+                result.structured_content = Some(output.structured);
+                Ok(result.into())
+            }
+            Err(CallError::UnknownTool(message)) => Err(ErrorData::invalid_params(message, None)),
+            Err(CallError::Tool(error)) => Ok(CallToolResult::error(vec![ContentBlock::text(
+                error.message().to_owned(),
+            )])
+            .into()),
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! JSON Schema validation of tool arguments, with messages a model can act on: every
+//! violation, its JSON path, and what is allowed there.
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::{ValidationError, Validator};
+use serde_json::Value;
+
+use crate::redact::{REDACTED, is_secret_name, mask_secrets_in_text};
+use crate::tool::ToolError;
+
+/// The longest rendering of an offending value in a message.
+const MAX_VALUE_CHARS: usize = 60;
+
+/// A compiled input schema.
+pub(crate) struct ArgsValidator {
+    schema: Value,
+    validator: Validator,
+}
+
+impl ArgsValidator {
+    /// Compiles `schema`; the error says why it is not a valid JSON Schema.
+    pub(crate) fn new(schema: Value) -> Result<Self, String> {
+        let validator = jsonschema::validator_for(&schema).map_err(|e| e.to_string())?;
+        Ok(ArgsValidator { schema, validator })
+    }
+
+    /// Checks `args`, reporting every violation:
+    /// `invalid arguments for TOOL: /path: what is wrong; /other: ...`.
+    pub(crate) fn check(&self, tool: &str, args: &Value) -> Result<(), ToolError> {
+        let mut problems: Vec<(String, String)> = self
+            .validator
+            .iter_errors(args)
+            .map(|error| describe(&error, &self.schema))
+            .collect();
+        if problems.is_empty() {
+            return Ok(());
+        }
+        problems.sort();
+        problems.dedup();
+        let listed: Vec<String> = problems
+            .into_iter()
+            .map(|(path, message)| format!("{path}: {message}"))
+            .collect();
+        Err(ToolError::invalid(format!(
+            "invalid arguments for {tool}: {}",
+            listed.join("; ")
+        )))
+    }
+
+    /// Whether `value` conforms (used to check tool output in debug builds).
+    #[cfg(debug_assertions)]
+    pub(crate) fn is_valid(&self, value: &Value) -> bool {
+        self.validator.is_valid(value)
+    }
+}
+
+/// One violation as (JSON path, message).
+fn describe(error: &ValidationError<'_>, schema: &Value) -> (String, String) {
+    let path = error.instance_path().as_str().to_owned();
+    let secret = path_is_secret(&path);
+    let shown = show(error.instance(), secret);
+    let schema_path = error.schema_path().as_str();
+    let message = match error.kind() {
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            let parent = parent_schema(schema, schema_path);
+            let hint = parent
+                .and_then(|p| p.get("properties"))
+                .and_then(|p| p.get(name))
+                .and_then(type_hint)
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default();
+            return (
+                format!("{path}/{}", escape_pointer(name)),
+                format!("required property \"{name}\" is missing{hint}"),
+            );
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected }
+        | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
+            let allowed: Vec<String> = parent_schema(schema, schema_path)
+                .and_then(|p| p.get("properties"))
+                .and_then(Value::as_object)
+                .map(|props| props.keys().map(|k| format!("\"{k}\"")).collect())
+                .unwrap_or_default();
+            let names: Vec<String> = unexpected
+                .iter()
+                .map(|u| format!("\"{}\"", truncate(u)))
+                .collect();
+            let noun = if names.len() == 1 {
+                "unknown property"
+            } else {
+                "unknown properties"
+            };
+            let allowed = if allowed.is_empty() {
+                "no properties are allowed here".to_owned()
+            } else {
+                format!("allowed: {}", allowed.join(", "))
+            };
+            return (
+                if path.is_empty() {
+                    "/".to_owned()
+                } else {
+                    path
+                },
+                format!("{noun} {}; {allowed}", names.join(", ")),
+            );
+        }
+        ValidationErrorKind::Enum { .. }
+        | ValidationErrorKind::Constant { .. }
+        | ValidationErrorKind::AnyOf { .. }
+        | ValidationErrorKind::OneOfNotValid { .. } => {
+            let here = schema.pointer(schema_path_without_keyword(schema_path));
+            match here.map(allowed_values) {
+                Some(Some(values)) if !values.is_empty() => {
+                    format!("{shown} is not one of {}", or_list(&values))
+                }
+                _ => match here.and_then(type_hint) {
+                    Some(types) => format!("{shown} is not valid: expected {types}"),
+                    None => plain(error, &shown),
+                },
+            }
+        }
+        ValidationErrorKind::Type { kind } => {
+            let expected = match kind {
+                TypeKind::Single(t) => with_article(&t.to_string()),
+                TypeKind::Multiple(ts) => {
+                    let mut names: Vec<String> = ts.iter().map(|t| t.to_string()).collect();
+                    if names.len() > 1 {
+                        names.retain(|t| t != "null");
+                    }
+                    let names: Vec<String> = names.iter().map(|t| with_article(t)).collect();
+                    or_list(&names)
+                }
+            };
+            format!(
+                "expected {expected}, got {} {shown}",
+                with_article(json_type(error.instance()))
+            )
+        }
+        _ => plain(error, &shown),
+    };
+    (
+        if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path
+        },
+        message,
+    )
+}
+
+/// jsonschema's own wording, with the instance re-rendered (truncated, masked).
+fn plain(error: &ValidationError<'_>, shown: &str) -> String {
+    let raw = error.instance().to_string();
+    let text = error.to_string().replace(&raw, shown);
+    mask_secrets_in_text(&text).into_owned()
+}
+
+/// The values a (sub)schema accepts, when it is an enumeration (`enum`, `const`, or
+/// `oneOf`/`anyOf` of those); `None` when it accepts more than listed values.
+fn allowed_values(schema: &Value) -> Option<Vec<String>> {
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        return Some(
+            values
+                .iter()
+                .filter(|v| !v.is_null())
+                .map(|v| truncate(&v.to_string()))
+                .collect(),
+        );
+    }
+    if let Some(value) = schema.get("const") {
+        return Some(vec![truncate(&value.to_string())]);
+    }
+    let branches = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(Value::as_array)?;
+    let mut all = Vec::new();
+    for branch in branches {
+        if branch.get("type").and_then(Value::as_str) == Some("null") {
+            continue;
+        }
+        all.extend(allowed_values(branch)?);
+    }
+    Some(all)
+}
+
+/// "integer or string", from `type` or the branches of `anyOf`/`oneOf`.
+fn type_hint(schema: &Value) -> Option<String> {
+    let mut types: Vec<String> = Vec::new();
+    collect_types(schema, &mut types);
+    types.retain(|t| t != "null");
+    types.dedup();
+    (!types.is_empty()).then(|| or_list(&types))
+}
+
+fn collect_types(schema: &Value, out: &mut Vec<String>) {
+    match schema.get("type") {
+        Some(Value::String(t)) => out.push(t.clone()),
+        Some(Value::Array(ts)) => {
+            out.extend(ts.iter().filter_map(Value::as_str).map(str::to_owned))
+        }
+        _ => {}
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(branches) = schema.get(key).and_then(Value::as_array) {
+            for branch in branches {
+                collect_types(branch, out);
+            }
+        }
+    }
+}
+
+/// The schema object that holds the failing keyword (`/properties/a/required` → `/properties/a`).
+fn parent_schema<'s>(schema: &'s Value, schema_path: &str) -> Option<&'s Value> {
+    schema.pointer(schema_path_without_keyword(schema_path))
+}
+
+fn schema_path_without_keyword(schema_path: &str) -> &str {
+    schema_path.rfind('/').map_or("", |cut| &schema_path[..cut])
+}
+
+/// Whether a JSON path goes through a member whose name marks a secret, or through an
+/// `env_vars`-like member.
+fn path_is_secret(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let lower = segment.to_ascii_lowercase();
+        is_secret_name(segment) || lower == "env_vars" || lower == "env"
+    })
+}
+
+/// An offending value as a message shows it: JSON, cut short, secrets masked.
+fn show(value: &Value, secret: bool) -> String {
+    if secret && !value.is_null() && !value.is_boolean() {
+        return REDACTED.to_owned();
+    }
+    mask_secrets_in_text(&truncate(&value.to_string())).into_owned()
+}
+
+fn truncate(text: &str) -> String {
+    if text.chars().count() <= MAX_VALUE_CHARS {
+        text.to_owned()
+    } else {
+        let cut: String = text.chars().take(MAX_VALUE_CHARS).collect();
+        format!("{cut}…")
+    }
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+fn with_article(type_name: &str) -> String {
+    let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {type_name}")
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// RFC 6901 escaping of one path segment.
+fn escape_pointer(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn validator() -> ArgsValidator {
+        ArgsValidator::new(json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["deployment_id"],
+            "properties": {
+                "deployment_id": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+                "lines": {"type": "integer", "minimum": 10, "maximum": 1000},
+                "log_type": {"oneOf": [
+                    {"const": "application", "type": "string"},
+                    {"enum": ["access", "error", "deployment"], "type": "string"}
+                ]},
+                "api_token": {"type": "string", "minLength": 40}
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_violation_with_path_and_allowed() {
+        let err = validator()
+            .check(
+                "webops_get_logs",
+                &json!({"lines": 5000, "log_type": "foo", "bogus": 1}),
+            )
+            .unwrap_err();
+        let msg = err.message();
+        assert!(
+            msg.starts_with("invalid arguments for webops_get_logs: "),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("/lines: 5000 is greater than the maximum of 1000"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(
+                r#"/log_type: "foo" is not one of "application", "access", "error" or "deployment""#
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(r#"/deployment_id: required property "deployment_id" is missing (integer or string)"#),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(r#"unknown property "bogus"; allowed: "#),
+            "{msg}"
+        );
+        assert!(msg.contains(r#""lines""#), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_and_any_of() {
+        let err = validator()
+            .check("t", &json!({"deployment_id": true, "lines": "ten"}))
+            .unwrap_err();
+        let msg = err.message();
+        assert!(
+            msg.contains(r#"/lines: expected an integer, got a string "ten""#),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("/deployment_id: true is not valid: expected integer or string"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn secret_values_are_not_echoed() {
+        let err = validator()
+            .check(
+                "t",
+                &json!({"deployment_id": 1, "api_token": "hunter2-secret"}),
+            )
+            .unwrap_err();
+        assert!(!err.message().contains("hunter2"), "{}", err.message());
+        assert!(err.message().contains("/api_token"));
+    }
+
+    #[test]
+    fn valid_arguments_pass() {
+        assert!(
+            validator()
+                .check("t", &json!({"deployment_id": "shop"}))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn invalid_schema_is_an_error() {
+        assert!(ArgsValidator::new(json!({"type": "bogus"})).is_err());
+    }
+}
