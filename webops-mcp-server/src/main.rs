@@ -1,2 +1,292 @@
-//! The `webops-mcp` binary.
-fn main() {}
+//! The `webops-mcp` binary: command line, logging, signals; everything else lives in the
+//! library half of this crate.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+use webops_mcp_server::config::ENV_VARS;
+use webops_mcp_server::{
+    Config, Demo, HttpApp, Transport, build_server, generate_api_key, hash_password, serve_stdio,
+};
+
+/// MCP server that lets AI agents operate the WebOps hosting platform safely.
+#[derive(Debug, Parser)]
+#[command(name = "webops-mcp", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (TOML); see docs/configuration.md.
+    #[arg(long, global = true, env = "WEBOPS_MCP_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Serve an in-process mock WebOps API with demo data (no WebOps server needed).
+    #[arg(long, global = true)]
+    demo: bool,
+
+    /// Offer only tools that read, whatever the permissions say.
+    #[arg(long, global = true)]
+    read_only: bool,
+
+    /// Log filter (tracing env-filter syntax, e.g. "info" or "webops_mcp_core=debug");
+    /// defaults to RUST_LOG, else "info". Logs go to stderr.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log_level: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve one agent over stdin/stdout (what Claude Desktop launches).
+    Stdio,
+    /// Serve Streamable HTTP at /mcp, with /health and /metrics.
+    Http {
+        /// Address to listen on [default: [http] bind, else 127.0.0.1:8080].
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+    },
+    /// Validate the configuration and print it with secrets redacted.
+    CheckConfig,
+    /// Make a new random API key and print it with its SHA-256 digest.
+    HashKey,
+    /// Read a password on stdin and print its argon2id hash.
+    HashPassword,
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of an audit log (JSON lines).
+    Verify {
+        /// The audit log file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_level.as_deref());
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: Option<&str>) {
+    let filter = match level {
+        Some(level) => EnvFilter::try_new(level),
+        None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new("info")),
+    }
+    .unwrap_or_else(|_| {
+        eprintln!("warning: invalid --log-level; using \"info\"");
+        EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::HashKey => hash_key(),
+        Command::HashPassword => hash_password_command(),
+        Command::Audit {
+            command: AuditCommand::Verify { file },
+        } => audit_verify(file),
+        Command::CheckConfig => check_config(&cli),
+        Command::Stdio => runtime()?.block_on(stdio(&cli)),
+        Command::Http { bind } => runtime()?.block_on(http(&cli, bind.as_deref())),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// The configuration from the file, the environment and the flags.
+fn load_config(cli: &Cli, bind: Option<&str>) -> Result<Config> {
+    let mut loader = Config::loader().read_only(cli.read_only).demo(cli.demo);
+    if let Some(path) = &cli.config {
+        loader = loader.file(path);
+    }
+    for name in ENV_VARS {
+        if let Ok(value) = std::env::var(name) {
+            loader = loader.env(name, value);
+        }
+    }
+    if let Some(bind) = bind {
+        loader = loader.bind(bind);
+    }
+    Ok(loader.load()?)
+}
+
+fn check_config(cli: &Cli) -> Result<ExitCode> {
+    let config = load_config(cli, None)?;
+    match &config.source {
+        Some(path) => println!(
+            "# effective configuration: {} + environment + flags",
+            path.display()
+        ),
+        None => println!("# effective configuration: defaults + environment + flags (no file)"),
+    }
+    println!("# secrets are shown as <redacted>\n");
+    print!("{}", config.to_redacted_toml());
+    if let Err(e) = config.check_http_auth() {
+        eprintln!("note: `webops-mcp http` would refuse to start: {e}");
+    }
+    if config.webops.api_key.is_none() && !config.demo {
+        eprintln!("note: no WebOps API key is set (WEBOPS_API_KEY or [webops] api_key)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stdio(cli: &Cli) -> Result<ExitCode> {
+    let mut config = load_config(cli, None)?;
+    let _demo = if config.demo {
+        let demo = Demo::start(&mut config, false).await?;
+        tracing::info!(api = %demo.api_url(), "demo: mock WebOps API started");
+        Some(demo)
+    } else {
+        None
+    };
+    let server = build_server(&config, Transport::Stdio)?;
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    tracing::info!(
+        user = %config.stdio.user_id,
+        read_only = config.security.read_only,
+        "serving MCP over stdio"
+    );
+    serve_stdio(server, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn http(cli: &Cli, bind: Option<&str>) -> Result<ExitCode> {
+    let mut config = load_config(cli, bind)?;
+    config.check_http_auth()?;
+    let demo = if config.demo {
+        Some(Demo::start(&mut config, true).await?)
+    } else {
+        None
+    };
+    let server = build_server(&config, Transport::Http)?;
+    let listener = tokio::net::TcpListener::bind(config.http.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http.bind))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    let app = HttpApp::new(&config, server);
+    if let Some(demo) = &demo {
+        eprintln!("{}", demo.banner(local));
+    }
+    tracing::info!(
+        address = %local,
+        read_only = config.security.read_only,
+        "serving MCP over Streamable HTTP at /mcp"
+    );
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    app.serve(listener, shutdown).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM.
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut terminate) => {
+                    tokio::select! {
+                        _ = interrupt => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = interrupt.await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = interrupt.await;
+        }
+        tracing::info!("shutdown requested");
+        shutdown.cancel();
+    });
+}
+
+fn hash_key() -> Result<ExitCode> {
+    let (key, digest) = generate_api_key()?;
+    let digest = hex::encode(digest);
+    println!("API key (give it to the client; it is not stored anywhere):");
+    println!("  {key}");
+    println!("SHA-256 digest (the server's configuration holds only this):");
+    println!("  {digest}");
+    println!();
+    println!("# Paste into the server configuration and set user_id and permissions:");
+    println!("[[auth.api_keys]]");
+    println!("user_id = \"change-me\"");
+    println!("key_sha256 = \"{digest}\"");
+    println!("permissions = [\"deploy:read\", \"logs:read\"]");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hash_password_command() -> Result<ExitCode> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password (input is echoed; pipe it in to avoid that): ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        bail!("no password on stdin (e.g. `printf '%s' \"$PASSWORD\" | webops-mcp hash-password`)");
+    }
+    println!("{}", hash_password(password)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audit_verify(file: &PathBuf) -> Result<ExitCode> {
+    let reader = std::fs::File::open(file)
+        .map(std::io::BufReader::new)
+        .with_context(|| format!("cannot open {}", file.display()))?;
+    match webops_mcp_core::verify(reader) {
+        Ok(report) => {
+            println!(
+                "{}: OK, {} records, hash chain intact; last hash {}",
+                file.display(),
+                report.records,
+                report.last_hash
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{}: audit log verification FAILED: {e}", file.display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `--demo`: an in-process mock WebOps API with demo data, so a newcomer needs no WebOps
+//! server; in HTTP mode without API keys, an admin and a viewer key made for the run.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use webops_mcp_core::PermissionSet;
+use webops_mcp_testkit::{MockWebOps, Seed};
+
+use crate::config::{ApiKeyEntry, Config};
+use crate::error::Error;
+use crate::keys::generate_api_key;
+
+/// How long each step of the mock's deployment lifecycle takes.
+pub const DEMO_STEP_DELAY: Duration = Duration::from_secs(1);
+
+/// The permissions of the demo's viewer key.
+pub const VIEWER_PERMISSIONS: &str = "deploy:read logs:read system:read";
+
+/// A running demo. Dropping it stops the mock WebOps API.
+pub struct Demo {
+    mock: MockWebOps,
+    keys: Option<DemoKeys>,
+}
+
+/// The keys made for an HTTP demo.
+struct DemoKeys {
+    admin: String,
+    viewer: String,
+}
+
+impl Demo {
+    /// Starts the mock (demo seed, a random token, [`DEMO_STEP_DELAY`]) and points
+    /// `config.webops` at it. With `http` and no `[[auth.api_keys]]` configured, adds an
+    /// admin key (all permissions) and a viewer key ([`VIEWER_PERMISSIONS`]) to
+    /// `config.auth`; [`Demo::banner`] shows them.
+    pub async fn start(config: &mut Config, http: bool) -> Result<Demo, Error> {
+        let (token, _) = generate_api_key()?;
+        let mock = MockWebOps::builder()
+            .seed(Seed::Demo)
+            .token(token.clone())
+            .step_delay(DEMO_STEP_DELAY)
+            .start()
+            .await
+            .map_err(|e| Error::io("starting the demo WebOps API", e))?;
+        config.webops.api_url = mock.base_url();
+        config.webops.api_key = Some(token);
+        let mut keys = None;
+        if http && config.auth.api_keys.is_empty() {
+            let (admin, admin_digest) = generate_api_key()?;
+            let (viewer, viewer_digest) = generate_api_key()?;
+            let viewer_permissions = PermissionSet::parse([VIEWER_PERMISSIONS])
+                .map_err(|e| Error::Config(vec![e.to_string()]))?;
+            config.auth.api_keys.push(ApiKeyEntry::new(
+                "demo-admin",
+                admin_digest,
+                PermissionSet::all(),
+            ));
+            config.auth.api_keys.push(ApiKeyEntry::new(
+                "demo-viewer",
+                viewer_digest,
+                viewer_permissions,
+            ));
+            keys = Some(DemoKeys { admin, viewer });
+        }
+        Ok(Demo { mock, keys })
+    }
+
+    /// Where the mock WebOps API listens.
+    pub fn api_url(&self) -> String {
+        self.mock.base_url()
+    }
+
+    /// What to print on stderr when the HTTP demo starts listening on `bind`: the keys
+    /// made for this run with a ready MCP client configuration and a curl example.
+    pub fn banner(&self, bind: SocketAddr) -> String {
+        let host = if bind.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else if bind.is_ipv6() {
+            format!("[{}]", bind.ip())
+        } else {
+            bind.ip().to_string()
+        };
+        let url = format!("http://{host}:{}/mcp", bind.port());
+        let mut out = format!(
+            "\nwebops-mcp demo: a mock WebOps API with demo data runs in-process at {}\n",
+            self.mock.base_url()
+        );
+        match &self.keys {
+            None => out.push_str(&format!(
+                "MCP endpoint: {url} (authenticate with the keys of your configuration)\n"
+            )),
+            Some(keys) => {
+                out.push_str(&format!(
+                    "Two API keys were made for this run (kept nowhere; they end with it):\n  \
+                     admin  (all permissions):  {}\n  viewer ({VIEWER_PERMISSIONS}):  {}\n\n",
+                    keys.admin, keys.viewer
+                ));
+                let client = serde_json::json!({
+                    "mcpServers": {
+                        "webops": {
+                            "type": "http",
+                            "url": url,
+                            "headers": { "Authorization": format!("Bearer {}", keys.admin) },
+                        }
+                    }
+                });
+                out.push_str("MCP client configuration (paste into your client's MCP settings):\n");
+                out.push_str(&serde_json::to_string_pretty(&client).unwrap_or_default());
+                out.push_str("\n\nOr try it with curl:\n");
+                out.push_str(&format!(
+                    "  curl -s {url} -H 'Authorization: Bearer {}' \\\n    \
+                     -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \\\n    \
+                     -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"curl\",\"version\":\"1\"}}}}}}'\n",
+                    keys.viewer
+                ));
+            }
+        }
+        out
+    }
+}

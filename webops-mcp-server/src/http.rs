@@ -1,0 +1,449 @@
+//! The Streamable HTTP transport: `/mcp` behind authentication, `/health`, `/metrics`, the
+//! OAuth Protected Resource Metadata, request accounting, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{Method, StatusCode};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use webops_client::WebOpsApi;
+use webops_mcp_core::{Permission, WebOpsMcpServer};
+
+use crate::auth::{AuthLayerState, Authenticator, authenticate};
+use crate::config::{Config, OAuthSettings};
+use crate::error::Error;
+use crate::metrics::HttpMetrics;
+
+/// The largest request body accepted (larger ones get 413).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How long shutdown waits for tool calls in flight before cancelling them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Time limit of the operational endpoints (`/health`, `/metrics`, metadata).
+const OPS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a `/health` upstream check is reused.
+const HEALTH_CACHE: Duration = Duration::from_secs(5);
+
+/// How long the `/health` upstream check may take.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Host names always accepted in the `Host` header.
+const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// The HTTP application: a router plus what graceful shutdown needs.
+pub struct HttpApp {
+    router: Router,
+    mcp_cancel: CancellationToken,
+    inflight: Arc<Inflight>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    server: WebOpsMcpServer,
+    metrics: Arc<HttpMetrics>,
+    authenticator: Arc<Authenticator>,
+    health: Arc<HealthCheck>,
+    oauth: Option<Arc<OAuthSettings>>,
+}
+
+impl HttpApp {
+    /// Builds the routes for `config` around `server` (whose tools, gates and audit serve
+    /// `/mcp`).
+    pub fn new(config: &Config, server: WebOpsMcpServer) -> HttpApp {
+        let metrics = Arc::new(HttpMetrics::new());
+        let authenticator = Arc::new(Authenticator::new(&config.auth));
+        let mcp_cancel = CancellationToken::new();
+        let inflight = Arc::new(Inflight::default());
+        let state = AppState {
+            health: Arc::new(HealthCheck::new(server.api())),
+            server: server.clone(),
+            metrics: metrics.clone(),
+            authenticator: authenticator.clone(),
+            oauth: config.auth.oauth.clone().map(Arc::new),
+        };
+
+        let hosts: Vec<String> = LOOPBACK_HOSTS
+            .iter()
+            .map(|h| (*h).to_owned())
+            .chain(config.http.allowed_hosts.iter().cloned())
+            .collect();
+        let mcp_config = StreamableHttpServerConfig::default()
+            .with_allowed_hosts(hosts)
+            .with_allowed_origins(config.http.allowed_origins.clone())
+            .enforce_origin_validation()
+            .with_max_request_body_bytes(MAX_BODY_BYTES)
+            .with_json_response(true)
+            .with_cancellation_token(mcp_cancel.child_token());
+        let handler = server.mcp_handler();
+        let mcp_service = StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            Arc::new(LocalSessionManager::default()),
+            mcp_config,
+        );
+        let auth_state = AuthLayerState {
+            authenticator,
+            metrics: metrics.clone(),
+            require: None,
+        };
+        let mcp = Router::new()
+            .route_service("/mcp", mcp_service)
+            .route_layer(from_fn_with_state(inflight.clone(), track_inflight))
+            .route_layer(from_fn_with_state(auth_state.clone(), authenticate));
+
+        let metrics_route = if config.http.metrics_require_auth {
+            let guarded = AuthLayerState {
+                require: Some(Permission::SystemRead),
+                ..auth_state
+            };
+            get(metrics_handler).route_layer(from_fn_with_state(guarded, authenticate))
+        } else {
+            get(metrics_handler)
+        };
+        let mut ops = Router::new()
+            .route("/health", get(health_handler))
+            .route("/metrics", metrics_route);
+        if let Some(oauth) = &config.auth.oauth {
+            let mut paths = vec![
+                "/.well-known/oauth-protected-resource".to_owned(),
+                "/.well-known/oauth-protected-resource/mcp".to_owned(),
+            ];
+            let derived = oauth.metadata_url();
+            if let Some(i) = derived.find("/.well-known/") {
+                let path = derived[i..].to_owned();
+                if !paths.contains(&path) {
+                    paths.push(path);
+                }
+            }
+            for path in paths {
+                ops = ops.route(&path, get(resource_metadata_handler));
+            }
+        }
+        let ops = ops.layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            OPS_TIMEOUT,
+        ));
+
+        let router = ops
+            .merge(mcp)
+            .fallback(not_found)
+            .with_state(state)
+            .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+            .layer(from_fn_with_state(metrics, count_requests));
+        HttpApp {
+            router,
+            mcp_cancel,
+            inflight,
+        }
+    }
+
+    /// The router (for embedding in another axum application or a custom server loop).
+    /// It needs `ConnectInfo<SocketAddr>` for per-address throttling; without it every
+    /// client counts as loopback.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` fires, then stops accepting, lets tool calls
+    /// in flight finish (at most [`SHUTDOWN_GRACE`]), and closes the MCP sessions.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), Error> {
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let signal = shutdown.clone();
+        let server = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { signal.cancelled_owned().await });
+        let mut task = tokio::spawn(server.into_future());
+        tokio::select! {
+            result = &mut task => return joined(result),
+            () = shutdown.cancelled() => {}
+        }
+        let pending = self.inflight.count();
+        if pending > 0 {
+            tracing::info!(
+                calls = pending,
+                "shutting down: waiting for calls in flight (up to {} s)",
+                SHUTDOWN_GRACE.as_secs()
+            );
+        }
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.inflight.wait_idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                calls = self.inflight.count(),
+                "calls still in flight after the grace period; cancelling them"
+            );
+        }
+        self.mcp_cancel.cancel();
+        match tokio::time::timeout(Duration::from_secs(5), &mut task).await {
+            Ok(result) => joined(result),
+            Err(_) => {
+                task.abort();
+                tracing::warn!("connections still open after shutdown; closed them");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn joined(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(), Error> {
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Error::io("HTTP server failed", e)),
+        Err(e) => Err(Error::Transport(format!("HTTP server task ended: {e}"))),
+    }
+}
+
+/// The route label of a matched path (a fixed set, so label cardinality stays bounded).
+fn route_label(path: Option<&MatchedPath>) -> &'static str {
+    match path.map(MatchedPath::as_str) {
+        Some("/mcp") => "/mcp",
+        Some("/health") => "/health",
+        Some("/metrics") => "/metrics",
+        Some(p) if p.starts_with("/.well-known/oauth-protected-resource") => {
+            "/.well-known/oauth-protected-resource"
+        }
+        _ => "other",
+    }
+}
+
+async fn count_requests(
+    State(metrics): State<Arc<HttpMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = route_label(request.extensions().get::<MatchedPath>());
+    let response = next.run(request).await;
+    metrics.record_request(route, response.status().as_u16());
+    response
+}
+
+async fn health_handler(State(state): State<AppState>) -> Response {
+    let upstream = state.health.check().await;
+    let body = json!({
+        "status": if upstream.reachable { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": state.metrics.uptime_seconds(),
+        "webops_api": {
+            "reachable": upstream.reachable,
+            "latency_ms": upstream.latency_ms,
+        },
+    });
+    axum::Json(body).into_response()
+}
+
+async fn metrics_handler(State(state): State<AppState>) -> Response {
+    let mut out = String::with_capacity(8 * 1024);
+    state.server.metrics().render(&mut out);
+    state.metrics.render(
+        &mut out,
+        state.authenticator.throttle().throttled_addresses(),
+    );
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        out,
+    )
+        .into_response()
+}
+
+async fn resource_metadata_handler(State(state): State<AppState>) -> Response {
+    let Some(oauth) = &state.oauth else {
+        return not_found().await;
+    };
+    let mut scopes: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
+    scopes.extend(["deploy:*", "admin:*"]);
+    axum::Json(json!({
+        "resource": oauth.resource,
+        "authorization_servers": oauth.authorization_servers,
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": scopes,
+        "resource_name": "webops-mcp",
+    }))
+    .into_response()
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({
+            "error": "not_found",
+            "message": "no such endpoint; MCP is served at /mcp, health at /health, metrics at /metrics",
+        })),
+    )
+        .into_response()
+}
+
+/// What `/health` reports about the WebOps API.
+#[derive(Debug, Clone, Copy)]
+struct Upstream {
+    reachable: bool,
+    latency_ms: Option<f64>,
+}
+
+/// A cached upstream check: at most one check in flight, reused for [`HEALTH_CACHE`].
+struct HealthCheck {
+    api: Arc<dyn WebOpsApi>,
+    cached: tokio::sync::Mutex<Option<(Instant, Upstream)>>,
+}
+
+impl HealthCheck {
+    fn new(api: Arc<dyn WebOpsApi>) -> Self {
+        HealthCheck {
+            api,
+            cached: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn check(&self) -> Upstream {
+        // Holding the lock across the check makes concurrent callers wait for it and then
+        // reuse its answer instead of starting their own.
+        let mut cached = self.cached.lock().await;
+        if let Some((at, upstream)) = *cached
+            && at.elapsed() < HEALTH_CACHE
+        {
+            return upstream;
+        }
+        let started = Instant::now();
+        let reachable = matches!(
+            tokio::time::timeout(HEALTH_TIMEOUT, self.api.status()).await,
+            Ok(Ok(_))
+        );
+        let upstream = Upstream {
+            reachable,
+            latency_ms: reachable
+                .then(|| (started.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0),
+        };
+        *cached = Some((Instant::now(), upstream));
+        upstream
+    }
+}
+
+/// Counts MCP POST requests whose response has not been fully sent (a tool call's answer
+/// may stream), so shutdown can wait for them.
+#[derive(Default)]
+struct Inflight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl Inflight {
+    fn enter(self: &Arc<Self>) -> InflightGuard {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        InflightGuard(self.clone())
+    }
+
+    fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct InflightGuard(Arc<Inflight>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+async fn track_inflight(
+    State(inflight): State<Arc<Inflight>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let guard = inflight.enter();
+    let response = next.run(request).await;
+    response.map(|body| {
+        Body::new(GuardedBody {
+            inner: body,
+            _guard: guard,
+        })
+    })
+}
+
+/// A response body that holds an [`InflightGuard`] until it is sent or dropped.
+struct GuardedBody {
+    inner: Body,
+    _guard: InflightGuard,
+}
+
+impl http_body::Body for GuardedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn inflight_waits_for_guards() {
+        let inflight = Arc::new(Inflight::default());
+        inflight.wait_idle().await;
+        let guard = inflight.enter();
+        assert_eq!(inflight.count(), 1);
+        let waiter = {
+            let inflight = inflight.clone();
+            tokio::spawn(async move { inflight.wait_idle().await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(guard);
+        waiter.await.unwrap();
+        assert_eq!(inflight.count(), 0);
+    }
+}

@@ -1,0 +1,99 @@
+//! The `webops-mcp` server: configuration, the stdio and Streamable HTTP transports, HTTP
+//! authentication, `/health`, `/metrics` and `--demo`.
+//!
+//! A thin crate around [`webops_mcp_core`], which holds every tool and the call pipeline.
+//! The binary is `webops-mcp`; this library is what it is made of, so the transports can be
+//! started in-process (tests, embedding):
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), webops_mcp_server::Error> {
+//! use webops_mcp_server::{Config, HttpApp, Transport, build_server};
+//!
+//! let config = Config::loader().file("webops-mcp.toml").load()?;
+//! config.check_http_auth()?;
+//! let server = build_server(&config, Transport::Http)?;
+//! let listener = tokio::net::TcpListener::bind(config.http.bind)
+//!     .await
+//!     .map_err(|e| webops_mcp_server::Error::Io { context: "bind".into(), source: e })?;
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! HttpApp::new(&config, server).serve(listener, shutdown).await
+//! # }
+//! ```
+
+mod auth;
+pub mod config;
+mod demo;
+mod error;
+mod http;
+mod keys;
+mod metrics;
+
+use std::sync::Arc;
+
+use rmcp::ServiceExt as _;
+use tokio_util::sync::CancellationToken;
+use webops_mcp_core::{
+    AuditSink, AuthMethod, Identity, JsonLinesFileSink, ServerConfig, StderrSink, WebOpsMcpServer,
+};
+
+pub use config::{Config, ConfigLoader};
+pub use demo::{DEMO_STEP_DELAY, Demo, VIEWER_PERMISSIONS};
+pub use error::Error;
+pub use http::{HttpApp, MAX_BODY_BYTES, SHUTDOWN_GRACE};
+pub use keys::{API_KEY_PREFIX, generate_api_key, hash_password, key_digest};
+
+/// Which transport a server is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// One agent over stdin/stdout; its identity is `[stdio]` of the configuration.
+    Stdio,
+    /// Streamable HTTP; every request is authenticated and carries its own identity.
+    Http,
+}
+
+/// Builds the MCP server for `config`: the built-in tools, the WebOps client, gates, the
+/// audit sink (`[security] audit_log`, else stderr) and, for stdio only, the default
+/// identity. Over HTTP there is no default identity: a request without an authenticated
+/// identity may call nothing.
+pub fn build_server(config: &Config, transport: Transport) -> Result<WebOpsMcpServer, Error> {
+    let mut builder = WebOpsMcpServer::builder().config(ServerConfig::new(
+        config.webops.clone(),
+        config.security.to_core(),
+    ));
+    if config.security.audit_logging {
+        let sink: Arc<dyn AuditSink> = match &config.security.audit_log {
+            Some(path) => Arc::new(JsonLinesFileSink::open(path).map_err(|e| {
+                Error::io(format!("cannot open the audit log {}", path.display()), e)
+            })?),
+            None => Arc::new(StderrSink::new()),
+        };
+        builder = builder.audit_sink(sink);
+    }
+    if transport == Transport::Stdio {
+        builder = builder.default_identity(Identity::new(
+            config.stdio.user_id.clone(),
+            AuthMethod::Stdio,
+            config.stdio.permissions.clone(),
+        ));
+    }
+    builder.build().map_err(|e| Error::Build(e.to_string()))
+}
+
+/// Serves one agent over stdin/stdout until stdin closes or `shutdown` fires. Nothing but
+/// MCP messages is written to stdout.
+pub async fn serve_stdio(
+    server: WebOpsMcpServer,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let running = server
+        .mcp_handler()
+        .serve_with_ct(rmcp::transport::stdio(), shutdown)
+        .await
+        .map_err(|e| Error::Transport(e.to_string()))?;
+    running
+        .waiting()
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::Transport(e.to_string()))
+}

@@ -1,0 +1,483 @@
+//! Configuration: precedence (defaults < file < environment < flags), unknown keys, every
+//! validation error, the anonymous identity's loopback rule, and `check-config` redaction.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TempDir, cheap_argon2id, command, fixture};
+use webops_mcp_core::Permission;
+use webops_mcp_server::{Config, Error, key_digest};
+
+fn errors_of(result: Result<Config, Error>) -> Vec<String> {
+    match result {
+        Err(Error::Config(errors)) => errors,
+        Err(other) => panic!("expected configuration errors, got {other}"),
+        Ok(_) => panic!("expected configuration errors, got a valid configuration"),
+    }
+}
+
+fn argon2i_hash(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let params = argon2::Params::new(1024, 1, 1, None).unwrap();
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2i, argon2::Version::V0x13, params);
+    let salt = SaltString::encode_b64(b"webops-test-salt").unwrap();
+    argon
+        .hash_password(password.as_bytes(), &salt)
+        .unwrap()
+        .to_string()
+}
+
+fn one_error(toml: &str) -> String {
+    let errors = errors_of(Config::loader().toml(toml).load());
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    errors.into_iter().next().unwrap()
+}
+
+#[test]
+fn defaults_without_any_input() {
+    let config = Config::loader().load().unwrap();
+    assert_eq!(config.webops.api_url, "http://localhost:8000");
+    assert_eq!(config.webops.api_version, "v1");
+    assert_eq!(config.webops.api_key, None);
+    assert_eq!(config.webops.timeout, Duration::from_secs(30));
+    assert_eq!(config.webops.max_retries, 3);
+    assert_eq!(config.security.rate_limit_per_minute, 100);
+    assert_eq!(config.security.max_concurrent_requests, 50);
+    assert!(config.security.audit_logging);
+    assert_eq!(config.security.audit_log, None);
+    assert!(!config.security.read_only);
+    assert_eq!(config.stdio.user_id, "local");
+    assert!(config.stdio.permissions.contains(Permission::DeployDelete));
+    assert_eq!(config.http.bind.to_string(), "127.0.0.1:8080");
+    assert!(!config.http.metrics_require_auth);
+    assert!(!config.auth.any_method());
+    assert!(matches!(config.check_http_auth(), Err(Error::NoHttpAuth)));
+}
+
+#[test]
+fn file_overrides_defaults_env_overrides_file_flags_override_env() {
+    let toml = r#"
+[webops]
+api_url = "http://file.example:8000"
+api_version = "v2"
+api_key = "file-key"
+timeout_secs = 5
+max_retries = 1
+
+[security]
+rate_limit_per_minute = 7
+read_only = false
+
+[http]
+bind = "127.0.0.1:9000"
+"#;
+    let from_file = Config::loader().toml(toml).load().unwrap();
+    assert_eq!(from_file.webops.api_url, "http://file.example:8000");
+    assert_eq!(from_file.webops.api_version, "v2");
+    assert_eq!(from_file.webops.api_key.as_deref(), Some("file-key"));
+    assert_eq!(from_file.webops.timeout, Duration::from_secs(5));
+    assert_eq!(from_file.webops.max_retries, 1);
+    assert_eq!(from_file.security.rate_limit_per_minute, 7);
+    assert_eq!(from_file.http.bind.to_string(), "127.0.0.1:9000");
+
+    let with_env = Config::loader()
+        .toml(toml)
+        .env("WEBOPS_API_URL", "https://env.example")
+        .env("WEBOPS_API_VERSION", "v3")
+        .env("WEBOPS_API_KEY", "env-key")
+        .env("UNRELATED", "ignored")
+        .load()
+        .unwrap();
+    assert_eq!(with_env.webops.api_url, "https://env.example");
+    assert_eq!(with_env.webops.api_version, "v3");
+    assert_eq!(with_env.webops.api_key.as_deref(), Some("env-key"));
+    // The environment leaves what it does not name alone.
+    assert_eq!(with_env.webops.timeout, Duration::from_secs(5));
+
+    let with_flags = Config::loader()
+        .toml(toml)
+        .env("WEBOPS_API_URL", "https://env.example")
+        .bind("127.0.0.1:9100")
+        .read_only(true)
+        .demo(true)
+        .load()
+        .unwrap();
+    assert_eq!(with_flags.http.bind.to_string(), "127.0.0.1:9100");
+    assert!(with_flags.security.read_only);
+    assert!(with_flags.demo);
+    assert_eq!(with_flags.webops.api_url, "https://env.example");
+}
+
+#[test]
+fn jwt_secret_from_environment_enables_hs256_and_beats_the_file() {
+    let config = Config::loader()
+        .env("JWT_SECRET", "e".repeat(40))
+        .load()
+        .unwrap();
+    let jwt = config.auth.jwt.as_ref().unwrap();
+    assert_eq!(jwt.algorithm(), jsonwebtoken::Algorithm::HS256);
+    assert!(config.check_http_auth().is_ok());
+
+    // A too-short file secret is overridden by a good one from the environment.
+    let config = Config::loader()
+        .toml("[auth.jwt]\nsecret = \"short\"\naudience = \"https://x.example/mcp\"\n")
+        .env("JWT_SECRET", "f".repeat(32))
+        .load()
+        .unwrap();
+    assert_eq!(
+        config.auth.jwt.unwrap().audience.as_deref(),
+        Some("https://x.example/mcp")
+    );
+}
+
+#[test]
+fn unknown_keys_name_the_key_and_the_table() {
+    let error = one_error("[security]\nrate_limit = 5\n");
+    assert!(error.contains("`rate_limit`"), "{error}");
+    assert!(error.contains("[security]"), "{error}");
+    assert!(error.contains("line 2"), "{error}");
+    assert!(
+        error.contains("rate_limit_per_minute"),
+        "lists allowed keys: {error}"
+    );
+
+    let error =
+        one_error("[[auth.api_keys]]\nuser_id = \"x\"\nkey_sha256 = \"00\"\npermisions = []\n");
+    assert!(error.contains("`permisions`"), "{error}");
+    assert!(error.contains("[[auth.api_keys]] #1"), "{error}");
+
+    let error = one_error("[auth.jwt]\nalgorithm = \"HS512\"\n");
+    assert!(
+        error.contains("`algorithm`") && error.contains("[auth.jwt]"),
+        "{error}"
+    );
+
+    let error = one_error("[webhooks]\nurl = \"x\"\n");
+    assert!(
+        error.contains("`webhooks`") && error.contains("top level"),
+        "{error}"
+    );
+
+    let error = one_error("verbose = true\n");
+    assert!(error.contains("`verbose`"), "{error}");
+}
+
+#[test]
+fn wrong_types_and_syntax_are_clear_and_never_show_secrets() {
+    let error = one_error("[security]\nrate_limit_per_minute = \"lots\"\n");
+    assert!(
+        error.contains("[security]") && error.contains("invalid type"),
+        "{error}"
+    );
+
+    let error = one_error("[webops]\napi_key = 987654321\n");
+    assert!(
+        error.contains("[webops]") && error.contains("secret"),
+        "{error}"
+    );
+    assert!(!error.contains("987654321"), "{error}");
+
+    let error = one_error("[webops\napi_url = 1\n");
+    assert!(
+        error.contains("TOML syntax error") && error.contains("line 1"),
+        "{error}"
+    );
+}
+
+#[test]
+fn every_validation_error_is_reported_and_clear() {
+    let toml = format!(
+        r#"
+[webops]
+api_url = "ftp://nowhere"
+timeout_secs = 0
+
+[security]
+rate_limit_per_minute = 0
+max_concurrent_requests = 0
+
+[stdio]
+permissions = ["deploy:reed"]
+
+[http]
+bind = "localhost:http"
+allowed_origins = ["app.example.com"]
+
+[[auth.api_keys]]
+user_id = "short-digest"
+key_sha256 = "abc123"
+permissions = ["deploy:read"]
+
+[[auth.api_keys]]
+user_id = "bad-permission"
+key_sha256 = "{digest}"
+permissions = ["deploy:launch"]
+
+[[auth.basic]]
+username = "bcrypt-user"
+password_hash = "$2b$12$abcdefghijklmnopqrstuu5xS1b0p7lC6RQx7J8k1nzPZ6PmHKm9S"
+permissions = ["deploy:read"]
+
+[[auth.basic]]
+username = "argon2i-user"
+password_hash = "{argon2i}"
+permissions = ["deploy:read"]
+
+[auth.oauth]
+resource = "mcp.example.com"
+authorization_servers = []
+"#,
+        digest = hex::encode(key_digest("k")),
+        argon2i = argon2i_hash("pw"),
+    );
+    let errors = errors_of(Config::loader().toml(toml).load());
+    let all = errors.join("\n");
+    let expect = [
+        "[webops] api_url must be an http:// or https:// URL",
+        "[webops] timeout_secs must be at least 1",
+        "[security] rate_limit_per_minute must be at least 1",
+        "[security] max_concurrent_requests must be at least 1",
+        "[stdio] permissions: unknown permission 'deploy:reed'",
+        "--bind",
+        "[http] allowed_origins",
+        "short-digest\"): key_sha256 must be 64 hex digits",
+        "bad-permission\"): unknown permission 'deploy:launch'; allowed:",
+        "bcrypt-user\"): password_hash is not a PHC string",
+        "argon2i-user\"): password_hash must be an argon2id hash",
+        "[auth.oauth] resource must be an absolute",
+        "[auth.oauth] authorization_servers must name at least one",
+    ];
+    for needle in expect {
+        // `--bind` only appears for flags; the file's bind is reported as "[http] bind".
+        let needle = if needle == "--bind" {
+            "[http] bind: \"localhost:http\" is not a socket address"
+        } else {
+            needle
+        };
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+    assert_eq!(errors.len(), expect.len(), "{all}");
+}
+
+#[test]
+fn jwt_key_errors() {
+    let dir = TempDir::new();
+    let error = one_error(&format!(
+        "[auth.jwt]\nsecret = \"{}\"\npublic_key_pem_file = \"{}\"\n",
+        "s".repeat(40),
+        fixture("rs256-public.pem").display()
+    ));
+    assert!(error.contains("not both"), "{error}");
+
+    let missing = dir.join("missing.pem");
+    let error = one_error(&format!(
+        "[auth.jwt]\npublic_key_pem_file = \"{}\"\n",
+        missing.display()
+    ));
+    assert!(
+        error.contains("cannot read public_key_pem_file") && error.contains("missing.pem"),
+        "{error}"
+    );
+
+    let garbage = dir.write(
+        "garbage.pem",
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+    );
+    let error = one_error(&format!(
+        "[auth.jwt]\npublic_key_pem_file = \"{}\"\n",
+        garbage.display()
+    ));
+    assert!(error.contains("holds no RSA or EC"), "{error}");
+
+    let error = one_error("[auth.jwt]\nsecret = \"too-short\"\n");
+    assert!(error.contains("at least 32"), "{error}");
+    assert!(
+        !error.contains("too-short"),
+        "never shows the secret: {error}"
+    );
+
+    let error = one_error("[auth.jwt]\nissuer = \"https://auth.example\"\n");
+    assert!(error.contains("needs a key"), "{error}");
+
+    // Both PEM kinds load and fix their algorithm.
+    for (file, alg) in [
+        ("rs256-public.pem", jsonwebtoken::Algorithm::RS256),
+        ("es256-public.pem", jsonwebtoken::Algorithm::ES256),
+    ] {
+        let config = Config::loader()
+            .toml(format!(
+                "[auth.jwt]\npublic_key_pem_file = \"{}\"\n",
+                fixture(file).display()
+            ))
+            .load()
+            .unwrap();
+        assert_eq!(config.auth.jwt.unwrap().algorithm(), alg);
+    }
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_file() {
+    let dir = TempDir::new();
+    std::fs::copy(fixture("es256-public.pem"), dir.join("jwt.pem")).unwrap();
+    let file = dir.write(
+        "webops-mcp.toml",
+        "[security]\naudit_log = \"logs/audit.jsonl\"\n[auth.jwt]\npublic_key_pem_file = \"jwt.pem\"\n",
+    );
+    let config = Config::loader().file(&file).load().unwrap();
+    assert_eq!(
+        config.security.audit_log.unwrap(),
+        dir.path().join("logs/audit.jsonl")
+    );
+    assert_eq!(config.source.as_deref(), Some(file.as_path()));
+}
+
+#[test]
+fn a_missing_file_is_an_error_naming_it() {
+    let error = Config::loader()
+        .file("/nonexistent/webops-mcp.toml")
+        .load()
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("/nonexistent/webops-mcp.toml"), "{error}");
+}
+
+#[test]
+fn anonymous_identity_needs_a_loopback_bind() {
+    let toml = "[auth]\nanonymous_permissions = [\"deploy:read\"]\n";
+    let config = Config::loader().toml(toml).load().unwrap();
+    assert!(config.auth.anonymous_permissions.is_some());
+    assert!(config.check_http_auth().is_ok());
+
+    let errors = errors_of(Config::loader().toml(toml).bind("0.0.0.0:8080").load());
+    assert!(
+        errors[0].contains("anonymous_permissions is only allowed on a loopback"),
+        "{errors:?}"
+    );
+
+    let errors = errors_of(
+        Config::loader()
+            .toml(format!("{toml}[http]\nbind = \"192.0.2.1:8080\"\n"))
+            .load(),
+    );
+    assert!(errors[0].contains("loopback"), "{errors:?}");
+
+    // An empty list is the default: off.
+    let config = Config::loader()
+        .toml("[auth]\nanonymous_permissions = []\n")
+        .bind("0.0.0.0:8080")
+        .load()
+        .unwrap();
+    assert!(config.auth.anonymous_permissions.is_none());
+}
+
+#[test]
+fn debug_output_hides_secrets() {
+    let hash = cheap_argon2id("pw");
+    let config = Config::loader()
+        .toml(format!(
+            "[webops]\napi_key = \"upstream-secret-value\"\n[auth.jwt]\nsecret = \"{}\"\n[[auth.basic]]\nusername = \"u\"\npassword_hash = \"{hash}\"\n",
+            "jwt-secret-value-".repeat(3)
+        ))
+        .load()
+        .unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("upstream-secret-value"), "{debug}");
+    assert!(!debug.contains("jwt-secret-value"), "{debug}");
+    assert!(!debug.contains(&hash), "{debug}");
+    let toml = config.to_redacted_toml();
+    assert!(!toml.contains("upstream-secret-value") && !toml.contains("jwt-secret-value"));
+    assert!(!toml.contains(&hash));
+    assert!(toml.contains("<redacted>"));
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration_redacted() {
+    let dir = TempDir::new();
+    let hash = cheap_argon2id("pw");
+    let file = dir.write(
+        "webops-mcp.toml",
+        &format!(
+            r#"
+[webops]
+api_url = "http://file.example:8000"
+api_key = "file-upstream-secret"
+
+[[auth.api_keys]]
+user_id = "ci-bot"
+key_sha256 = "{}"
+permissions = ["deploy:read", "logs:read"]
+
+[auth.jwt]
+secret = "file-jwt-secret-0123456789abcdef0123456789"
+
+[[auth.basic]]
+username = "admin"
+password_hash = "{hash}"
+permissions = ["admin:*"]
+"#,
+            hex::encode(key_digest("some-key"))
+        ),
+    );
+    let output = command()
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .env("WEBOPS_API_URL", "https://env.example")
+        .env("WEBOPS_API_KEY", "env-upstream-secret")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    // Environment beats the file.
+    assert!(
+        stdout.contains("api_url = \"https://env.example\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ci-bot"), "{stdout}");
+    assert!(stdout.contains("<redacted>"), "{stdout}");
+    for secret in [
+        "file-upstream-secret",
+        "env-upstream-secret",
+        "file-jwt-secret",
+        hash.as_str(),
+    ] {
+        assert!(!stdout.contains(secret), "{secret} shown:\n{stdout}");
+        assert!(!stderr.contains(secret), "{secret} shown:\n{stderr}");
+    }
+
+    // The file can also be named by WEBOPS_MCP_CONFIG; --read-only is a flag.
+    let output = command()
+        .args(["check-config", "--read-only"])
+        .env("WEBOPS_MCP_CONFIG", &file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        stdout.contains("api_url = \"http://file.example:8000\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("read_only = true"), "{stdout}");
+}
+
+#[test]
+fn check_config_fails_on_an_invalid_file() {
+    let dir = TempDir::new();
+    let file = dir.write(
+        "bad.toml",
+        "[security]\nrate_limit = 5\n[stdio]\npermissions = [\"root\"]\n",
+    );
+    let output = command()
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`rate_limit`") && stderr.contains("[security]"),
+        "{stderr}"
+    );
+}
