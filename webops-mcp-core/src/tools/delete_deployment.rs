@@ -1,0 +1,173 @@
+//! `webops_delete_deployment`: delete a deployment for good, only with its exact name as
+//! confirmation.
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{DeploymentId, DeploymentName, fetch_deployment, upstream_error};
+use crate::identity::Permission;
+use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
+
+/// Deletes a deployment; see [`Tool::DESCRIPTION`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DeleteDeployment;
+
+/// Arguments of `webops_delete_deployment`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeleteDeploymentArgs {
+    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api").
+    pub(crate) deployment_id: DeploymentId,
+    /// The deployment's exact name (case-sensitive), as confirmation that this is the one
+    /// to delete. Nothing is deleted when it differs.
+    #[schemars(length(min = 1))]
+    pub(crate) confirm_name: String,
+}
+
+/// Result of `webops_delete_deployment`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub(crate) struct DeleteDeploymentOutput {
+    /// The deleted deployment.
+    pub(crate) deployment: DeploymentName,
+    /// Its status before deletion.
+    pub(crate) previous_status: String,
+    /// Its environment.
+    pub(crate) environment: String,
+    /// Always true: a refused or failed deletion is an error instead.
+    pub(crate) deleted: bool,
+}
+
+impl ToolOutput for DeleteDeploymentOutput {
+    fn to_text(&self) -> String {
+        format!(
+            "Deleted {} deployment '{}' (id {}, was {}). This cannot be undone; deploy it \
+             again with webops_deploy_app if needed.",
+            self.environment, self.deployment.name, self.deployment.id, self.previous_status
+        )
+    }
+}
+
+#[async_trait]
+impl Tool for DeleteDeployment {
+    type Args = DeleteDeploymentArgs;
+    type Output = DeleteDeploymentOutput;
+
+    const NAME: &'static str = "webops_delete_deployment";
+    const TITLE: &'static str = "Delete a deployment";
+    const DESCRIPTION: &'static str = "Permanently delete a deployment and its app. Use it \
+        only when the user clearly wants the app gone; stopping it (webops_manage_service) \
+        is reversible, this is not. Deletes only when confirm_name equals the deployment's \
+        exact name; returns what was deleted.";
+    const ACCESS: Access = Access::Destructive;
+    const PERMISSIONS: &'static [Permission] = &[Permission::DeployDelete];
+
+    async fn call(
+        &self,
+        ctx: &ToolContext,
+        args: DeleteDeploymentArgs,
+    ) -> Result<DeleteDeploymentOutput, ToolError> {
+        let detail = fetch_deployment(ctx, &args.deployment_id).await?;
+        if args.confirm_name != detail.name {
+            let hint = if args.confirm_name.eq_ignore_ascii_case(&detail.name) {
+                " (the comparison is case-sensitive)"
+            } else {
+                ""
+            };
+            return Err(ToolError::new(
+                ToolErrorKind::Refused,
+                format!(
+                    "Refused: confirm_name \"{}\" does not equal the name of deployment {}, \
+                     which is \"{}\"{hint}. Nothing was deleted. To delete it, call again with \
+                     confirm_name \"{}\".",
+                    args.confirm_name.chars().take(100).collect::<String>(),
+                    detail.id,
+                    detail.name,
+                    detail.name
+                ),
+            ));
+        }
+        ctx.api()
+            .delete_deployment(detail.id)
+            .await
+            .map_err(|e| upstream_error(e, Some(&detail.id.into())))?;
+        Ok(DeleteDeploymentOutput {
+            deployment: DeploymentName::from(&detail.deployment),
+            previous_status: detail.status.to_string(),
+            environment: detail.environment.to_string(),
+            deleted: true,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use webops_client::{Deleted, Error as ApiError, ErrorKind as ApiErrorKind, MockWebOpsApi};
+
+    use super::*;
+    use crate::tools::test_support::{ctx, detail};
+
+    fn args(v: serde_json::Value) -> DeleteDeploymentArgs {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn api() -> MockWebOpsApi {
+        let mut api = MockWebOpsApi::new();
+        api.expect_get_deployment()
+            .returning(|id| Ok(detail(json!({"id": id, "name": "shop-api"}))));
+        api
+    }
+
+    #[tokio::test]
+    async fn deletes_with_the_exact_name() {
+        let mut api = api();
+        api.expect_delete_deployment().times(1).returning(|id| {
+            Ok(serde_json::from_value::<Deleted>(json!({"id": id, "deleted": true})).unwrap())
+        });
+        let out = DeleteDeployment
+            .call(
+                &ctx(api),
+                args(json!({"deployment_id": 9, "confirm_name": "shop-api"})),
+            )
+            .await
+            .unwrap();
+        assert!(out.deleted);
+        assert_eq!(out.deployment.id, 9);
+        assert!(out.to_text().contains("cannot be undone"));
+    }
+
+    #[tokio::test]
+    async fn a_different_name_deletes_nothing_and_says_the_exact_name() {
+        for wrong in ["Shop-api", "shop", "other-app"] {
+            let mut api = api();
+            api.expect_delete_deployment().never();
+            let err = DeleteDeployment
+                .call(
+                    &ctx(api),
+                    args(json!({"deployment_id": 9, "confirm_name": wrong})),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ToolErrorKind::Refused);
+            assert!(err.message().contains("Nothing was deleted"));
+            assert!(err.message().contains("\"shop-api\""));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upstream_failure_is_reported() {
+        let mut api = api();
+        api.expect_delete_deployment()
+            .returning(|_| Err(ApiError::new(ApiErrorKind::NotFound, "gone")));
+        let err = DeleteDeployment
+            .call(
+                &ctx(api),
+                args(json!({"deployment_id": 9, "confirm_name": "shop-api"})),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ToolErrorKind::NotFound);
+        assert!(err.message().contains("id 9"));
+    }
+}

@@ -1,0 +1,658 @@
+//! `webops_security_audit`: run the rule engine ([`rules`]) over one deployment or all of
+//! them, score the results and, for `compliance`, map findings to framework controls.
+
+mod rules;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
+use webops_client::{
+    Database, DeploymentDetail, DeploymentFilter, ErrorKind as ApiErrorKind, WebOpsApiExt,
+};
+
+use self::rules::{Framework, RULES, Rule, Severity, Subject, control_id, evaluate, score};
+use super::common::{DeploymentId, DeploymentName, fetch_deployment, plural, upstream_error};
+use crate::identity::Permission;
+use crate::redact::mask_secrets_in_text;
+use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
+
+/// Audits deployments; see [`Tool::DESCRIPTION`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SecurityAudit;
+
+/// How thorough the audit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[schemars(inline)]
+pub(crate) enum AuditType {
+    Basic,
+    #[default]
+    Comprehensive,
+    Compliance,
+}
+
+impl AuditType {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuditType::Basic => "basic",
+            AuditType::Comprehensive => "comprehensive",
+            AuditType::Compliance => "compliance",
+        }
+    }
+
+    fn runs(self, rule: &Rule) -> bool {
+        self != AuditType::Basic || rule.basic
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Arguments of `webops_security_audit`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SecurityAuditArgs {
+    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api"). Leave
+    /// it out to audit every deployment.
+    #[serde(default)]
+    pub(crate) deployment_id: Option<DeploymentId>,
+    /// basic (the most important checks), comprehensive (every check) or compliance (every
+    /// check, mapped to OWASP ASVS 4.0.3, CIS Controls v8, SOC 2 and PCI DSS 4.0 controls,
+    /// with a per-framework summary).
+    #[serde(default)]
+    pub(crate) audit_type: AuditType,
+    /// Include how to fix each finding.
+    #[serde(default = "yes")]
+    pub(crate) include_recommendations: bool,
+}
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub(crate) struct Finding {
+    /// Stable rule id, e.g. WEBOPS-SEC-001.
+    pub(crate) rule_id: String,
+    /// What the rule checks.
+    pub(crate) title: String,
+    /// critical, high, medium, low or info.
+    pub(crate) severity: Severity,
+    /// The deployment it concerns.
+    pub(crate) deployment: DeploymentName,
+    /// What was found (secret values are never shown, only their length).
+    pub(crate) evidence: String,
+    /// How to fix it, when include_recommendations was true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) recommendation: Option<String>,
+    /// Compliance controls it maps to (compliance audits only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) controls: Option<Vec<String>>,
+}
+
+/// Findings per severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+pub(crate) struct SeverityCounts {
+    /// Critical findings.
+    pub(crate) critical: usize,
+    /// High findings.
+    pub(crate) high: usize,
+    /// Medium findings.
+    pub(crate) medium: usize,
+    /// Low findings.
+    pub(crate) low: usize,
+    /// Informational findings.
+    pub(crate) info: usize,
+}
+
+impl SeverityCounts {
+    fn add(&mut self, severity: Severity) {
+        match severity {
+            Severity::Critical => self.critical += 1,
+            Severity::High => self.high += 1,
+            Severity::Medium => self.medium += 1,
+            Severity::Low => self.low += 1,
+            Severity::Info => self.info += 1,
+        }
+    }
+
+    fn render(&self) -> String {
+        format!(
+            "{} critical, {} high, {} medium, {} low",
+            self.critical, self.high, self.medium, self.low
+        )
+    }
+}
+
+/// The audit of one deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub(crate) struct DeploymentAudit {
+    /// Numeric id.
+    pub(crate) id: i64,
+    /// Unique name.
+    pub(crate) name: String,
+    /// Its environment.
+    pub(crate) environment: String,
+    /// 0 (worst) to 100 (no findings): 100 minus 40 per critical, 20 per high, 10 per medium
+    /// and 3 per low finding.
+    pub(crate) score: u32,
+    /// Its findings per severity.
+    pub(crate) counts: SeverityCounts,
+}
+
+/// How the findings bear on one compliance framework.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub(crate) struct FrameworkSummary {
+    /// The framework, e.g. "OWASP ASVS 4.0.3".
+    pub(crate) framework: String,
+    /// Controls the audit's rules check.
+    pub(crate) controls_checked: Vec<String>,
+    /// Controls with at least one finding.
+    pub(crate) controls_failed: Vec<String>,
+    /// Findings that map to this framework.
+    pub(crate) findings: usize,
+    /// pass when no checked control failed, fail otherwise. Automated checks only: a pass is
+    /// not a certification.
+    pub(crate) status: String,
+}
+
+/// Result of `webops_security_audit`.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub(crate) struct SecurityAuditOutput {
+    /// basic, comprehensive or compliance.
+    pub(crate) audit_type: String,
+    /// When the audit ran.
+    pub(crate) audited_at: DateTime<Utc>,
+    /// Ids of the rules that ran.
+    pub(crate) rules_run: Vec<String>,
+    /// Overall score, 0 to 100: the mean of the deployments' scores (100 when none).
+    pub(crate) score: u32,
+    /// All findings per severity.
+    pub(crate) counts: SeverityCounts,
+    /// One entry per audited deployment.
+    pub(crate) deployments: Vec<DeploymentAudit>,
+    /// The findings, most severe first.
+    pub(crate) findings: Vec<Finding>,
+    /// Per-framework summary (compliance audits only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) compliance: Option<Vec<FrameworkSummary>>,
+    /// What could not be checked, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) notes: Vec<String>,
+}
+
+/// How many deployment details are fetched at once.
+const FETCH_CONCURRENCY: usize = 4;
+/// The most deployments one audit covers.
+const MAX_AUDITED: usize = 200;
+
+#[async_trait]
+impl Tool for SecurityAudit {
+    type Args = SecurityAuditArgs;
+    type Output = SecurityAuditOutput;
+
+    const NAME: &'static str = "webops_security_audit";
+    const TITLE: &'static str = "Security audit";
+    const DESCRIPTION: &'static str = "Audit one deployment, or all of them, for security \
+        problems: HTTPS, debug mode, weak or missing SECRET_KEY, ALLOWED_HOSTS, end-of-life \
+        Python, exposed databases, credentials in environment variables or URLs, insecure \
+        cookies, capacity and health. Use it before a release or when reviewing an app. \
+        Returns findings with rule id, severity, evidence (never secret values) and fixes, \
+        and a 0-100 score; compliance maps them to OWASP ASVS, CIS, SOC 2 and PCI DSS.";
+    const ACCESS: Access = Access::Read;
+    const PERMISSIONS: &'static [Permission] = &[Permission::SecurityAudit];
+
+    async fn call(
+        &self,
+        ctx: &ToolContext,
+        args: SecurityAuditArgs,
+    ) -> Result<SecurityAuditOutput, ToolError> {
+        let targets = async {
+            match &args.deployment_id {
+                Some(id) => Ok((vec![fetch_deployment(ctx, id).await?], Vec::new())),
+                None => fetch_all(ctx).await,
+            }
+        };
+        let (targets, databases) = tokio::join!(targets, ctx.api().databases());
+        let (details, mut notes) = targets?;
+        let databases = match databases {
+            Ok(databases) => databases,
+            Err(e) => {
+                let why = if e.kind() == ApiErrorKind::Unsupported {
+                    "this WebOps server does not list databases".to_owned()
+                } else {
+                    mask_secrets_in_text(e.message()).into_owned()
+                };
+                notes.push(format!(
+                    "Database checks (WEBOPS-SEC-009, WEBOPS-SEC-010) were skipped: {why}."
+                ));
+                Vec::new()
+            }
+        };
+        Ok(audit(&details, &databases, &args, Utc::now(), notes))
+    }
+}
+
+/// Lists every deployment and fetches their details, a few at a time.
+async fn fetch_all(ctx: &ToolContext) -> Result<(Vec<DeploymentDetail>, Vec<String>), ToolError> {
+    let mut notes = Vec::new();
+    let mut listed = ctx
+        .api()
+        .list_all_deployments(&DeploymentFilter::new(), Some(MAX_AUDITED + 1))
+        .await
+        .map_err(|e| upstream_error(e, None))?;
+    if listed.len() > MAX_AUDITED {
+        listed.truncate(MAX_AUDITED);
+        notes.push(format!(
+            "Only the first {MAX_AUDITED} deployments were audited; audit the others one by one."
+        ));
+    }
+    let mut queue = listed.iter().map(|d| d.id).enumerate();
+    let mut running = JoinSet::new();
+    let mut fetched = Vec::with_capacity(listed.len());
+    loop {
+        while running.len() < FETCH_CONCURRENCY {
+            let Some((index, id)) = queue.next() else {
+                break;
+            };
+            let ctx = ctx.clone();
+            running.spawn(async move { (index, id, ctx.api().get_deployment(id).await) });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (index, id, result) = joined.map_err(|e| {
+            ToolError::new(
+                ToolErrorKind::Internal,
+                format!("fetching a deployment failed unexpectedly: {e}"),
+            )
+        })?;
+        match result {
+            Ok(detail) => fetched.push((index, detail)),
+            // Deleted between the listing and now: nothing left to audit.
+            Err(e) if e.kind() == ApiErrorKind::NotFound => {
+                notes.push(format!("Deployment {id} disappeared during the audit."));
+            }
+            Err(e) => return Err(upstream_error(e, Some(&id.into()))),
+        }
+    }
+    fetched.sort_by_key(|(index, _)| *index);
+    Ok((fetched.into_iter().map(|(_, d)| d).collect(), notes))
+}
+
+/// The audit itself: pure, over fetched data and an explicit `now`.
+fn audit(
+    details: &[DeploymentDetail],
+    databases: &[Database],
+    args: &SecurityAuditArgs,
+    now: DateTime<Utc>,
+    notes: Vec<String>,
+) -> SecurityAuditOutput {
+    let compliance = args.audit_type == AuditType::Compliance;
+    let rules: Vec<&Rule> = RULES.iter().filter(|r| args.audit_type.runs(r)).collect();
+    let mut findings = Vec::new();
+    let mut deployments = Vec::new();
+    let mut counts = SeverityCounts::default();
+    // (framework, control) -> number of findings
+    let mut failed: BTreeMap<(Framework, &'static str), usize> = BTreeMap::new();
+    for detail in details {
+        let attached: Vec<&Database> = databases
+            .iter()
+            .filter(|db| {
+                db.deployment
+                    .as_ref()
+                    .is_some_and(|link| link.id == detail.id)
+            })
+            .collect();
+        let subject = Subject {
+            deployment: detail,
+            databases: &attached,
+            now,
+        };
+        let hits = evaluate(rules.iter().copied(), &subject);
+        let mut own = SeverityCounts::default();
+        for (rule, hit) in &hits {
+            own.add(hit.severity);
+            counts.add(hit.severity);
+            for control in rule.controls {
+                *failed.entry(*control).or_default() += 1;
+            }
+            findings.push(Finding {
+                rule_id: rule.id.to_owned(),
+                title: rule.title.to_owned(),
+                severity: hit.severity,
+                deployment: DeploymentName::from(&detail.deployment),
+                evidence: mask_secrets_in_text(&hit.evidence).into_owned(),
+                recommendation: args
+                    .include_recommendations
+                    .then(|| rule.recommendation.to_owned()),
+                controls: compliance
+                    .then(|| rule.controls.iter().map(|c| control_id(*c)).collect()),
+            });
+        }
+        deployments.push(DeploymentAudit {
+            id: detail.id,
+            name: detail.name.clone(),
+            environment: detail.environment.to_string(),
+            score: score(hits.iter().map(|(_, h)| h.severity)),
+            counts: own,
+        });
+    }
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.deployment.name.cmp(&b.deployment.name))
+            .then_with(|| a.rule_id.cmp(&b.rule_id))
+    });
+    let overall = if deployments.is_empty() {
+        100
+    } else {
+        let sum: u64 = deployments.iter().map(|d| u64::from(d.score)).sum();
+        u32::try_from(sum / deployments.len() as u64).unwrap_or(0)
+    };
+    let compliance = compliance.then(|| {
+        Framework::ALL
+            .iter()
+            .map(|framework| {
+                let checked: BTreeSet<&str> = rules
+                    .iter()
+                    .flat_map(|r| r.controls.iter())
+                    .filter(|(f, _)| f == framework)
+                    .map(|(_, id)| *id)
+                    .collect();
+                let failed_here: Vec<(&str, usize)> = failed
+                    .iter()
+                    .filter(|((f, _), _)| f == framework)
+                    .map(|((_, id), n)| (*id, *n))
+                    .collect();
+                FrameworkSummary {
+                    framework: framework.name().to_owned(),
+                    controls_checked: checked
+                        .iter()
+                        .map(|id| control_id((*framework, id)))
+                        .collect(),
+                    controls_failed: failed_here
+                        .iter()
+                        .map(|(id, _)| control_id((*framework, id)))
+                        .collect(),
+                    findings: findings
+                        .iter()
+                        .filter(|f| {
+                            RULES.iter().any(|r| {
+                                r.id == f.rule_id
+                                    && r.controls.iter().any(|(fw, _)| fw == framework)
+                            })
+                        })
+                        .count(),
+                    status: if failed_here.is_empty() {
+                        "pass"
+                    } else {
+                        "fail"
+                    }
+                    .to_owned(),
+                }
+            })
+            .collect()
+    });
+    SecurityAuditOutput {
+        audit_type: args.audit_type.as_str().to_owned(),
+        audited_at: now,
+        rules_run: rules.iter().map(|r| r.id.to_owned()).collect(),
+        score: overall,
+        counts,
+        deployments,
+        findings,
+        compliance,
+        notes,
+    }
+}
+
+impl ToolOutput for SecurityAuditOutput {
+    fn to_text(&self) -> String {
+        let mut out = format!(
+            "Security audit ({}, {} rules) of {} deployment{}: score {}/100; {}.\n",
+            self.audit_type,
+            self.rules_run.len(),
+            self.deployments.len(),
+            plural(self.deployments.len()),
+            self.score,
+            self.counts.render()
+        );
+        for d in &self.deployments {
+            let _ = writeln!(
+                out,
+                "- {} (id {}, {}): {}/100 ({})",
+                d.name,
+                d.id,
+                d.environment,
+                d.score,
+                d.counts.render()
+            );
+        }
+        if self.findings.is_empty() {
+            out.push_str("No findings.\n");
+        } else {
+            out.push_str("Findings, most severe first:\n");
+        }
+        for f in &self.findings {
+            let _ = writeln!(
+                out,
+                "[{}] {} {} on {}: {}.",
+                f.severity.as_str().to_uppercase(),
+                f.rule_id,
+                f.title,
+                f.deployment.name,
+                f.evidence
+            );
+            if let Some(fix) = &f.recommendation {
+                let _ = writeln!(out, "  Fix: {fix}");
+            }
+            if let Some(controls) = &f.controls {
+                let _ = writeln!(out, "  Controls: {}", controls.join(", "));
+            }
+        }
+        if let Some(frameworks) = &self.compliance {
+            out.push_str("Compliance (automated checks only, not a certification):\n");
+            for fw in frameworks {
+                let _ = writeln!(
+                    out,
+                    "- {}: {} ({} of {} checked controls failed{})",
+                    fw.framework,
+                    fw.status,
+                    fw.controls_failed.len(),
+                    fw.controls_checked.len(),
+                    if fw.controls_failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", fw.controls_failed.join(", "))
+                    }
+                );
+            }
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "Note: {note}");
+        }
+        out.trim_end().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+    use webops_client::{Error as ApiError, MockWebOpsApi};
+
+    use super::*;
+    use crate::tools::test_support::{ctx, detail};
+
+    fn args(v: serde_json::Value) -> SecurityAuditArgs {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+    }
+
+    fn risky() -> DeploymentDetail {
+        detail(json!({
+            "id": 1, "name": "risky", "ssl_enabled": false, "python_version": "3.8",
+            "instances": 1,
+            "env_vars": {"DEBUG": "True", "SECRET_KEY": "changeme", "ALLOWED_HOSTS": "*",
+                         "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE"}
+        }))
+    }
+
+    fn tidy() -> DeploymentDetail {
+        detail(json!({
+            "id": 2, "name": "tidy",
+            "env_vars": {"DEBUG": "False",
+                         "SECRET_KEY": "q8#Zr!t2Vw$e9Lp@m4Xk^b7Nc&y1Hs*d6Gf(u3Ja)o5Ti-l0Ru+QzWx"}
+        }))
+    }
+
+    fn public_db() -> Database {
+        serde_json::from_value(json!({
+            "id": 1, "name": "risky_db", "engine": "postgresql", "publicly_accessible": true,
+            "ssl_required": false, "deployment": {"id": 1, "name": "risky"}
+        }))
+        .unwrap()
+    }
+
+    fn ids(out: &SecurityAuditOutput, deployment: &str) -> BTreeSet<String> {
+        out.findings
+            .iter()
+            .filter(|f| f.deployment.name == deployment)
+            .map(|f| f.rule_id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn basic_is_a_subset_of_comprehensive_and_compliance_maps_controls() {
+        let details = [risky(), tidy()];
+        let dbs = [public_db()];
+        let run = |t: &str| {
+            audit(
+                &details,
+                &dbs,
+                &args(json!({"audit_type": t})),
+                now(),
+                vec![],
+            )
+        };
+        let basic = run("basic");
+        let full = run("comprehensive");
+        let compliance = run("compliance");
+        assert!(basic.rules_run.len() < full.rules_run.len());
+        let basic_ids = ids(&basic, "risky");
+        let full_ids = ids(&full, "risky");
+        assert!(basic_ids.is_subset(&full_ids));
+        assert!(full_ids.contains("WEBOPS-SEC-010") && !basic_ids.contains("WEBOPS-SEC-010"));
+        for id in [
+            "WEBOPS-SEC-001",
+            "WEBOPS-SEC-002",
+            "WEBOPS-SEC-004",
+            "WEBOPS-SEC-005",
+            "WEBOPS-SEC-006",
+            "WEBOPS-SEC-009",
+            "WEBOPS-SEC-015",
+        ] {
+            assert!(basic_ids.contains(id), "{id}");
+        }
+        assert!(full.compliance.is_none() && full.findings.iter().all(|f| f.controls.is_none()));
+        assert_eq!(ids(&compliance, "risky"), full_ids);
+        let frameworks = compliance.compliance.as_ref().unwrap();
+        let names: Vec<&str> = frameworks.iter().map(|f| f.framework.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "OWASP ASVS 4.0.3",
+                "CIS Controls v8",
+                "SOC 2",
+                "PCI DSS 4.0"
+            ]
+        );
+        assert!(frameworks.iter().all(|f| f.status == "fail"));
+        let ssl = compliance
+            .findings
+            .iter()
+            .find(|f| f.rule_id == "WEBOPS-SEC-001")
+            .unwrap();
+        assert!(
+            ssl.controls
+                .as_ref()
+                .unwrap()
+                .contains(&"OWASP ASVS 4.0.3 V9.1.1".to_owned())
+        );
+        assert!(compliance.to_text().contains("not a certification"));
+    }
+
+    #[test]
+    fn scores_findings_order_and_no_secrets() {
+        let out = audit(
+            &[risky(), tidy()],
+            &[public_db()],
+            &args(json!({})),
+            now(),
+            vec![],
+        );
+        let risky_score = out.deployments[0].score;
+        let tidy_score = out.deployments[1].score;
+        assert_eq!(risky_score, 0);
+        assert!(tidy_score >= 90, "{tidy_score}");
+        assert_eq!(out.score, (risky_score + tidy_score) / 2);
+        assert!(
+            out.findings
+                .windows(2)
+                .all(|w| w[0].severity >= w[1].severity)
+        );
+        assert!(out.findings.iter().all(|f| f.recommendation.is_some()));
+        let text = out.to_text();
+        let structured = serde_json::to_string(&out).unwrap();
+        for shown in [&text, &structured] {
+            assert!(!shown.contains("changeme"));
+            assert!(!shown.contains("AKIAIOSFODNN7EXAMPLE"));
+        }
+        let quiet = audit(
+            &[tidy()],
+            &[],
+            &args(json!({"include_recommendations": false})),
+            now(),
+            vec![],
+        );
+        assert!(quiet.findings.iter().all(|f| f.recommendation.is_none()));
+    }
+
+    #[tokio::test]
+    async fn one_deployment_by_id_and_databases_once() {
+        let mut api = MockWebOpsApi::new();
+        api.expect_get_deployment()
+            .times(1)
+            .returning(|_| Ok(risky()));
+        api.expect_databases()
+            .times(1)
+            .returning(|| Ok(vec![public_db()]));
+        let out = SecurityAudit
+            .call(&ctx(api), args(json!({"deployment_id": 1})))
+            .await
+            .unwrap();
+        assert_eq!(out.deployments.len(), 1);
+        assert!(ids(&out, "risky").contains("WEBOPS-SEC-009"));
+    }
+
+    #[tokio::test]
+    async fn unsupported_databases_become_a_note() {
+        let mut api = MockWebOpsApi::new();
+        api.expect_get_deployment().returning(|_| Ok(risky()));
+        api.expect_databases()
+            .returning(|| Err(ApiError::new(ApiErrorKind::Unsupported, "404")));
+        let out = SecurityAudit
+            .call(&ctx(api), args(json!({"deployment_id": 1})))
+            .await
+            .unwrap();
+        assert!(out.notes[0].contains("skipped"));
+        assert!(!ids(&out, "risky").contains("WEBOPS-SEC-009"));
+    }
+}
