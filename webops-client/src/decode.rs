@@ -331,11 +331,13 @@ pub(crate) fn redact(text: &str, token: Option<&str>) -> String {
 /// the wrong place could be a secret, e.g. an env var).
 fn describe_json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
-    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+    for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = text.strip_prefix(prefix)
             && let Some(at) = rest.find(", expected")
+            && let Some(quote) = rest[..at].find(['`', '"'])
         {
-            return format!("{}(value hidden){}", prefix, &rest[at..]);
+            let what = rest[..quote].trim_end();
+            return format!("{prefix}{what} (value hidden){}", &rest[at..]);
         }
     }
     text
@@ -542,7 +544,22 @@ mod tests {
             Ok(_) => panic!("must fail"),
         };
         assert!(!e.message().contains("hunter2"), "{}", e.message());
-        assert!(e.message().contains("expected i64"), "{}", e.message());
+        assert!(
+            e.message()
+                .contains("invalid type: string (value hidden), expected i64"),
+            "{}",
+            e.message()
+        );
+        let e = match decode::<Vec<i64>>(GET, &answer(200, r#"{"data":{"a":1}}"#), None) {
+            Err(e) => e,
+            Ok(_) => panic!("must fail"),
+        };
+        assert!(
+            e.message()
+                .contains("invalid type: map, expected a sequence"),
+            "{}",
+            e.message()
+        );
     }
 
     #[test]
