@@ -6,7 +6,11 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
 
 use common::{Recorder, Seen, builder, client, hits, requests_to};
 use webops_client::*;
@@ -517,6 +521,60 @@ async fn connection_refused_is_retried_then_reported() {
     let error = client.restart(1).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Connection);
     assert_eq!(recorder.seen().len(), 4);
+}
+
+/// A server that accepts connections, reads the request and hangs up without answering; it
+/// counts the connections.
+async fn hang_up_server() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 8192];
+            let _ = socket.read(&mut buf).await;
+            drop(socket);
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried_only_when_idempotent() {
+    let (url, accepted) = hang_up_server().await;
+    let client = Client::builder()
+        .base_url(&url)
+        .token("some-secret-token")
+        .max_retries(3)
+        .backoff(Duration::from_millis(1), Duration::from_millis(5))
+        .build()
+        .unwrap();
+
+    let error = client.get_deployment(7).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Connection, "{error}");
+    assert!(
+        error.message().starts_with(&format!(
+            "the connection to WebOps at {url}/ failed during GET"
+        )),
+        "{error}"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 4, "1 + 3 retries");
+
+    // The server may have acted on a POST before hanging up: never send it again.
+    let error = client.stop(7).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Connection);
+    assert_eq!(accepted.load(Ordering::SeqCst), 5);
+
+    // With an Idempotency-Key the server dedupes, so the POST may be repeated.
+    let new = NewDeployment::new("a", "https://github.com/x/a.git");
+    let error = client
+        .create_deployment(&new, Some("k-1".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Connection);
+    assert_eq!(accepted.load(Ordering::SeqCst), 9);
 }
 
 // ---- observer and secrets -------------------------------------------------------------------
