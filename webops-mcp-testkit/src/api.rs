@@ -422,7 +422,13 @@ async fn scale(
 ) -> Result<Response, ApiError> {
     let mut state = shared.state();
     state.get(id)?;
-    let instances = params::instances(&params::json_object(&body)?)?;
+    // No body at all is a missing `instances`, not a malformed body.
+    let object = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Map::new()
+    } else {
+        params::json_object(&body)?
+    };
+    let instances = params::instances(&object)?;
     let data = state.scale(id, instances, now())?;
     Ok(ok(data))
 }

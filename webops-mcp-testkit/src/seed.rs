@@ -315,7 +315,10 @@ impl SeedDeployment {
             generation: 0,
         };
         if self.standard_logs.unwrap_or(explicit.is_empty()) {
-            standard_logs(&mut d, ordinal, &timeline);
+            let explains_failure = explicit
+                .iter()
+                .any(|(t, l, _)| *t == LogType::Deployment && *l >= Level::Error);
+            standard_logs(&mut d, ordinal, &timeline, explains_failure);
         }
         let count = explicit.iter().filter(|(_, _, l)| l.ago.is_none()).count();
         let mut k = 0u32;
@@ -460,7 +463,8 @@ fn fill(template: &str, seed: f64) -> String {
 }
 
 /// The build, application, access and error lines of a seeded deployment's history.
-fn standard_logs(d: &mut Deployment, ordinal: i64, t: &Timeline) {
+/// `explained`: the seed brings its own lines saying why a failed build failed.
+fn standard_logs(d: &mut Deployment, ordinal: i64, t: &Timeline, explained: bool) {
     let at = |base: Ts, secs: i64| base + chrono::Duration::seconds(secs);
     let deployed = t.deployed;
     let python = d.python_version.clone().unwrap_or_else(|| "3".to_owned());
@@ -491,7 +495,7 @@ fn standard_logs(d: &mut Deployment, ordinal: i64, t: &Timeline) {
         return;
     }
     if d.status == Status::Failed {
-        if !d.logs.iter().any(|l| l.level == Level::Error) {
+        if !explained {
             d.log(
                 at(deployed, 150),
                 LogType::Deployment,
@@ -881,6 +885,33 @@ mod tests {
             d.logs[1].timestamp,
             started() - chrono::Duration::minutes(1)
         );
+    }
+
+    #[test]
+    fn a_failed_seed_with_its_own_reason_gets_no_generic_one() {
+        let (d, db) = demo();
+        let state = build_state(&d, &db, started()).unwrap();
+        let failed = state.by_name("inventory-sync").unwrap();
+        let last = failed
+            .logs
+            .iter()
+            .rfind(|l| l.log_type == LogType::Deployment)
+            .unwrap();
+        assert!(
+            last.message
+                .starts_with("Deployment failed: release command")
+        );
+        let plain =
+            build_state(&[SeedDeployment::new("x").status("failed")], &[], started()).unwrap();
+        let last = plain
+            .by_name("x")
+            .unwrap()
+            .logs
+            .last()
+            .unwrap()
+            .message
+            .clone();
+        assert_eq!(last, "Deployment failed: build step exited with status 1");
     }
 
     #[test]

@@ -348,6 +348,14 @@ async fn scale_validates_instances() {
         answer.assert_error(400, "VALIDATION_ERROR");
         assert!(!answer.details("instances").is_empty(), "{body}");
     }
+    let empty = answer(
+        api.http
+            .post(api.url("deployments/1/scale/"))
+            .bearer_auth(api.mock.token()),
+    )
+    .await;
+    empty.assert_error(400, "VALIDATION_ERROR");
+    assert!(!empty.details("instances").is_empty());
     for n in [1, 10] {
         let answer = api
             .post("deployments/1/scale/", json!({"instances": n}))
