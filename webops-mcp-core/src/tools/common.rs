@@ -13,7 +13,7 @@ use webops_client::{
     ErrorKind as ApiErrorKind, LogEntry, WebOpsApiExt,
 };
 
-use crate::redact::mask_secrets_in_text;
+use crate::redact::{REDACTED, mask, mask_secrets_in_text};
 use crate::tool::{ToolContext, ToolError, ToolErrorKind};
 
 /// The `deployment_id` argument: a numeric id or the deployment's unique name.
@@ -311,11 +311,66 @@ static ANSI_ESCAPES: LazyLock<Option<Regex>> = LazyLock::new(|| {
 static MARKER_LOOKALIKES: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"<{3,}|>{3,}").ok());
 
+/// `name='value'` and `name="value"` where the name looks secret (the shared masking covers
+/// the unquoted and JSON forms).
+static QUOTED_SECRETS: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)\b([A-Za-z0-9_.-]*(?:key|secret|password|passwd|pwd|token|credential|auth|private|signature|cookie|session|dsn)[A-Za-z0-9_.-]*\s*[:=]\s*)('[^']*'|"[^"]*")"#,
+    )
+    .ok()
+});
+
+/// Values shorter than this are not scrubbed as known secrets (`True`, `*`, `0`, ...).
+const MIN_KNOWN_SECRET_CHARS: usize = 6;
+
+/// The values of a deployment's environment variables: secrets by contract, scrubbed from
+/// untrusted text wherever they appear verbatim. `Debug` shows only how many there are.
+#[derive(Clone, Default)]
+pub(crate) struct KnownSecrets(Vec<String>);
+
+impl KnownSecrets {
+    /// The env var values of `detail` (longest first, so a value containing another is
+    /// scrubbed whole).
+    pub(crate) fn of(detail: &DeploymentDetail) -> Self {
+        let mut values: Vec<String> = detail
+            .env_vars
+            .iter()
+            .map(|(_, value)| value.trim())
+            .filter(|value| value.chars().count() >= MIN_KNOWN_SECRET_CHARS)
+            .map(str::to_owned)
+            .collect();
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        values.dedup();
+        KnownSecrets(values)
+    }
+
+    fn scrub(&self, text: String) -> String {
+        let mut text = text;
+        for value in &self.0 {
+            if text.contains(value.as_str()) {
+                text = text.replace(value.as_str(), &mask(value));
+            }
+        }
+        text
+    }
+}
+
+impl std::fmt::Debug for KnownSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KnownSecrets({} values)", self.0.len())
+    }
+}
+
 /// Makes one piece of untrusted text (a log line, a log source) safe to show a model: drops
 /// ANSI escapes, control and bidirectional-override characters, turns runs of `<<<`/`>>>` into
 /// look-alikes so the text cannot forge a boundary marker, masks secret-looking values and
 /// cuts overly long text.
 pub(crate) fn clean_untrusted(text: &str) -> String {
+    clean_untrusted_with(text, &KnownSecrets::default())
+}
+
+/// [`clean_untrusted`], also scrubbing the `known` secret values.
+pub(crate) fn clean_untrusted_with(text: &str, known: &KnownSecrets) -> String {
     let without_ansi = match ANSI_ESCAPES.as_ref() {
         Some(re) => re.replace_all(text, ""),
         None => text.into(),
@@ -328,6 +383,7 @@ pub(crate) fn clean_untrusted(text: &str) -> String {
             flat.push(c);
         }
     }
+    let flat = known.scrub(flat);
     let neutral = match MARKER_LOOKALIKES.as_ref() {
         Some(re) => re
             .replace_all(&flat, |caps: &regex::Captures<'_>| {
@@ -336,7 +392,16 @@ pub(crate) fn clean_untrusted(text: &str) -> String {
             .into_owned(),
         None => flat.replace('<', "‹").replace('>', "›"),
     };
-    let masked = mask_secrets_in_text(neutral.trim_end()).into_owned();
+    let quoted = match QUOTED_SECRETS.as_ref() {
+        Some(re) => re
+            .replace_all(neutral.trim_end(), |caps: &regex::Captures<'_>| {
+                let quote = &caps[2][..1];
+                format!("{}{quote}{REDACTED}{quote}", &caps[1])
+            })
+            .into_owned(),
+        None => neutral.trim_end().to_owned(),
+    };
+    let masked = mask_secrets_in_text(&quoted).into_owned();
     let count = masked.chars().count();
     if count > MAX_LINE_CHARS {
         let kept: String = masked.chars().take(MAX_LINE_CHARS).collect();
@@ -368,18 +433,17 @@ pub(crate) struct LogLine {
     pub(crate) message: String,
 }
 
-impl From<&LogEntry> for LogLine {
-    fn from(entry: &LogEntry) -> Self {
+impl LogLine {
+    /// `entry`, cleaned, with the `known` secret values scrubbed.
+    pub(crate) fn new(entry: &LogEntry, known: &KnownSecrets) -> Self {
         LogLine {
             timestamp: entry.timestamp,
             level: clean_untrusted(entry.level.as_str()),
-            source: clean_untrusted(&entry.source),
-            message: clean_untrusted(&entry.message),
+            source: clean_untrusted_with(&entry.source, known),
+            message: clean_untrusted_with(&entry.message, known),
         }
     }
-}
 
-impl LogLine {
     /// `2025-01-31T12:00:00Z INFO [source] message`.
     pub(crate) fn render(&self) -> String {
         let level = self.level.to_uppercase();
@@ -562,8 +626,30 @@ mod tests {
         assert!(!cleaned.contains("hunter2"));
         assert!(cleaned.starts_with("red line next"));
 
+        let quoted =
+            clean_untrusted("settings: SECRET_KEY='django-insecure-abc' api_token=\"t0k3n\"");
+        assert!(!quoted.contains("django-insecure-abc"), "{quoted}");
+        assert!(!quoted.contains("t0k3n"), "{quoted}");
+        assert!(quoted.contains("SECRET_KEY='[redacted]'"), "{quoted}");
+
         let long = "x".repeat(MAX_LINE_CHARS + 10);
         assert!(clean_untrusted(&long).ends_with("[10 more characters cut]"));
+    }
+
+    #[test]
+    fn known_secret_values_are_scrubbed() {
+        let detail = crate::tools::test_support::detail(serde_json::json!({"env_vars": {
+            "BUCKET": "acme-shop-media", "DEBUG": "True", "TOKEN_A": "abcdef",
+            "TOKEN_AB": "abcdefgh"
+        }}));
+        let known = KnownSecrets::of(&detail);
+        assert_eq!(format!("{known:?}"), "KnownSecrets(3 values)");
+        let cleaned = clean_untrusted_with("upload to acme-shop-media as abcdefgh: True", &known);
+        assert!(!cleaned.contains("acme-shop-media"), "{cleaned}");
+        assert!(!cleaned.contains("abcdef"), "{cleaned}");
+        assert!(cleaned.contains("[redacted, 15 chars]"), "{cleaned}");
+        assert!(cleaned.contains("[redacted, 8 chars]"), "{cleaned}");
+        assert!(cleaned.ends_with("True"), "{cleaned}");
     }
 
     #[test]

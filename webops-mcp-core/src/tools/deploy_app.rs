@@ -13,8 +13,8 @@ use webops_client::{
 };
 
 use super::common::{
-    DeploymentName, EnvironmentArg, LogLine, UntrustedBlock, clean_untrusted, plural,
-    upstream_error,
+    DeploymentName, EnvironmentArg, KnownSecrets, LogLine, UntrustedBlock, clean_untrusted_with,
+    plural, upstream_error,
 };
 use crate::identity::Permission;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
@@ -422,7 +422,7 @@ impl DeployApp {
                     ));
                 }
                 _ => {
-                    let line = latest_deployment_line(ctx, id).await;
+                    let line = latest_deployment_line(ctx, id, &KnownSecrets::of(&detail)).await;
                     follow.observe(&detail.status, line).await;
                 }
             }
@@ -432,11 +432,15 @@ impl DeployApp {
 
 /// The newest line of the deployment log, cleaned; `None` when there is none or it cannot be
 /// read (progress is best effort).
-async fn latest_deployment_line(ctx: &ToolContext, id: i64) -> Option<String> {
+async fn latest_deployment_line(
+    ctx: &ToolContext,
+    id: i64,
+    known: &KnownSecrets,
+) -> Option<String> {
     let query = LogQuery::new().log_type(LogType::Deployment).lines(1);
     let logs = ctx.api().logs(id, &query).await.ok()?;
     let entry = logs.logs.last()?;
-    let mut message = clean_untrusted(&entry.message);
+    let mut message = clean_untrusted_with(&entry.message, known);
     if message.chars().count() > 200 {
         message = message.chars().take(200).collect::<String>() + "…";
     }
@@ -450,6 +454,7 @@ const FAILURE_TAIL_LINES: u32 = 15;
 /// when the deployment log is empty).
 async fn deployment_failed(ctx: &ToolContext, detail: &DeploymentDetail) -> ToolError {
     let who = DeploymentName::from(&detail.deployment);
+    let known = KnownSecrets::of(detail);
     let mut tail = Vec::new();
     for log_type in [LogType::Deployment, LogType::Error] {
         let query = LogQuery::new().log_type(log_type).lines(FAILURE_TAIL_LINES);
@@ -459,7 +464,7 @@ async fn deployment_failed(ctx: &ToolContext, detail: &DeploymentDetail) -> Tool
             tail = logs
                 .logs
                 .iter()
-                .map(|e| LogLine::from(e).render())
+                .map(|e| LogLine::new(e, &known).render())
                 .collect();
             break;
         }

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use webops_client::{LogQuery, LogType};
 
 use super::common::{
-    DeploymentId, DeploymentName, LogLine, UntrustedBlock, fetch_deployment, plural, timestamp,
-    upstream_error,
+    DeploymentId, DeploymentName, KnownSecrets, LogLine, UntrustedBlock, fetch_deployment, plural,
+    timestamp, upstream_error,
 };
 use crate::identity::Permission;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolOutput};
@@ -135,6 +135,7 @@ impl Tool for GetLogs {
         if let Some(since) = since {
             query = query.since(since);
         }
+        let known = KnownSecrets::of(&detail);
         let logs = ctx
             .api()
             .logs(detail.id, &query)
@@ -147,7 +148,7 @@ impl Tool for GetLogs {
             since,
             total_lines: logs.total_lines,
             is_live: logs.is_live,
-            entries: logs.logs.iter().map(LogLine::from).collect(),
+            entries: logs.logs.iter().map(|e| LogLine::new(e, &known)).collect(),
         })
     }
 }

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use webops_client::{DeploymentDetail, DeploymentFilter, LogQuery, LogType, WebOpsApiExt};
 
 use super::common::{
-    DeploymentId, DeploymentSummary, LogLine, UntrustedBlock, fetch_deployment, plural, round2,
-    timestamp, upstream_error,
+    DeploymentId, DeploymentSummary, KnownSecrets, LogLine, UntrustedBlock, fetch_deployment,
+    plural, round2, timestamp, upstream_error,
 };
 use crate::identity::Permission;
 use crate::redact::mask_secrets_in_text;
@@ -210,7 +210,8 @@ async fn one(
                 .lines(STATUS_LOG_LINES);
             match ctx.api().logs(detail.id, &query).await {
                 Ok(logs) => {
-                    view.logs = Some(logs.logs.iter().map(LogLine::from).collect());
+                    let known = KnownSecrets::of(&detail);
+                    view.logs = Some(logs.logs.iter().map(|e| LogLine::new(e, &known)).collect());
                 }
                 Err(e) => view.notes.push(format!(
                     "Logs could not be read: {}",
