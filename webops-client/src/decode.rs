@@ -241,8 +241,8 @@ fn describe(
         message.push_str(": ");
         message.push_str(detail);
     }
-    for (field, problems) in details {
-        message.push_str(if message.contains("; ") { ", " } else { "; " });
+    for (n, (field, problems)) in details.iter().enumerate() {
+        message.push_str(if n == 0 { "; " } else { ", " });
         message.push_str(field);
         message.push_str(": ");
         message.push_str(&problems.join(" "));
@@ -346,7 +346,6 @@ fn describe_json_error(error: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{Deployment, Page};
 
     const GET: Endpoint<'static> = Endpoint {
         method: "GET",
@@ -391,7 +390,6 @@ mod tests {
         let a = decode::<i32>(GET, &answer(201, r#"{"data":7}"#), None).unwrap();
         assert_eq!(a.data, 7);
         assert!(a.pagination.is_none());
-        let _unused: Option<Page<Deployment>> = None;
     }
 
     #[test]
