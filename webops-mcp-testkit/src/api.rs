@@ -88,12 +88,13 @@ async fn front(State(shared): State<AppState>, request: Request, next: Next) -> 
             .unwrap_or_default(),
         status: 0,
     };
+    let (method, path) = (parts.method.clone(), record.path.clone());
     let seq = shared.control().record(record);
 
     let response = respond(&shared, parts, bytes, next).await;
-    let status = response.status();
-    shared.control().answered(seq, status.as_u16());
-    tracing::debug!(status = status.as_u16(), "webops-mock answered");
+    let status = response.status().as_u16();
+    shared.control().answered(seq, status);
+    tracing::debug!(%method, %path, status, "webops-mock answered");
     response
 }
 
@@ -103,7 +104,6 @@ async fn respond(
     bytes: Result<Bytes, axum::Error>,
     next: Next,
 ) -> Response {
-    tracing::debug!(method = %parts.method, path = parts.uri.path(), "webops-mock request");
     let latency = shared.control().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

@@ -327,7 +327,7 @@ impl SeedDeployment {
                 k += 1;
                 Duration::from_secs(60 * u64::from(count as u32 - k + 1))
             });
-            let at = started - chrono::Duration::from_std(ago).unwrap_or_default();
+            let at = before(started, ago);
             d.log(at, log_type, level, log.message.clone());
         }
         Ok(d)
@@ -382,6 +382,14 @@ impl SeedDatabase {
     }
 }
 
+/// `ago` before `t`, or the earliest representable time for absurd durations.
+fn before(t: Ts, ago: Duration) -> Ts {
+    chrono::Duration::from_std(ago)
+        .ok()
+        .and_then(|ago| t.checked_sub_signed(ago))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+}
+
 /// Key moments of a seeded deployment's history.
 struct Timeline {
     created: Ts,
@@ -403,7 +411,7 @@ impl Timeline {
             Status::Stopped => ago(40 * 3600),
             Status::Failed => ago(2 * 3600),
         };
-        let created = (started - chrono::Duration::from_std(age).unwrap_or_default()).min(deployed);
+        let created = before(started, age).min(deployed);
         let (updated, served_until) = match status {
             Status::Pending | Status::Building => (deployed, None),
             Status::Running => (deployed, Some(started)),
@@ -912,6 +920,15 @@ mod tests {
             .message
             .clone();
         assert_eq!(last, "Deployment failed: build step exited with status 1");
+    }
+
+    #[test]
+    fn absurd_ages_do_not_panic() {
+        let seed = SeedDeployment::new("old")
+            .created_ago(Duration::MAX)
+            .log_at("application", "info", "x", Duration::MAX);
+        let state = build_state(&[seed], &[], started()).unwrap();
+        assert_eq!(state.by_name("old").unwrap().logs[0].message, "x");
     }
 
     #[test]

@@ -291,9 +291,10 @@ impl State {
             Level::Info,
             format!("Deployment queued as {task}"),
         );
-        let estimated = at
-            + chrono::Duration::from_std(step_delay * 2).unwrap_or_default()
-            + chrono::Duration::seconds(1);
+        let estimated = chrono::Duration::from_std(step_delay.saturating_mul(2))
+            .ok()
+            .and_then(|build| at.checked_add_signed(build + chrono::Duration::seconds(1)))
+            .unwrap_or(at);
         let data = json!({
             "id": id,
             "name": deployment.name,
@@ -596,6 +597,41 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn new_deployment(name: &str) -> NewDeployment {
+        let body = serde_json::json!({"name": name, "repo_url": "https://github.com/a/b.git"});
+        let Value::Object(body) = body else {
+            unreachable!()
+        };
+        crate::params::new_deployment(&body).unwrap()
+    }
+
+    #[test]
+    fn create_survives_an_absurd_step_delay() {
+        let mut state = State::new();
+        let (id, generation, data) = state
+            .create(new_deployment("a"), now(), Duration::MAX)
+            .unwrap();
+        assert_eq!((id, generation), (1, 0));
+        assert!(data["estimated_completion"].is_string());
+    }
+
+    #[test]
+    fn stale_lifecycle_steps_are_ignored() {
+        let mut state = State::new();
+        let (id, generation, _) = state
+            .create(new_deployment("a"), now(), Duration::ZERO)
+            .unwrap();
+        assert!(state.begin_build(id, generation, now()));
+        assert!(state.force_status(id, Status::Stopped, now()));
+        assert!(
+            !state.finish_build(id, generation, now()),
+            "generation moved on"
+        );
+        assert_eq!(state.get(id).unwrap().status, Status::Stopped);
+        state.delete(id).unwrap();
+        assert!(!state.begin_build(id, generation + 1, now()));
+    }
 
     #[test]
     fn https_git_urls() {

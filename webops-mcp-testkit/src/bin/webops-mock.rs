@@ -4,7 +4,7 @@
 //! webops-mock --bind 127.0.0.1:8000 --token TOKEN [--read-only-token TOKEN]
 //!             [--seed demo|empty] [--step-delay-ms 1000]
 //! ```
-//! Logs go to stderr (`RUST_LOG` filters them).
+//! Logs go to stderr, one line per answered request by default (`RUST_LOG` filters them).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -52,8 +52,9 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,webops_mcp_testkit=debug")
+            }),
         )
         .init();
     let args = Args::parse();
