@@ -1,0 +1,489 @@
+//! MCP over Streamable HTTP end to end: per-identity tool lists and permission errors,
+//! read-only mode, Host/Origin and body-size protections, both protocol eras, `/health`,
+//! `/metrics`, the audit log, and graceful shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    ADMIN_KEY, ALL_TOOLS, DEPLOY_READ_KEY, READ_TOOLS, ServerOptions, TestServer, VIEWER_KEY,
+    bearer, call, command, connect, connect_modern, initialize_body, post_mcp, sorted, text_of,
+    tool_names,
+};
+use rmcp::model::ProtocolVersion;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn a_viewer_deploy_is_a_tool_error_not_a_protocol_error() {
+    let server = TestServer::start("").await;
+    let viewer = connect(&server.url(), &[("x-api-key", VIEWER_KEY)]).await;
+    let result = call(
+        &viewer,
+        "webops_deploy_app",
+        json!({"app_name": "sneaky", "repository": "https://github.com/x/y.git"}),
+    )
+    .await;
+    assert_eq!(result.is_error, Some(true));
+    assert!(result.structured_content.is_none());
+    let text = text_of(&result);
+    assert!(text.contains("deploy:create"), "{text}");
+    // Nothing reached WebOps.
+    let mock = server.mock.as_ref().unwrap();
+    assert!(
+        mock.requests().iter().all(|r| r.method != "POST"),
+        "{:?}",
+        mock.requests()
+    );
+    // A permitted call works for the same client.
+    let ok = call(&viewer, "webops_list_deployments", json!({})).await;
+    assert_ne!(ok.is_error, Some(true), "{}", text_of(&ok));
+    viewer.cancel().await.unwrap();
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn read_only_hides_write_tools_whatever_the_permissions() {
+    let server = TestServer::start_with(ServerOptions {
+        loader: |l| l.read_only(true),
+        ..ServerOptions::default()
+    })
+    .await;
+    let admin = connect(&server.url(), &[("x-api-key", ADMIN_KEY)]).await;
+    assert_eq!(tool_names(&admin).await, sorted(&READ_TOOLS));
+    let result = call(
+        &admin,
+        "webops_manage_service",
+        json!({"deployment_id": "shop-api", "action": "stop"}),
+    )
+    .await;
+    assert_eq!(result.is_error, Some(true));
+    assert!(
+        text_of(&result).contains("read-only"),
+        "{}",
+        text_of(&result)
+    );
+    admin.cancel().await.unwrap();
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn forbidden_host_and_origin_are_refused_and_allowed_ones_pass() {
+    let server = TestServer::start(
+        "\n[http]\nallowed_hosts = [\"mcp.test.example\"]\nallowed_origins = [\"https://app.test.example\"]\n",
+    )
+    .await;
+    let body = || initialize_body().to_string().into_bytes();
+    let key = ("x-api-key", ADMIN_KEY);
+
+    let response = post_mcp(&server.url(), &[key, ("host", "evil.example")], body()).await;
+    assert_eq!(response.status().as_u16(), 403);
+
+    let response = post_mcp(
+        &server.url(),
+        &[key, ("origin", "https://evil.example")],
+        body(),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 403);
+
+    let response = post_mcp(&server.url(), &[key, ("host", "mcp.test.example")], body()).await;
+    assert_eq!(response.status().as_u16(), 200);
+
+    let response = post_mcp(
+        &server.url(),
+        &[key, ("origin", "https://app.test.example")],
+        body(),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 200);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413() {
+    let server = TestServer::start("").await;
+    let mut big = initialize_body();
+    big["params"]["padding"] = Value::String("x".repeat(webops_mcp_server::MAX_BODY_BYTES + 1));
+    let response = post_mcp(
+        &server.url(),
+        &[("x-api-key", ADMIN_KEY)],
+        big.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 413);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn legacy_and_modern_clients_both_work() {
+    let server = TestServer::start("").await;
+    let (name, value) = bearer(ADMIN_KEY);
+    let headers = [(name, value.as_str())];
+
+    let legacy = connect(&server.url(), &headers).await;
+    let legacy_version = legacy.peer_info().unwrap().protocol_version.clone();
+    assert!(
+        legacy_version < ProtocolVersion::V_2026_07_28,
+        "legacy client negotiated {legacy_version}"
+    );
+    assert_eq!(
+        legacy
+            .peer_info()
+            .unwrap()
+            .server_info
+            .as_ref()
+            .unwrap()
+            .name,
+        "webops-mcp"
+    );
+    assert_eq!(tool_names(&legacy).await, sorted(&ALL_TOOLS));
+    let result = call(
+        &legacy,
+        "webops_get_status",
+        json!({"deployment_id": "shop-api"}),
+    )
+    .await;
+    assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+
+    let modern = connect_modern(&server.url(), &headers).await;
+    assert_eq!(
+        modern.peer_info().unwrap().protocol_version,
+        ProtocolVersion::V_2026_07_28
+    );
+    assert_eq!(tool_names(&modern).await, sorted(&ALL_TOOLS));
+    let result = call(&modern, "webops_system_health", json!({})).await;
+    assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+    assert!(result.structured_content.is_some());
+
+    // The modern client is stateless: no session header is ever issued to it.
+    legacy.cancel().await.unwrap();
+    modern.cancel().await.unwrap();
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn health_reports_ok_and_an_unreachable_api_as_degraded() {
+    let server = TestServer::start("").await;
+    let body: Value = reqwest::get(format!("{}/health", server.base()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "ok", "{body}");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert!(body["uptime_seconds"].is_u64());
+    assert_eq!(body["webops_api"]["reachable"], true);
+    assert!(body["webops_api"]["latency_ms"].is_number());
+    server.stop().await.unwrap();
+
+    // A closed port: bind, note the port, close it.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let server = TestServer::start_with(ServerOptions {
+        api_url: Some(format!("http://{closed}")),
+        ..ServerOptions::default()
+    })
+    .await;
+    let response = reqwest::get(format!("{}/health", server.base()))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["webops_api"]["reachable"], false);
+    assert!(body["webops_api"]["latency_ms"].is_null());
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn metrics_count_a_call_made_before() {
+    let server = TestServer::start("").await;
+    let admin = connect(&server.url(), &[("x-api-key", ADMIN_KEY)]).await;
+    let result = call(&admin, "webops_list_deployments", json!({"limit": 5})).await;
+    assert_ne!(result.is_error, Some(true));
+    let response = reqwest::get(format!("{}/metrics", server.base()))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    for needle in [
+        "webops_mcp_tool_calls_total{tool=\"webops_list_deployments\",outcome=\"ok\"} 1",
+        "webops_mcp_tool_call_duration_seconds_count{tool=\"webops_list_deployments\"} 1",
+        "webops_mcp_upstream_requests_total{method=\"GET\",endpoint=\"deployments/\",status=\"200\"}",
+        "webops_mcp_http_requests_total{route=\"/mcp\",status=\"200\"}",
+        "webops_mcp_auth_attempts_total{method=\"api_key\",outcome=\"success\"}",
+        "# TYPE webops_mcp_http_requests_total counter",
+        "process_start_time_seconds ",
+        "process_resident_memory_bytes ",
+        "process_cpu_seconds_total ",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    admin.cancel().await.unwrap();
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn metrics_can_require_authentication_and_system_read() {
+    let server = TestServer::start("\n[http]\nmetrics_require_auth = true\n").await;
+    let url = format!("{}/metrics", server.base());
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(&url).send().await.unwrap().status().as_u16(), 401);
+    let status = http
+        .get(&url)
+        .header("x-api-key", DEPLOY_READ_KEY)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 403);
+    let response = http
+        .get(&url)
+        .header("x-api-key", VIEWER_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("webops_mcp_tool_calls_in_flight")
+    );
+    // /health stays open.
+    let status = http
+        .get(format!("{}/health", server.base()))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 200);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_audit_log_of_a_run_verifies_and_a_tampered_copy_fails() {
+    let server = TestServer::start("").await;
+    let admin = connect(&server.url(), &[("x-api-key", ADMIN_KEY)]).await;
+    let viewer = connect(&server.url(), &[("x-api-key", VIEWER_KEY)]).await;
+    call(&admin, "webops_list_deployments", json!({})).await;
+    call(
+        &viewer,
+        "webops_get_status",
+        json!({"deployment_id": "shop-api"}),
+    )
+    .await;
+    call(
+        &viewer,
+        "webops_delete_deployment",
+        json!({"deployment_id": "shop-api", "confirm_name": "shop-api"}),
+    )
+    .await;
+    admin.cancel().await.unwrap();
+    viewer.cancel().await.unwrap();
+    // Keep a copy: the server's directory goes with it.
+    let dir = common::TempDir::new();
+    let log = dir.join("audit.jsonl");
+    std::fs::copy(server.audit_log(), &log).unwrap();
+    server.stop().await.unwrap();
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let users: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["user_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(users, ["admin", "viewer", "viewer"]);
+    assert!(!text.contains(ADMIN_KEY) && !text.contains(VIEWER_KEY));
+
+    let output = command()
+        .args(["audit", "verify"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("3 records"), "{stdout}");
+
+    // Make the denied delete look like the admin's.
+    let tampered = text.replacen("\"user_id\":\"viewer\"", "\"user_id\":\"admin\"", 1);
+    assert_ne!(tampered, text);
+    let copy = dir.write("tampered.jsonl", &tampered);
+    let output = command()
+        .args(["audit", "verify"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("FAILED") && stderr.contains("line 2"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_call_in_flight_finish() {
+    let server = TestServer::start_with(ServerOptions {
+        step_delay: Duration::from_millis(300),
+        ..ServerOptions::default()
+    })
+    .await;
+    let admin = connect(&server.url(), &[("x-api-key", ADMIN_KEY)]).await;
+    let deploy = tokio::spawn(async move {
+        let result = call(
+            &admin,
+            "webops_deploy_app",
+            json!({
+                "app_name": "drain-me",
+                "repository": "https://github.com/example/drain-me.git",
+                "wait": true
+            }),
+        )
+        .await;
+        let _ = admin.cancel().await;
+        result
+    });
+    // Wait until the deployment exists upstream: the call is in flight.
+    let mock = server.mock.as_ref().unwrap();
+    for _ in 0..500 {
+        if mock.requests().iter().any(|r| r.method == "POST") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(mock.requests().iter().any(|r| r.method == "POST"));
+    server.begin_shutdown();
+    // Soon new connections are refused, while the call goes on.
+    let mut refused = false;
+    for _ in 0..100 {
+        let attempt = reqwest::Client::new()
+            .get(format!("{}/health", server.base()))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        if attempt.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused, "the listener still accepts after shutdown began");
+
+    let result = deploy.await.unwrap();
+    assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+    assert_eq!(result.structured_content.unwrap()["status"], "running");
+    server.join().await.unwrap();
+}
+
+#[test]
+fn http_without_any_authentication_refuses_to_start() {
+    let dir = common::TempDir::new();
+    let file = dir.write("empty.toml", "");
+    let output = command()
+        .args(["http", "--bind", "127.0.0.1:0", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("webops-mcp hash-key"), "{stderr}");
+}
+
+#[tokio::test]
+async fn http_demo_prints_working_keys() {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = tokio::process::Command::new(common::binary())
+        .args(["http", "--demo", "--bind", "127.0.0.1:0"])
+        .env_remove("WEBOPS_MCP_CONFIG")
+        .env_remove("WEBOPS_API_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut url, mut admin, mut viewer) = (None, None, None);
+    while url.is_none() || admin.is_none() || viewer.is_none() {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("banner printed")
+            .unwrap()
+            .expect("banner before exit");
+        let key = line
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_owned();
+        if line.contains("admin  (all permissions)") {
+            admin = Some(key);
+        } else if line.contains("viewer (") {
+            viewer = Some(key);
+        } else if line.contains("\"url\":") {
+            url = Some(line.split('"').nth(3).unwrap().to_owned());
+        }
+    }
+    let (url, admin, viewer) = (url.unwrap(), admin.unwrap(), viewer.unwrap());
+    let drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let (name, value) = bearer(&admin);
+    let client = connect(&url, &[(name, &value)]).await;
+    assert_eq!(tool_names(&client).await, sorted(&ALL_TOOLS));
+    let result = call(
+        &client,
+        "webops_get_status",
+        json!({"deployment_id": "shop-api"}),
+    )
+    .await;
+    assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+    client.cancel().await.unwrap();
+
+    let (name, value) = bearer(&viewer);
+    let client = connect(&url, &[(name, &value)]).await;
+    assert_eq!(
+        tool_names(&client).await,
+        sorted(&[
+            "webops_get_status",
+            "webops_list_deployments",
+            "webops_get_logs",
+            "webops_system_health"
+        ])
+    );
+    client.cancel().await.unwrap();
+
+    // SIGTERM stops it cleanly.
+    let pid = child.id().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    drain.await.unwrap();
+}

@@ -1,0 +1,148 @@
+//! `webops-mcp stdio --demo` as Claude Desktop runs it: a real rmcp client over the child's
+//! stdin/stdout calls every tool, and stdout carries nothing but JSON-RPC messages.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use common::{ALL_TOOLS, call, sorted, text_of};
+use rmcp::ServiceExt as _;
+use rmcp::model::ClientConfig;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_demo_serves_every_tool_and_stdout_is_only_protocol() {
+    let mut command = tokio::process::Command::new(common::binary());
+    for name in [
+        "WEBOPS_MCP_CONFIG",
+        "WEBOPS_API_URL",
+        "WEBOPS_API_KEY",
+        "JWT_SECRET",
+        "RUST_LOG",
+    ] {
+        command.env_remove(name);
+    }
+    let mut child = command
+        .args(["stdio", "--demo", "--log-level", "debug"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let child_stdin = child.stdin.take().unwrap();
+    let child_stdout = child.stdout.take().unwrap();
+    let mut child_stderr = child.stderr.take().unwrap();
+
+    // Tee stdout: keep every line, and hand it to the client through a pipe.
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (client_read, mut tee) = tokio::io::duplex(1 << 20);
+    let tee_task = {
+        let lines = lines.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(child_stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                lines.lock().unwrap().push(line.clone());
+                if tee.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let stderr_task = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = child_stderr.read_to_string(&mut text).await;
+        text
+    });
+
+    let client = ClientConfig::default()
+        .serve((client_read, child_stdin))
+        .await
+        .unwrap();
+    let info = client.peer_info().unwrap();
+    assert_eq!(info.server_info.as_ref().unwrap().name, "webops-mcp");
+
+    let names: Vec<String> = {
+        let mut names: Vec<String> = client
+            .list_all_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names, sorted(&ALL_TOOLS), "the stdio identity is admin:*");
+
+    let calls: Vec<(&str, Value)> = vec![
+        ("webops_list_deployments", json!({})),
+        ("webops_get_status", json!({"deployment_id": "shop-api"})),
+        (
+            "webops_get_logs",
+            json!({"deployment_id": "shop-api", "lines": 20}),
+        ),
+        (
+            "webops_manage_service",
+            json!({"deployment_id": "shop-api", "action": "restart"}),
+        ),
+        (
+            "webops_security_audit",
+            json!({"deployment_id": "shop-api"}),
+        ),
+        ("webops_system_health", json!({})),
+    ];
+    for (tool, arguments) in calls {
+        let result = call(&client, tool, arguments).await;
+        assert_ne!(result.is_error, Some(true), "{tool}: {}", text_of(&result));
+        assert!(result.structured_content.is_some(), "{tool}");
+        assert!(!text_of(&result).is_empty(), "{tool}");
+    }
+
+    let deployed = call(
+        &client,
+        "webops_deploy_app",
+        json!({
+            "app_name": "stdio-e2e",
+            "repository": "https://github.com/example/stdio-e2e.git",
+            "wait": true
+        }),
+    )
+    .await;
+    assert_ne!(deployed.is_error, Some(true), "{}", text_of(&deployed));
+    let structured = deployed.structured_content.unwrap();
+    assert_eq!(structured["status"], "running", "{structured}");
+    assert_eq!(structured["name"], "stdio-e2e");
+
+    let deleted = call(
+        &client,
+        "webops_delete_deployment",
+        json!({"deployment_id": "stdio-e2e", "confirm_name": "stdio-e2e"}),
+    )
+    .await;
+    assert_ne!(deleted.is_error, Some(true), "{}", text_of(&deleted));
+
+    client.cancel().await.unwrap();
+    // Closing stdin ends the server.
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .expect("the server exits when stdin closes")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    tee_task.await.unwrap();
+    let stderr = stderr_task.await.unwrap();
+
+    let lines = lines.lock().unwrap().clone();
+    assert!(lines.len() >= 10, "{lines:?}");
+    for line in &lines {
+        let message: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line:?}"));
+        assert_eq!(message["jsonrpc"], "2.0", "not JSON-RPC: {line}");
+    }
+    // The logs went to stderr, and the audit records with them.
+    assert!(stderr.contains("serving MCP over stdio"), "{stderr}");
+    assert!(stderr.contains("webops_deploy_app"), "{stderr}");
+}
