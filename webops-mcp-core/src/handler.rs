@@ -214,3 +214,69 @@ impl ServerHandler for McpHandler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::MemorySink;
+    use crate::config::SecurityConfig;
+
+    fn handler(default: Option<Identity>) -> McpHandler {
+        let mut builder = WebOpsMcpServer::builder()
+            .without_builtin_tools()
+            .api(Arc::new(webops_client::MockWebOpsApi::new()))
+            .audit_sink(Arc::new(MemorySink::new()))
+            .security(SecurityConfig::default());
+        if let Some(identity) = default {
+            builder = builder.default_identity(identity);
+        }
+        builder.build().unwrap().mcp_handler()
+    }
+
+    fn http_parts(identity: Option<Identity>) -> http::request::Parts {
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        if let Some(identity) = identity {
+            parts.extensions.insert(identity);
+        }
+        parts
+    }
+
+    #[test]
+    fn identity_comes_from_the_http_parts_then_the_default() {
+        let stdio = Identity::new("stdio", AuthMethod::Stdio, PermissionSet::all());
+        let alice = Identity::new("alice", AuthMethod::Jwt, PermissionSet::empty());
+        let handler = handler(Some(stdio.clone()));
+
+        let mut over_http = Extensions::new();
+        over_http.insert(http_parts(Some(alice.clone())));
+        assert_eq!(handler.identity(&over_http), alice);
+
+        // HTTP without an authenticated identity never falls back to the stdio default.
+        let mut unauthenticated = Extensions::new();
+        unauthenticated.insert(http_parts(None));
+        let nobody = handler.identity(&unauthenticated);
+        assert!(nobody.permissions.is_empty());
+        assert_eq!(nobody.user_id, "unauthenticated");
+
+        assert_eq!(handler.identity(&Extensions::new()), stdio);
+        assert!(
+            self::handler(None)
+                .identity(&Extensions::new())
+                .permissions
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn info_and_versions() {
+        let handler = handler(None);
+        let info = handler.get_info();
+        assert_eq!(info.server_info.name, "webops-mcp");
+        assert_eq!(info.server_info.version, env!("CARGO_PKG_VERSION"));
+        assert!(info.capabilities.tools.is_some());
+        let versions = handler.supported_protocol_versions();
+        assert!(versions.contains(&ProtocolVersion::V_2025_06_18));
+        assert!(versions.contains(&ProtocolVersion::V_2025_11_25));
+        assert!(versions.contains(&ProtocolVersion::V_2026_07_28));
+    }
+}

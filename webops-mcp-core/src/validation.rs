@@ -77,11 +77,12 @@ fn describe(error: &ValidationError<'_>, schema: &Value) -> (String, String) {
         }
         ValidationErrorKind::AdditionalProperties { unexpected }
         | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
-            let allowed: Vec<String> = parent_schema(schema, schema_path)
+            let mut allowed: Vec<String> = parent_schema(schema, schema_path)
                 .and_then(|p| p.get("properties"))
                 .and_then(Value::as_object)
                 .map(|props| props.keys().map(|k| format!("\"{k}\"")).collect())
                 .unwrap_or_default();
+            allowed.sort();
             let names: Vec<String> = unexpected
                 .iter()
                 .map(|u| format!("\"{}\"", truncate(u)))
