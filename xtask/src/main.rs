@@ -15,13 +15,15 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci           fmt --check, clippy -D warnings, the whole test suite, docs with warnings denied
-  toolchain    install Node 22, the npm packages and the Python venv into .cache/ (ci does this itself)";
+  toolchain    install Node 22, the npm packages and the Python venv into .cache/ (ci does this itself)
+  schema       rewrite the tool definition snapshots (webops-mcp-core/tests/snapshots/tools/) and docs/tools.md";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("toolchain") => toolchain::install_all().map(|_| ()),
+        Some("schema") => schema(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -84,5 +86,21 @@ fn ci() -> Result<()> {
         .args(["doc", "--workspace", "--no-deps", "--all-features"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
     eprintln!("ci: all checks passed");
+    Ok(())
+}
+
+/// Rewrites the checked-in tool definitions and `docs/tools.md` from the code: the snapshot
+/// test does it when `UPDATE_SNAPSHOTS=1`.
+fn schema() -> Result<()> {
+    run(cargo_command()
+        .args([
+            "test",
+            "-p",
+            "webops-mcp-core",
+            "--test",
+            "schema_snapshots",
+        ])
+        .env("UPDATE_SNAPSHOTS", "1"))?;
+    eprintln!("schema: snapshots and docs/tools.md rewritten; review them with git diff");
     Ok(())
 }
