@@ -27,3 +27,8 @@ pub use server::{
     WebOpsMcpServerBuilder,
 };
 pub use tool::{Access, ProgressSink, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
+
+/// Compiles and runs the README's examples as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
