@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{DeploymentId, DeploymentName, fetch_deployment, upstream_error};
 use crate::identity::Permission;
+use crate::redact::mask_secrets_in_text;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
 
 /// Deletes a deployment; see [`Tool::DESCRIPTION`].
@@ -80,7 +81,7 @@ impl Tool for DeleteDeployment {
                     "Refused: confirm_name \"{}\" does not equal the name of deployment {}, \
                      which is \"{}\"{hint}. Nothing was deleted. To delete it, call again with \
                      confirm_name \"{}\".",
-                    args.confirm_name.chars().take(100).collect::<String>(),
+                    mask_secrets_in_text(&args.confirm_name.chars().take(100).collect::<String>()),
                     detail.id,
                     detail.name,
                     detail.name

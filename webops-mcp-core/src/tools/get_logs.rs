@@ -11,6 +11,7 @@ use super::common::{
     timestamp, upstream_error,
 };
 use crate::identity::Permission;
+use crate::redact::mask_secrets_in_text;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolOutput};
 
 /// Reads logs; see [`Tool::DESCRIPTION`].
@@ -108,7 +109,7 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, ToolError> {
     }
     Err(ToolError::invalid(format!(
         "since must be an ISO 8601 timestamp such as \"2025-01-31T12:00:00Z\"; got \"{}\"",
-        text.chars().take(60).collect::<String>()
+        mask_secrets_in_text(&text.chars().take(60).collect::<String>())
     )))
 }
 
