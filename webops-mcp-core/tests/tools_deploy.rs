@@ -120,7 +120,7 @@ async fn arguments_outside_the_contract_are_rejected_before_webops_is_called() {
 
 #[tokio::test]
 async fn wait_follows_the_deployment_until_running_with_progress() {
-    let env = Env::with(MockWebOps::builder().step_delay(Duration::from_millis(400))).await;
+    let env = Env::with(MockWebOps::builder().step_delay(Duration::from_secs(1))).await;
     let sink = Arc::new(RecordingSink::default());
     let result = env
         .call_with(

@@ -106,7 +106,7 @@ async fn a_slow_webops_is_a_timeout() {
         .max_retries(0)
         .build()
         .unwrap();
-    mock.inject(Fault::delay(Duration::from_secs(2)));
+    mock.inject(Fault::delay(Duration::from_secs(5)));
     let server = server(Arc::new(client));
     let result = server
         .handle_tool_call("webops_system_health", json!({}), &admin())

@@ -122,7 +122,7 @@ pub(crate) struct DeploymentStatusView {
 /// All deployments at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct StatusSummary {
-    /// Number of deployments.
+    /// Number of deployments (at most 2000 are counted).
     pub(crate) total: usize,
     /// Deployments per status.
     pub(crate) by_status: BTreeMap<String, usize>,
