@@ -193,3 +193,40 @@ async fn an_audit_of_a_sparse_deployment_still_works() {
     assert!(ids.contains(&"WEBOPS-SEC-003"), "{ids:?}");
     assert!(ids.contains(&"WEBOPS-SEC-012"), "{ids:?}");
 }
+
+#[tokio::test]
+async fn every_tool_reports_an_outage_as_unavailable() {
+    let env = Env::demo().await;
+    let calls = [
+        (
+            "webops_deploy_app",
+            json!({"app_name": "n", "repository": "https://github.com/acme/n.git"}),
+        ),
+        ("webops_get_status", json!({"deployment_id": "shop-api"})),
+        ("webops_list_deployments", json!({})),
+        ("webops_get_logs", json!({"deployment_id": "shop-api"})),
+        (
+            "webops_manage_service",
+            json!({"deployment_id": "shop-api", "action": "restart"}),
+        ),
+        ("webops_security_audit", json!({})),
+        ("webops_system_health", json!({})),
+        (
+            "webops_delete_deployment",
+            json!({"deployment_id": "shop-api", "confirm_name": "shop-api"}),
+        ),
+    ];
+    for (tool, args) in calls {
+        let path = if tool == "webops_system_health" {
+            "/monitoring/"
+        } else {
+            "/deployments/"
+        };
+        env.mock
+            .inject(Fault::status(503).retry_after(2).on_path(path));
+        let msg = env.err(tool, args, ToolErrorKind::Unavailable).await;
+        assert!(msg.contains("retry"), "{tool}: {msg}");
+    }
+    assert_eq!(env.mock.deployment_count(), 8);
+    assert!(env.mock.deployment_id("n").is_none());
+}
