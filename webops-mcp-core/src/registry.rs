@@ -19,6 +19,7 @@ use schemars::generate::SchemaSettings;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use webops_client::WebOpsApi;
 
 use crate::audit::{AuditEntry, AuditLog, Outcome};
@@ -471,8 +472,15 @@ impl Pipeline {
             started: Instant::now(),
             done: false,
         };
+        // Everything logged during the call (client retries included) carries its request id.
+        let span = tracing::debug_span!(
+            "tool_call",
+            request_id = %request_id,
+            user_id = %identity.user_id,
+        );
         let result = self
             .run(&name, &arguments, &identity, &request_id, progress, &cancel)
+            .instrument(span)
             .await;
         record.finish(&result);
         result
@@ -626,7 +634,9 @@ impl CallRecord<'_> {
         }
         self.done = true;
         let duration = self.started.elapsed();
+        // The name as requested: cut short and masked (an unknown name is untrusted input).
         let tool: String = self.tool.chars().take(MAX_NAME_LEN).collect();
+        let tool = mask_secrets_in_text(&tool).into_owned();
         tracing::debug!(
             tool = %tool,
             request_id = self.request_id,

@@ -238,8 +238,12 @@ async fn no_secret_value_reaches_a_record() {
     for secret in secrets {
         assert!(!invalid.text().contains(secret), "{}", invalid.text());
     }
+    // A model that pastes a token as the tool name does not get it recorded either.
+    let unknown = server.handle_tool_call(secrets[6], json!({}), &user).await;
+    assert!(unknown.is_error);
+    assert!(!unknown.text().contains(secrets[6]), "{}", unknown.text());
     let all = sink.lines().join("\n");
-    assert_eq!(sink.lines().len(), 2);
+    assert_eq!(sink.lines().len(), 3);
     for secret in secrets {
         assert!(!all.contains(secret), "{secret} leaked into {all}");
     }
