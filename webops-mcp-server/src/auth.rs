@@ -37,6 +37,9 @@ pub(crate) const MAX_FAILURES: u32 = 10;
 /// The window in which failures are counted, and how long an address is then refused.
 pub(crate) const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
+/// The failure code of a request without credentials.
+const MISSING: &str = "missing_credentials";
+
 /// Argon2 verifications running at once (each takes tens of milliseconds of CPU).
 const ARGON2_PERMITS: usize = 4;
 
@@ -158,7 +161,7 @@ impl Authenticator {
                 )),
                 None => Err(AuthFailure::new(
                     "none",
-                    "missing_credentials",
+                    MISSING,
                     "authentication required: send Authorization: Bearer <API key or JWT>, \
                      X-API-Key: <API key>, or HTTP Basic credentials",
                 )),
@@ -569,7 +572,11 @@ pub(crate) async fn authenticate(
             next.run(request).await
         }
         Err(failure) => {
-            auth.throttle().record_failure(ip);
+            // Only presented credentials count: a client probing without any (e.g. to read
+            // the OAuth challenge) guesses nothing.
+            if failure.code != MISSING {
+                auth.throttle().record_failure(ip);
+            }
             state.metrics.record_auth(failure.method, "failure");
             tracing::info!(
                 client = %ip,

@@ -30,6 +30,11 @@ mod metrics;
 
 use std::sync::Arc;
 
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 use rmcp::ServiceExt as _;
 use tokio_util::sync::CancellationToken;
 use webops_mcp_core::{

@@ -45,7 +45,7 @@ enum Command {
     Stdio,
     /// Serve Streamable HTTP at /mcp, with /health and /metrics.
     Http {
-        /// Address to listen on [default: [http] bind, else 127.0.0.1:8080].
+        /// Address to listen on (default: the configuration's http.bind, else 127.0.0.1:8080).
         #[arg(long, value_name = "ADDR")]
         bind: Option<String>,
     },
