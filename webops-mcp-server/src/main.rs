@@ -31,7 +31,7 @@ struct Cli {
     read_only: bool,
 
     /// Log filter (tracing env-filter syntax, e.g. "info" or "webops_mcp_core=debug");
-    /// defaults to RUST_LOG, else "info". Logs go to stderr.
+    /// defaults to RUST_LOG, else "info,rmcp=warn". Logs go to stderr.
     #[arg(long, global = true, value_name = "FILTER")]
     log_level: Option<String>,
 
@@ -83,14 +83,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// The default log filter: our own info lines, only warnings from the MCP SDK (which logs
+/// every session at info).
+const DEFAULT_LOG: &str = "info,rmcp=warn";
+
 fn init_logging(level: Option<&str>) {
     let filter = match level {
         Some(level) => EnvFilter::try_new(level),
-        None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new("info")),
+        None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(DEFAULT_LOG)),
     }
     .unwrap_or_else(|_| {
-        eprintln!("warning: invalid --log-level; using \"info\"");
-        EnvFilter::new("info")
+        eprintln!("warning: invalid --log-level; using \"{DEFAULT_LOG}\"");
+        EnvFilter::new(DEFAULT_LOG)
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)

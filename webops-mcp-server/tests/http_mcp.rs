@@ -44,6 +44,46 @@ async fn a_viewer_deploy_is_a_tool_error_not_a_protocol_error() {
 }
 
 #[tokio::test]
+async fn client_credentials_are_never_forwarded_to_webops() {
+    let server = TestServer::start(&common::hs256_toml()).await;
+    let token = common::hs256(&common::claims(
+        "jwt-user",
+        json!({"permissions": ["deploy:read", "logs:read"]}),
+    ));
+    let (name, value) = bearer(&token);
+    let jwt_client = connect(&server.url(), &[(name, &value)]).await;
+    let key_client = connect(&server.url(), &[("x-api-key", ADMIN_KEY)]).await;
+    call(
+        &jwt_client,
+        "webops_get_logs",
+        json!({"deployment_id": "shop-api"}),
+    )
+    .await;
+    call(&key_client, "webops_list_deployments", json!({})).await;
+    jwt_client.cancel().await.unwrap();
+    key_client.cancel().await.unwrap();
+
+    let requests = server.mock.as_ref().unwrap().requests();
+    assert!(requests.len() >= 2, "{requests:?}");
+    for request in &requests {
+        let everything = format!("{:?}{}{:?}", request.headers, request.body, request.query);
+        assert!(
+            !everything.contains(&token) && !everything.contains(ADMIN_KEY),
+            "{request:?}"
+        );
+        if request.path.ends_with("/status/") {
+            continue;
+        }
+        assert_eq!(
+            request.header("authorization"),
+            Some(format!("Bearer {}", webops_mcp_testkit::TEST_TOKEN).as_str()),
+            "{request:?}"
+        );
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn read_only_hides_write_tools_whatever_the_permissions() {
     let server = TestServer::start_with(ServerOptions {
         loader: |l| l.read_only(true),
@@ -446,7 +486,14 @@ async fn http_demo_prints_working_keys() {
         }
     }
     let (url, admin, viewer) = (url.unwrap(), admin.unwrap(), viewer.unwrap());
-    let drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let rest = tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
 
     let (name, value) = bearer(&admin);
     let client = connect(&url, &[(name, &value)]).await;
@@ -473,6 +520,16 @@ async fn http_demo_prints_working_keys() {
     );
     client.cancel().await.unwrap();
 
+    // A wrong credential is refused and logged without its value.
+    let bogus = "wmcp_bogus-credential-that-must-not-be-logged";
+    let response = post_mcp(
+        &url,
+        &[("x-api-key", bogus)],
+        initialize_body().to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 401);
+
     // SIGTERM stops it cleanly.
     let pid = child.id().unwrap();
     let killed = std::process::Command::new("kill")
@@ -485,5 +542,11 @@ async fn http_demo_prints_working_keys() {
         .expect("exits after SIGTERM")
         .unwrap();
     assert!(status.success(), "{status}");
-    drain.await.unwrap();
+    let rest = rest.await.unwrap();
+    // The banner shows the demo keys on purpose; the logs after it must not.
+    let logs = &rest[rest.find("serving MCP over Streamable HTTP").unwrap()..];
+    assert!(logs.contains("authentication failed"), "{logs}");
+    for secret in [bogus, admin.as_str(), viewer.as_str()] {
+        assert!(!logs.contains(secret), "{secret} logged:\n{logs}");
+    }
 }
