@@ -137,7 +137,14 @@ fn load_config(cli: &Cli, bind: Option<&str>) -> Result<Config> {
     if let Some(bind) = bind {
         loader = loader.bind(bind);
     }
-    Ok(loader.load()?)
+    let config = loader.load()?;
+    if config.webops.api_key.is_none() && !config.demo {
+        tracing::warn!(
+            "no WebOps API key is set (WEBOPS_API_KEY or [webops] api_key): WebOps will refuse \
+             every call but status"
+        );
+    }
+    Ok(config)
 }
 
 fn check_config(cli: &Cli) -> Result<ExitCode> {
@@ -153,9 +160,6 @@ fn check_config(cli: &Cli) -> Result<ExitCode> {
     print!("{}", config.to_redacted_toml());
     if let Err(e) = config.check_http_auth() {
         eprintln!("note: `webops-mcp http` would refuse to start: {e}");
-    }
-    if config.webops.api_key.is_none() && !config.demo {
-        eprintln!("note: no WebOps API key is set (WEBOPS_API_KEY or [webops] api_key)");
     }
     Ok(ExitCode::SUCCESS)
 }
