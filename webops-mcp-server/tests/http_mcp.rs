@@ -550,3 +550,95 @@ async fn http_demo_prints_working_keys() {
         assert!(!logs.contains(secret), "{secret} logged:\n{logs}");
     }
 }
+
+#[tokio::test]
+async fn progress_notifications_stream_over_http() {
+    let server = TestServer::start_with(ServerOptions {
+        step_delay: Duration::from_millis(100),
+        ..ServerOptions::default()
+    })
+    .await;
+    let key = ("x-api-key", ADMIN_KEY);
+    let response = post_mcp(
+        &server.url(),
+        &[key],
+        initialize_body().to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = response.text().await.unwrap();
+    let session_header = ("mcp-session-id", session.as_str());
+    let version = ("mcp-protocol-version", "2025-11-25");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = post_mcp(
+        &server.url(),
+        &[key, session_header, version],
+        initialized.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 202);
+
+    let call = json!({
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {
+            "name": "webops_deploy_app",
+            "arguments": {
+                "app_name": "progress-demo",
+                "repository": "https://github.com/example/progress-demo.git",
+                "wait": true
+            },
+            "_meta": {"progressToken": "deploy-1"}
+        }
+    });
+    let response = post_mcp(
+        &server.url(),
+        &[key, session_header, version],
+        call.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let body = tokio::time::timeout(Duration::from_secs(30), response.text())
+        .await
+        .expect("the stream ends after the result")
+        .unwrap();
+    let messages: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .collect();
+    let progress: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .collect();
+    assert!(!progress.is_empty(), "{body}");
+    assert!(
+        progress
+            .iter()
+            .all(|p| p["params"]["progressToken"] == "deploy-1")
+    );
+    let result = messages.iter().find(|m| m["id"] == 2).expect("the result");
+    assert_eq!(
+        result["result"]["structuredContent"]["status"], "running",
+        "{body}"
+    );
+    // Progress came before the result.
+    let last_progress = messages
+        .iter()
+        .rposition(|m| m["method"] == "notifications/progress")
+        .unwrap();
+    let result_at = messages.iter().position(|m| m["id"] == 2).unwrap();
+    assert!(last_progress < result_at);
+    server.stop().await.unwrap();
+}
