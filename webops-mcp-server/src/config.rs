@@ -38,7 +38,7 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 /// What is shown instead of a secret.
 const REDACTED: &str = "<redacted>";
 
-/// A secret string: `Debug` and `Display` never show it.
+/// A secret string: `Debug` never shows it and it serializes as `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 

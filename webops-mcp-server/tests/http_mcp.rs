@@ -197,7 +197,6 @@ async fn legacy_and_modern_clients_both_work() {
     assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
     assert!(result.structured_content.is_some());
 
-    // The modern client is stateless: no session header is ever issued to it.
     legacy.cancel().await.unwrap();
     modern.cancel().await.unwrap();
     server.stop().await.unwrap();
