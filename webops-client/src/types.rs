@@ -417,6 +417,30 @@ pub struct Page<T> {
     pub pagination: Pagination,
 }
 
+impl Pagination {
+    /// A pagination block (for tests and alternative [`crate::WebOpsApi`] implementations).
+    pub fn new(page: u32, per_page: u32, total: u64) -> Self {
+        let total_pages = if per_page == 0 {
+            0
+        } else {
+            u32::try_from(total.div_ceil(u64::from(per_page))).unwrap_or(u32::MAX)
+        };
+        Pagination {
+            page,
+            per_page,
+            total,
+            total_pages,
+        }
+    }
+}
+
+impl<T> Page<T> {
+    /// A page of `items` (for tests and alternative [`crate::WebOpsApi`] implementations).
+    pub fn new(items: Vec<T>, pagination: Pagination) -> Self {
+        Page { items, pagination }
+    }
+}
+
 /// Query of `GET deployments/`. Every field is optional; `Default` lists the first page.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
@@ -918,6 +942,13 @@ mod tests {
             DeploymentRef::Name("shop-api".into())
         );
         assert_eq!(DeploymentRef::from("-1"), DeploymentRef::Name("-1".into()));
+    }
+
+    #[test]
+    fn pagination_counts_pages() {
+        assert_eq!(Pagination::new(1, 100, 250).total_pages, 3);
+        assert_eq!(Pagination::new(1, 20, 0).total_pages, 0);
+        assert_eq!(Pagination::new(1, 0, 5).total_pages, 0);
     }
 
     #[test]

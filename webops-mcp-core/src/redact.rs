@@ -77,9 +77,19 @@ fn redact_all_leaves(value: &mut Value) {
     }
 }
 
-/// Patterns of secrets in free text, each with the replacement that keeps the non-secret part.
+/// `NAME=value`, `NAME: value`, `"name": "value"` and `NAME='quoted value'` where NAME looks
+/// secret: group 1 is the name and separator (kept), group 2 the value (masked, quotes kept).
+static SECRET_ASSIGNMENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)\b([A-Za-z0-9_.-]*(?:key|secret|password|passwd|pwd|token|credential|auth|private|signature|cookie|session|dsn)[A-Za-z0-9_.-]*"?\s*[:=]\s*)('[^']*'|"[^"]*"|[^\s"',;&]+)"#,
+    )
+    .ok()
+});
+
+/// Other patterns of secrets in free text, each with the replacement that keeps the
+/// non-secret part.
 static TEXT_PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
-    let patterns: [(&str, &str); 7] = [
+    let patterns: [(&str, &str); 6] = [
         // PEM private keys, whole block.
         (
             r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)",
@@ -94,11 +104,6 @@ static TEXT_PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         (
             r"(?i)\b(authorization\s*[:=]\s*)?(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}",
             "${1}${2} [redacted]",
-        ),
-        // NAME=value / NAME: value / "name": "value" where NAME looks secret.
-        (
-            r#"(?i)\b([A-Za-z0-9_.-]*(?:key|secret|password|passwd|pwd|token|credential|auth|private|signature|cookie|session|dsn)[A-Za-z0-9_.-]*)("?\s*[:=]\s*"?)([^\s"',;&]+)"#,
-            "${1}${2}[redacted]",
         ),
         // AWS access key ids.
         (r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", "[redacted aws key id]"),
@@ -120,7 +125,7 @@ static TEXT_PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
 });
 
 /// Masks secret-looking substrings of free text (log lines, evidence): `SECRET_KEY=...`,
-/// `password: ...`, bearer tokens, credentials in URLs, AWS key ids, JWTs, private keys.
+/// `password: '...'`, bearer tokens, credentials in URLs, AWS key ids, JWTs, private keys.
 /// Borrows when nothing was masked.
 pub fn mask_secrets_in_text(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
@@ -128,6 +133,19 @@ pub fn mask_secrets_in_text(text: &str) -> Cow<'_, str> {
         if regex.is_match(&out) {
             out = Cow::Owned(regex.replace_all(&out, *replacement).into_owned());
         }
+    }
+    if let Some(regex) = SECRET_ASSIGNMENT.as_ref()
+        && regex.is_match(&out)
+    {
+        let masked = regex.replace_all(&out, |caps: &regex::Captures<'_>| {
+            let value = &caps[2];
+            let quote = match value.chars().next() {
+                Some(q @ ('\'' | '"')) => q.to_string(),
+                _ => String::new(),
+            };
+            format!("{}{quote}{REDACTED}{quote}", &caps[1])
+        });
+        out = Cow::Owned(masked.into_owned());
     }
     out
 }
@@ -139,7 +157,8 @@ mod tests {
 
     #[test]
     fn every_text_pattern_compiles() {
-        assert_eq!(TEXT_PATTERNS.len(), 7);
+        assert_eq!(TEXT_PATTERNS.len(), 6);
+        assert!(SECRET_ASSIGNMENT.is_some());
     }
 
     #[test]
@@ -168,6 +187,11 @@ mod tests {
             ("key id AKIAIOSFODNN7EXAMPLE used", "AKIAIOSFODNN7EXAMPLE"),
             ("{\"api_key\": \"zzzyyyxxx\"}", "zzzyyyxxx"),
             (
+                "SECRET_KEY='django-insecure-abc xyz'",
+                "django-insecure-abc",
+            ),
+            ("api_token=\"t0k3n with space\"", "t0k3n"),
+            (
                 "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijk",
                 "eyJzdWIiOiIxMjM0NTY3ODkwIn0",
             ),
@@ -176,6 +200,10 @@ mod tests {
             let masked = mask_secrets_in_text(text);
             assert!(!masked.contains(secret), "{text} -> {masked}");
         }
+        assert_eq!(
+            mask_secrets_in_text("settings: SECRET_KEY='abc' DEBUG=True"),
+            "settings: SECRET_KEY='[redacted]' DEBUG=True"
+        );
         assert!(matches!(
             mask_secrets_in_text("GET /health 200 12ms"),
             Cow::Borrowed(_)

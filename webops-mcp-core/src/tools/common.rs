@@ -13,7 +13,7 @@ use webops_client::{
     ErrorKind as ApiErrorKind, LogEntry, WebOpsApiExt,
 };
 
-use crate::redact::{REDACTED, mask, mask_secrets_in_text};
+use crate::redact::{mask, mask_secrets_in_text};
 use crate::tool::{ToolContext, ToolError, ToolErrorKind};
 
 /// The `deployment_id` argument: a numeric id or the deployment's unique name.
@@ -311,15 +311,6 @@ static ANSI_ESCAPES: LazyLock<Option<Regex>> = LazyLock::new(|| {
 static MARKER_LOOKALIKES: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"<{3,}|>{3,}").ok());
 
-/// `name='value'` and `name="value"` where the name looks secret (the shared masking covers
-/// the unquoted and JSON forms).
-static QUOTED_SECRETS: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(
-        r#"(?i)\b([A-Za-z0-9_.-]*(?:key|secret|password|passwd|pwd|token|credential|auth|private|signature|cookie|session|dsn)[A-Za-z0-9_.-]*\s*[:=]\s*)('[^']*'|"[^"]*")"#,
-    )
-    .ok()
-});
-
 /// Values shorter than this are not scrubbed as known secrets (`True`, `*`, `0`, ...).
 const MIN_KNOWN_SECRET_CHARS: usize = 6;
 
@@ -392,16 +383,7 @@ pub(crate) fn clean_untrusted_with(text: &str, known: &KnownSecrets) -> String {
             .into_owned(),
         None => flat.replace('<', "‹").replace('>', "›"),
     };
-    let quoted = match QUOTED_SECRETS.as_ref() {
-        Some(re) => re
-            .replace_all(neutral.trim_end(), |caps: &regex::Captures<'_>| {
-                let quote = &caps[2][..1];
-                format!("{}{quote}{REDACTED}{quote}", &caps[1])
-            })
-            .into_owned(),
-        None => neutral.trim_end().to_owned(),
-    };
-    let masked = mask_secrets_in_text(&quoted).into_owned();
+    let masked = mask_secrets_in_text(neutral.trim_end()).into_owned();
     let count = masked.chars().count();
     if count > MAX_LINE_CHARS {
         let kept: String = masked.chars().take(MAX_LINE_CHARS).collect();
