@@ -233,6 +233,21 @@ pub struct HealthChecks {
     pub disk_space: bool,
 }
 
+impl HealthChecks {
+    /// Names of the checks that failed, in declaration order.
+    pub fn failed(&self) -> Vec<&'static str> {
+        [
+            ("http_response", self.http_response),
+            ("database_connection", self.database_connection),
+            ("disk_space", self.disk_space),
+        ]
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(name, _)| name)
+        .collect()
+    }
+}
+
 /// Health of one deployment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -231,17 +231,7 @@ fn view(d: &DeploymentDetail) -> DeploymentStatusView {
         .health
         .checks
         .as_ref()
-        .map(|c| {
-            [
-                ("http_response", c.http_response),
-                ("database_connection", c.database_connection),
-                ("disk_space", c.disk_space),
-            ]
-            .into_iter()
-            .filter(|(_, ok)| !ok)
-            .map(|(name, _)| name.to_owned())
-            .collect()
-        })
+        .map(|c| c.failed().into_iter().map(str::to_owned).collect())
         .unwrap_or_default();
     DeploymentStatusView {
         id: d.id,

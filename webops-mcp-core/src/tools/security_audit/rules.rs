@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use regex::Regex;
 use schemars::JsonSchema;
 use serde::Serialize;
-use webops_client::{Database, DeploymentDetail, DeploymentStatus, Environment};
+use webops_client::{Database, DeploymentDetail, DeploymentStatus, Environment, HealthChecks};
 
 use crate::redact::mask;
 
@@ -724,17 +724,7 @@ fn unhealthy(s: &Subject<'_>) -> Vec<Hit> {
         .health
         .checks
         .as_ref()
-        .map(|c| {
-            [
-                ("http_response", c.http_response),
-                ("database_connection", c.database_connection),
-                ("disk_space", c.disk_space),
-            ]
-            .into_iter()
-            .filter(|(_, ok)| !ok)
-            .map(|(name, _)| name)
-            .collect()
-        })
+        .map(HealthChecks::failed)
         .unwrap_or_default();
     if failed.is_empty() && d.health.is_healthy {
         return vec![];
