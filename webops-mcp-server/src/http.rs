@@ -71,6 +71,19 @@ impl HttpApp {
     /// Builds the routes for `config` around `server` (whose tools, gates and audit serve
     /// `/mcp`).
     pub fn new(config: &Config, server: WebOpsMcpServer) -> HttpApp {
+        let handler = server.mcp_handler();
+        HttpApp::with_handler(config, server, handler)
+    }
+
+    /// Like [`HttpApp::new`], but `/mcp` serves `handler`, typically one that wraps
+    /// `server.mcp_handler()` and adds resources or prompts (the conformance fixture does).
+    /// Authentication, Host/Origin checks, the body limit, `/health` and `/metrics` are the
+    /// same; the handler finds the caller's identity where [`webops_mcp_core::McpHandler`]
+    /// does, in the request's `http::request::Parts`.
+    pub fn with_handler<H>(config: &Config, server: WebOpsMcpServer, handler: H) -> HttpApp
+    where
+        H: rmcp::ServerHandler + Clone,
+    {
         let metrics = Arc::new(HttpMetrics::new());
         let authenticator = Arc::new(Authenticator::new(&config.auth));
         let mcp_cancel = CancellationToken::new();
@@ -95,7 +108,6 @@ impl HttpApp {
             .with_max_request_body_bytes(MAX_BODY_BYTES)
             .with_json_response(true)
             .with_cancellation_token(mcp_cancel.child_token());
-        let handler = server.mcp_handler();
         let mcp_service = StreamableHttpService::new(
             move || Ok(handler.clone()),
             Arc::new(LocalSessionManager::default()),
