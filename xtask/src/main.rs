@@ -4,6 +4,9 @@
 //! not write and measure it. Every external tool (Node 22, npm packages, the Python MCP SDK) is
 //! installed by [`toolchain`] into `.cache/` from the package registries.
 
+mod bench;
+mod harness;
+mod load;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +19,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   ci           fmt --check, clippy -D warnings, the whole test suite, docs with warnings denied
   toolchain    install Node 22, the npm packages and the Python venv into .cache/ (ci does this itself)
-  schema       rewrite the tool definition snapshots (webops-mcp-core/tests/snapshots/tools/) and docs/tools.md";
+  schema       rewrite the tool definition snapshots (webops-mcp-core/tests/snapshots/tools/) and docs/tools.md
+  load-test    N concurrent MCP clients for a while against a release server (see --help; docs/performance.md)
+  bench        tools/call vs the direct WebOps API, RSS over 200k calls, startup time (see --help)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +29,8 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("toolchain") => toolchain::install_all().map(|_| ()),
         Some("schema") => schema(),
+        Some("load-test") => load::main(&args[1..]),
+        Some("bench") => bench::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

@@ -1,0 +1,503 @@
+//! `cargo xtask bench`: our `tools/call` throughput and latency over Streamable HTTP against
+//! the baseline of calling the WebOps API directly, both on the same `webops-mock` process
+//! and interleaved round by round; the server's RSS over 200,000 calls; and the time from
+//! spawning the release binary to its first answered request. Not a test: nothing here
+//! gates CI.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::Parser;
+use serde_json::Value;
+
+use crate::harness::{
+    self, Binaries, Mix, MockProcess, Outcome, Protocol, RunStats, ServerProcess, ServerSpec, Stop,
+    TempDir, mib, ms,
+};
+
+/// The targets on the project's 2-core machine (docs/performance.md).
+const TARGET_RATIO: f64 = 0.5;
+const TARGET_P99: Duration = Duration::from_millis(20);
+const TARGET_RSS: u64 = 50 * 1024 * 1024;
+const TARGET_STARTUP: Duration = Duration::from_millis(100);
+/// RSS may rise this much from 100k to 200k calls and still count as not growing.
+const GROWTH_TOLERANCE: u64 = 2 * 1024 * 1024;
+
+/// Benchmark the MCP server against the WebOps API it fronts.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask bench")]
+struct Args {
+    /// Measured rounds of each path, interleaved (direct, ours, direct, ours, ...); the
+    /// report gives medians.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+
+    /// Concurrent clients on each path.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+
+    /// Length of each round (e.g. 10s).
+    #[arg(long, default_value = "10s", value_parser = harness::parse_duration)]
+    duration: Duration,
+
+    /// The tool every MCP call runs.
+    #[arg(long, default_value = "webops_list_deployments")]
+    tool: String,
+
+    /// The WebOps API request of the direct baseline, under /api/v1/ (the one request
+    /// `webops_list_deployments` with default arguments makes).
+    #[arg(long, default_value = "deployments/?per_page=100&page=1")]
+    direct_path: String,
+
+    /// MCP lifecycle of the clients.
+    #[arg(long, value_enum, default_value_t = Protocol::Legacy)]
+    protocol: Protocol,
+
+    /// Use rmcp's default HTTP client (a new connection per request) instead of keep-alive.
+    #[arg(long)]
+    fresh_connections: bool,
+
+    /// Run the `webops-mcp` and `webops-mock` in this directory instead of building them in
+    /// release mode (e.g. a profiling build).
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+
+    /// Calls per half of the memory run (RSS after this many, then after twice as many).
+    #[arg(long, default_value_t = 100_000)]
+    memory_calls: u64,
+
+    /// Sample RSS every this many calls in the memory run.
+    #[arg(long, default_value_t = 10_000)]
+    sample_every: u64,
+
+    /// Starts measured for the startup time (median reported).
+    #[arg(long, default_value_t = 9)]
+    starts: usize,
+
+    /// Skip the memory run.
+    #[arg(long)]
+    skip_memory: bool,
+
+    /// Skip the startup measurement.
+    #[arg(long)]
+    skip_startup: bool,
+}
+
+/// Runs `cargo xtask bench ARGS`.
+pub(crate) fn main(args: &[String]) -> Result<()> {
+    let args = Args::try_parse_from(
+        std::iter::once("cargo xtask bench").chain(args.iter().map(String::as_str)),
+    )
+    .unwrap_or_else(|e| e.exit());
+    if args.rounds == 0 || args.concurrency == 0 || args.sample_every == 0 {
+        bail!("--rounds, --concurrency and --sample-every must be at least 1");
+    }
+    if args.rounds < 3 {
+        eprintln!("warning: fewer than 3 rounds; the medians are not worth quoting");
+    }
+    let mix = Mix::single(&args.tool, None)?;
+    let binaries = harness::binaries(args.bin_dir.as_deref())?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args, mix, binaries))
+}
+
+/// The figures of one round of one path.
+#[derive(Debug, Clone, Copy)]
+struct Round {
+    throughput: f64,
+    p50: Duration,
+    p95: Duration,
+    p99: Duration,
+    calls: u64,
+    errors: u64,
+}
+
+impl Round {
+    fn of(stats: &RunStats) -> Round {
+        let p = stats.percentiles();
+        Round {
+            throughput: stats.throughput(),
+            p50: p.p50,
+            p95: p.p95,
+            p99: p.p99,
+            calls: stats.calls(),
+            errors: stats.error_count(),
+        }
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{:>8.0}/s  p50 {:>6} ms  p95 {:>6} ms  p99 {:>6} ms  ({} calls, {} errors)",
+            self.throughput,
+            ms(self.p50),
+            ms(self.p95),
+            ms(self.p99),
+            self.calls,
+            self.errors
+        )
+    }
+}
+
+/// The medians of several rounds, metric by metric.
+fn median_round(rounds: &[Round]) -> Round {
+    let f = |get: fn(&Round) -> f64| median(rounds.iter().map(get).collect());
+    let d = |get: fn(&Round) -> Duration| {
+        Duration::from_secs_f64(median(
+            rounds.iter().map(|r| get(r).as_secs_f64()).collect(),
+        ))
+    };
+    Round {
+        throughput: f(|r| r.throughput),
+        p50: d(|r| r.p50),
+        p95: d(|r| r.p95),
+        p99: d(|r| r.p99),
+        calls: f(|r| r.calls as f64) as u64,
+        errors: rounds.iter().map(|r| r.errors).sum(),
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// What the memory run saw.
+struct Memory {
+    idle: u64,
+    /// `(calls so far, RSS)`.
+    samples: Vec<(u64, u64)>,
+    errors: u64,
+}
+
+impl Memory {
+    fn at(&self, calls: u64) -> Option<u64> {
+        self.samples
+            .iter()
+            .find(|(n, _)| *n >= calls)
+            .map(|(_, rss)| *rss)
+    }
+}
+
+async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
+    let dir = TempDir::new("bench")?;
+    let mock = MockProcess::start(&bins.mock, &dir).await?;
+    let (key, digest) = harness::new_key("wmcp_bench-")?;
+    let spec = |name: &str| ServerSpec {
+        bin: &bins.server,
+        upstream: Some((&mock.base_url, &mock.token)),
+        rate_limit_per_minute: Some(1_000_000_000),
+        max_concurrent_requests: args.concurrency.max(50),
+        key_digest: &digest,
+        audit_log: dir.join(&format!("{name}-audit.jsonl")),
+        config_path: dir.join(&format!("{name}.toml")),
+    };
+    println!(
+        "bench: {} concurrent clients per path, {} rounds x {:.0} s, interleaved; tool {}; \
+         MCP over Streamable HTTP ({}{})",
+        args.concurrency,
+        args.rounds,
+        args.duration.as_secs_f64(),
+        args.tool,
+        args.protocol,
+        if args.fresh_connections {
+            ", a new connection per request"
+        } else {
+            ", keep-alive"
+        }
+    );
+    println!(
+        "one webops-mock process (pid {}) serves both paths; load generator, server and mock \
+         share this machine's {} CPUs",
+        mock.proc.pid(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    // Throughput and latency, interleaved.
+    let bench_spec = spec("bench");
+    let server = ServerProcess::start(&bench_spec, dir.join("bench-server.stderr")).await?;
+    let clients = harness::connect_http_many(
+        args.concurrency,
+        &server.mcp_url(),
+        &key,
+        args.protocol,
+        !args.fresh_connections,
+    )
+    .await?;
+    let direct_url = format!(
+        "{}/api/v1/{}",
+        mock.base_url,
+        args.direct_path.trim_start_matches('/')
+    );
+    let direct_clients: Arc<[reqwest::Client]> = (0..args.concurrency)
+        .map(|_| reqwest::Client::new())
+        .collect();
+    let direct = |stop| drive_direct(&direct_clients, &direct_url, &mock.token, stop);
+
+    println!("warm-up: 2 s per path");
+    direct(Stop::After(Duration::from_secs(2))).await?;
+    harness::drive_mcp(&clients, &mix, Stop::After(Duration::from_secs(2))).await?;
+
+    let mut direct_rounds = Vec::new();
+    let mut our_rounds = Vec::new();
+    let mut all_errors = std::collections::BTreeMap::new();
+    for round in 1..=args.rounds {
+        let d = direct(Stop::After(args.duration)).await?;
+        let o = harness::drive_mcp(&clients, &mix, Stop::After(args.duration)).await?;
+        for (class, n) in d.errors.iter().chain(o.errors.iter()) {
+            *all_errors.entry(class.clone()).or_insert(0u64) += n;
+        }
+        let (d, o) = (Round::of(&d), Round::of(&o));
+        println!("round {round}: direct {}", d.line());
+        println!("round {round}: ours   {}", o.line());
+        direct_rounds.push(d);
+        our_rounds.push(o);
+    }
+    let server_rss = harness::rss_of_pid(server.proc.pid())?;
+    drop(clients);
+    drop(server);
+
+    let direct_m = median_round(&direct_rounds);
+    let ours_m = median_round(&our_rounds);
+    let ratios: Vec<f64> = direct_rounds
+        .iter()
+        .zip(&our_rounds)
+        .map(|(d, o)| o.throughput / d.throughput.max(1e-9))
+        .collect();
+    let ratio = median(ratios.clone());
+
+    // Memory over 2 x memory_calls calls, on a fresh server.
+    let memory = if args.skip_memory {
+        None
+    } else {
+        Some(memory_run(&args, &spec("memory"), &dir, &key, &mix).await?)
+    };
+
+    // Start to first answered request.
+    let startup = if args.skip_startup {
+        None
+    } else {
+        Some(startup_run(&args, &spec("startup"), &dir).await?)
+    };
+
+    // Report.
+    println!();
+    println!(
+        "results (median of {} rounds; ratio = median of the per-round ratios {}):",
+        args.rounds,
+        ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!();
+    println!("| path | req/s | p50 ms | p95 ms | p99 ms |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, r) in [
+        (
+            format!("direct WebOps API (`GET {}`)", args.direct_path),
+            direct_m,
+        ),
+        (format!("webops-mcp `tools/call` {}", args.tool), ours_m),
+    ] {
+        println!(
+            "| {name} | {:.0} | {} | {} | {} |",
+            r.throughput,
+            ms(r.p50),
+            ms(r.p95),
+            ms(r.p99)
+        );
+    }
+    println!();
+    println!("server RSS after the rounds: {} MiB", mib(server_rss));
+    let mut verdicts = vec![
+        verdict(
+            "throughput ratio >= 0.5",
+            ratio >= TARGET_RATIO,
+            format!("{ratio:.2}"),
+        ),
+        verdict(
+            "p99 <= 20 ms",
+            ours_m.p99 <= TARGET_P99,
+            format!("{} ms", ms(ours_m.p99)),
+        ),
+    ];
+    if let Some(memory) = &memory {
+        let half = args.memory_calls;
+        let first = memory.at(half).unwrap_or(0);
+        let second = memory.at(2 * half).unwrap_or(0);
+        println!(
+            "memory run: idle {} MiB; RSS by calls: {}",
+            mib(memory.idle),
+            memory
+                .samples
+                .iter()
+                .map(|(n, rss)| format!("{}k {}", n / 1000, mib(*rss)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        verdicts.push(verdict(
+            &format!("RSS after {half} calls <= 50 MiB"),
+            first <= TARGET_RSS,
+            format!("{} MiB", mib(first)),
+        ));
+        verdicts.push(verdict(
+            &format!(
+                "RSS not growing ({}k -> {}k calls)",
+                half / 1000,
+                2 * half / 1000
+            ),
+            second <= first + GROWTH_TOLERANCE,
+            format!(
+                "{} -> {} MiB ({:+.1} MiB)",
+                mib(first),
+                mib(second),
+                (second as f64 - first as f64) / (1024.0 * 1024.0)
+            ),
+        ));
+        if memory.errors > 0 {
+            *all_errors.entry("memory run".to_owned()).or_insert(0) += memory.errors;
+        }
+    }
+    if let Some(startup) = &startup {
+        let mut sorted = startup.clone();
+        sorted.sort_unstable();
+        let median = sorted[sorted.len() / 2];
+        println!(
+            "startup to first answered /health ({} starts): median {} ms, min {} ms, max {} ms",
+            sorted.len(),
+            ms(median),
+            ms(sorted[0]),
+            ms(sorted[sorted.len() - 1])
+        );
+        verdicts.push(verdict(
+            "start to first answer <= 100 ms",
+            median <= TARGET_STARTUP,
+            format!("{} ms", ms(median)),
+        ));
+    }
+    println!();
+    println!("targets:");
+    for line in &verdicts {
+        println!("  {line}");
+    }
+    if !all_errors.is_empty() {
+        println!("errors by kind: {all_errors:?}");
+        bail!("calls failed during the benchmark; the figures are not valid");
+    }
+    Ok(())
+}
+
+fn verdict(what: &str, met: bool, value: String) -> String {
+    format!("{}  {what}: {value}", if met { "MET   " } else { "MISSED" })
+}
+
+/// The baseline: `GET url` with the bearer token, body read and parsed, on `clients`.
+async fn drive_direct(
+    clients: &Arc<[reqwest::Client]>,
+    url: &str,
+    token: &str,
+    stop: Stop,
+) -> Result<RunStats> {
+    let clients = Arc::clone(clients);
+    let (url, token): (Arc<str>, Arc<str>) = (Arc::from(url), Arc::from(token));
+    harness::drive(clients.len(), stop, move |worker, _| {
+        let http = clients[worker].clone();
+        let (url, token) = (Arc::clone(&url), Arc::clone(&token));
+        async move { direct_call(&http, &url, &token).await }
+    })
+    .await
+}
+
+async fn direct_call(http: &reqwest::Client, url: &str, token: &str) -> Outcome {
+    let answer = async {
+        let response = http.get(url).bearer_auth(token).send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        Ok::<_, reqwest::Error>((status, body))
+    };
+    match tokio::time::timeout(harness::CALL_TIMEOUT, answer).await {
+        Err(_) => Outcome::Error("direct: timeout".to_owned()),
+        Ok(Err(e)) => Outcome::Error(format!("direct: {e}")),
+        Ok(Ok((status, body))) => match serde_json::from_slice::<Value>(&body) {
+            Ok(json) if status.is_success() && json["success"] == Value::Bool(true) => Outcome::Ok,
+            _ => Outcome::Error(format!("direct: HTTP {status}")),
+        },
+    }
+}
+
+/// RSS of a fresh server, idle and every `sample_every` calls up to `2 x memory_calls`.
+async fn memory_run(
+    args: &Args,
+    spec: &ServerSpec<'_>,
+    dir: &TempDir,
+    key: &str,
+    mix: &Mix,
+) -> Result<Memory> {
+    let server = ServerProcess::start(spec, dir.join("memory-server.stderr")).await?;
+    let pid = server.proc.pid();
+    let idle = harness::rss_of_pid(pid)?;
+    let clients = harness::connect_http_many(
+        args.concurrency,
+        &server.mcp_url(),
+        key,
+        args.protocol,
+        !args.fresh_connections,
+    )
+    .await?;
+    let total = 2 * args.memory_calls;
+    println!(
+        "memory run: {total} calls on a fresh server (pid {pid}), RSS every {} calls",
+        args.sample_every
+    );
+    let mut samples = Vec::new();
+    let mut done = 0u64;
+    let mut errors = 0u64;
+    let started = Instant::now();
+    while done < total {
+        let batch = args.sample_every.min(total - done);
+        let stats = harness::drive_mcp(&clients, mix, Stop::Calls(batch)).await?;
+        done += stats.calls();
+        errors += stats.error_count();
+        samples.push((done, harness::rss_of_pid(pid)?));
+    }
+    println!(
+        "memory run: {done} calls in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Memory {
+        idle,
+        samples,
+        errors,
+    })
+}
+
+/// Spawns the release binary `args.starts` times and times each until `/health` answers.
+async fn startup_run(args: &Args, spec: &ServerSpec<'_>, dir: &TempDir) -> Result<Vec<Duration>> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .context("building an HTTP client")?;
+    let mut times = Vec::with_capacity(args.starts);
+    for i in 0..args.starts.max(1) {
+        let port = harness::free_port()?;
+        let started = Instant::now();
+        let mut proc = spec.spawn(port, dir.join(&format!("startup-{i}.stderr")))?;
+        harness::wait_ready(&http, &format!("http://127.0.0.1:{port}/health"), &mut proc).await?;
+        times.push(started.elapsed());
+        drop(proc);
+    }
+    Ok(times)
+}
