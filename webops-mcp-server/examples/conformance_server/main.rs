@@ -19,10 +19,12 @@
 // are part of the 2025-06-18 / 2025-11-25 revisions the suite tests.
 #![allow(deprecated)]
 
+mod modern;
+
 use std::collections::BTreeSet;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -36,7 +38,8 @@ use rmcp::model::{
     ProgressNotificationParam, Prompt, PromptArgument, PromptMessage, ProtocolVersion,
     ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Reference, Resource,
     ResourceContents, ResourceTemplate, Role, SamplingMessage, ServerCapabilities, ServerConfig,
-    SetLevelRequestParams, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+    SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -71,6 +74,7 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
@@ -171,6 +175,8 @@ fn spawn_shutdown_watch(shutdown: CancellationToken) {
 struct ConformanceHandler {
     production: McpHandler,
     session: Mutex<Session>,
+    /// Multi round-trip states, shared by every handler (the 2026 revision is stateless).
+    states: Arc<modern::RequestStates>,
 }
 
 struct Session {
@@ -189,7 +195,11 @@ impl Default for Session {
 
 impl Clone for ConformanceHandler {
     fn clone(&self) -> Self {
-        ConformanceHandler::new(self.production.clone())
+        ConformanceHandler {
+            production: self.production.clone(),
+            session: Mutex::new(Session::default()),
+            states: self.states.clone(),
+        }
     }
 }
 
@@ -198,6 +208,7 @@ impl ConformanceHandler {
         ConformanceHandler {
             production,
             session: Mutex::new(Session::default()),
+            states: Arc::default(),
         }
     }
 
@@ -205,9 +216,19 @@ impl ConformanceHandler {
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sends a log notification when `level` passes the session's `logging/setLevel`.
+    /// Sends a log notification when `level` passes the threshold: a 2026-07-28 request's own
+    /// `_meta` log level (no level, no logs), else the session's `logging/setLevel`.
     async fn log(&self, context: &RequestContext<RoleServer>, level: LoggingLevel, text: &str) {
-        if severity(level) < severity(self.session().log_level) {
+        let per_request = context
+            .meta
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        let threshold = if per_request {
+            context.meta.log_level()
+        } else {
+            Some(self.session().log_level)
+        };
+        if threshold.is_none_or(|t| severity(level) < severity(t)) {
             return;
         }
         let params = LoggingMessageNotificationParam::new(level, json!(text))
@@ -249,7 +270,7 @@ impl ConformanceHandler {
                     .with_mime_type("application/json"),
                 ),
             ]),
-            "test_tool_with_logging" => {
+            "test_tool_with_logging" | "test_logging_tool" => {
                 self.log(&context, LoggingLevel::Info, "Tool execution started")
                     .await;
                 tokio::time::sleep(STEP).await;
@@ -401,6 +422,10 @@ impl ConformanceHandler {
                     Some(city) => text(&format!("Hello, {name} from {city}!")),
                     None => text(&format!("Hello, {name}!")),
                 }
+            }
+            "test_custom_headers" => {
+                let region = string_argument(&arguments, "region")?;
+                text(&format!("Region: {region}"))
             }
             "test_reconnection" => {
                 tokio::time::sleep(STEP * 2).await;
@@ -582,7 +607,30 @@ fn fixture_tools() -> Vec<Tool> {
             "test_reconnection",
             "Takes a moment, for the SSE polling scenario.",
         ),
+        plain(
+            "test_logging_tool",
+            "Sends three info log notifications, only to a client that asked for logs.",
+        ),
+        Tool::new(
+            "test_custom_headers",
+            "Echoes its region, which 2026-07-28 clients also send as the Mcp-Param-Region \
+             header (SEP-2243; the transport checks that header and body agree).",
+            object(json!({
+                "type": "object",
+                "properties": {
+                    "region": {
+                        "type": "string",
+                        "description": "A region name",
+                        "x-mcp-header": "Region",
+                    },
+                },
+                "required": ["region"],
+            })),
+        ),
     ]
+    .into_iter()
+    .chain(modern::tools())
+    .collect()
 }
 
 fn fixture_resources() -> Vec<Resource> {
@@ -659,6 +707,11 @@ fn fixture_prompts() -> Vec<Prompt> {
             Some("A prompt with an image."),
             None,
         ),
+        Prompt::new(
+            modern::INPUT_REQUIRED_PROMPT,
+            Some("2026-07-28: asks for a context (InputRequiredResult) before it renders."),
+            None,
+        ),
     ]
 }
 
@@ -718,6 +771,9 @@ impl ServerHandler for ConformanceHandler {
     ) -> Result<CallToolResponse, ErrorData> {
         if self.production.get_tool(&request.name).is_some() {
             return self.production.call_tool(request, context).await;
+        }
+        if modern::is_tool(&request.name) {
+            return modern::call_tool(&self.states, &request, &context);
         }
         let arguments = request.arguments.unwrap_or_default();
         self.call_fixture(&request.name, arguments, context)
@@ -788,8 +844,11 @@ impl ServerHandler for ConformanceHandler {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        if request.name == modern::INPUT_REQUIRED_PROMPT {
+            return modern::get_prompt(&self.states, &request, &context);
+        }
         let arguments = request.arguments.unwrap_or_default();
         let messages = match request.name.as_str() {
             "test_simple_prompt" => vec![PromptMessage::new_text(
@@ -852,6 +911,18 @@ impl ServerHandler for ConformanceHandler {
         let completion = CompletionInfo::with_all_values(values)
             .map_err(|e| ErrorData::internal_error(e, None))?;
         Ok(CompleteResult::new(completion))
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // Everything asked for, but updates only of resources that exist.
+        let mut accepted = requested.clone();
+        if let Some(uris) = &mut accepted.resource_subscriptions {
+            uris.retain(|uri| read_fixture(uri).is_some());
+        }
+        Some(accepted)
     }
 
     async fn set_level(
