@@ -8,7 +8,7 @@ stateless 2026-07-28 revision). Each run lists the tools, calls every read tool,
 `outputSchema` with `jsonschema`, and checks the error contract: an unknown tool is a JSON-RPC
 error (-32602), bad arguments and missing permissions are `isError` results.
 
-Usage: check_client.py --server-bin PATH --stdio-config FILE --http-url URL
+Usage: check_client.py --server-bin PATH --stdio-config FILE --http-url URL [--verbose]
 Environment: WEBOPS_MCP_ADMIN_KEY, WEBOPS_MCP_VIEWER_KEY (never printed).
 Exits non-zero, naming every failed check, when anything is wrong.
 """
@@ -26,10 +26,10 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import anyio
+import httpx2
 from jsonschema.validators import validator_for
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
@@ -94,6 +94,16 @@ class Run:
         return structured
 
 
+def describe(error: BaseException) -> str:
+    """The innermost error of an exception group (what actually went wrong), with its type."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return f"{type(error).__name__}: {error}"
+
+
+VERBOSE = False
+
+
 def text_of(result: Any) -> str:
     return "\n".join(block.text for block in result.content if getattr(block, "type", None) == "text")
 
@@ -107,8 +117,9 @@ async def check(run: Run, what: str, body) -> None:
     except MCPError as e:
         run.fail(what, f"unexpected JSON-RPC error {e.code}: {e.message}")
     except Exception as e:  # noqa: BLE001 - report every kind of breakage as a failed check
-        run.fail(what, f"{type(e).__name__}: {e}")
-        traceback.print_exc(file=sys.stderr)
+        run.fail(what, describe(e))
+        if VERBOSE:
+            traceback.print_exc(file=sys.stderr)
 
 
 async def exercise(client: Client, run: Run, mode: str, *, admin: bool) -> None:
@@ -247,7 +258,9 @@ async def deploy_and_delete(client: Client, run: Run) -> None:
 
 @asynccontextmanager
 async def http_client(url: str, key: str, mode: str) -> AsyncIterator[Client]:
-    async with create_mcp_http_client(headers={"Authorization": f"Bearer {key}"}) as http:
+    # The SDK's own defaults: 30 s to connect and write, 300 s to read (streams stay open).
+    timeout = httpx2.Timeout(30.0, read=300.0)
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=timeout) as http:
         async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
             yield client
 
@@ -267,7 +280,10 @@ async def main() -> int:
     parser.add_argument("--server-bin", required=True)
     parser.add_argument("--stdio-config", required=True)
     parser.add_argument("--http-url", required=True)
+    parser.add_argument("--verbose", action="store_true", help="print the traceback of every failure")
     args = parser.parse_args()
+    global VERBOSE
+    VERBOSE = args.verbose
     admin_key = os.environ.get("WEBOPS_MCP_ADMIN_KEY", "")
     viewer_key = os.environ.get("WEBOPS_MCP_VIEWER_KEY", "")
     if not admin_key or not viewer_key:
@@ -291,8 +307,9 @@ async def main() -> int:
             except Failed as e:
                 run.fail("connection", str(e))
             except Exception as e:  # noqa: BLE001
-                run.fail("connection", f"{type(e).__name__}: {e}")
-                traceback.print_exc(file=sys.stderr)
+                run.fail("connection", describe(e))
+                if VERBOSE:
+                    traceback.print_exc(file=sys.stderr)
 
     print()
     for run in runs:
