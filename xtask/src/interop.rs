@@ -55,19 +55,18 @@ pub(crate) struct DebugBinaries {
     pub(crate) fixture: PathBuf,
 }
 
-/// Builds (or finds up to date, after `cargo test`) the debug `webops-mcp` and the conformance
-/// fixture, with the features `cargo test --all-features` uses, so `ci` builds them once.
+/// Builds (or finds up to date) the debug `webops-mcp` and the conformance fixture. The
+/// selection and features are those of `cargo test --workspace --all-features`, so after the
+/// tests this is a no-op: with `-p webops-mcp-server` alone cargo would unify features
+/// differently and rebuild the server.
 pub(crate) fn build_debug() -> Result<DebugBinaries> {
     run(cargo_command().args([
         "build",
         "--quiet",
-        "-p",
-        "webops-mcp-server",
+        "--workspace",
         "--all-features",
-        "--bin",
-        "webops-mcp",
-        "--example",
-        "conformance_server",
+        "--bins",
+        "--examples",
     ]))?;
     let debug = target_dir()?.join("debug");
     let binaries = DebugBinaries {
