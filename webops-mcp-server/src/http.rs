@@ -14,6 +14,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{Method, StatusCode};
@@ -187,6 +188,14 @@ impl HttpApp {
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
         let signal = shutdown.clone();
+        // TCP_NODELAY: a legacy-session answer is an SSE stream written in several small
+        // pieces; with Nagle's algorithm each later piece waits for the client's delayed
+        // ACK (40 ms on Linux), which capped a keep-alive client at ~22 calls per second.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         let server = axum::serve(listener, app)
             .with_graceful_shutdown(async move { signal.cancelled_owned().await });
         let mut task = tokio::spawn(server.into_future());
