@@ -86,11 +86,14 @@ struct Args {
 }
 
 /// Runs `cargo xtask bench ARGS`.
-pub(crate) fn main(args: &[String]) -> Result<()> {
+pub(crate) fn main(raw: &[String]) -> Result<()> {
     let args = Args::try_parse_from(
-        std::iter::once("cargo xtask bench").chain(args.iter().map(String::as_str)),
+        std::iter::once("cargo xtask bench").chain(raw.iter().map(String::as_str)),
     )
     .unwrap_or_else(|e| e.exit());
+    if harness::rerun_optimized("bench", raw)? {
+        return Ok(());
+    }
     if args.rounds == 0 || args.concurrency == 0 || args.sample_every == 0 {
         bail!("--rounds, --concurrency and --sample-every must be at least 1");
     }

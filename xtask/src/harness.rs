@@ -76,11 +76,35 @@ fn build_release() -> Result<PathBuf> {
         "webops-mcp-testkit",
         "--bins",
     ]))?;
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+    Ok(target_dir().join("release"))
+}
+
+/// In a debug build of xtask (what `cargo xtask` runs), rebuilds xtask in release mode and
+/// runs `xtask <command> <args>` from it, so the load generator does not measure its own
+/// unoptimized HTTP stack; returns `false` when this process already is optimized.
+pub(crate) fn rerun_optimized(command: &str, args: &[String]) -> Result<bool> {
+    if !cfg!(debug_assertions) {
+        return Ok(false);
+    }
+    run(cargo_command().args(["build", "--release", "--quiet", "-p", "xtask"]))?;
+    let xtask = target_dir().join("release").join("xtask");
+    let status = Command::new(&xtask)
+        .arg(command)
+        .args(args)
+        .status()
+        .with_context(|| format!("running {}", xtask.display()))?;
+    if !status.success() {
+        bail!("{command} failed ({status})");
+    }
+    Ok(true)
+}
+
+/// `CARGO_TARGET_DIR` (relative to the workspace root) or `<root>/target`.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => workspace_root().join(dir),
         None => workspace_root().join("target"),
-    };
-    Ok(target.join("release"))
+    }
 }
 
 /// A directory under the system temp dir, removed on drop.

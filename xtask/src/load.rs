@@ -83,11 +83,14 @@ enum TransportArg {
 }
 
 /// Runs `cargo xtask load-test ARGS`.
-pub(crate) fn main(args: &[String]) -> Result<()> {
+pub(crate) fn main(raw: &[String]) -> Result<()> {
     let args = Args::try_parse_from(
-        std::iter::once("cargo xtask load-test").chain(args.iter().map(String::as_str)),
+        std::iter::once("cargo xtask load-test").chain(raw.iter().map(String::as_str)),
     )
     .unwrap_or_else(|e| e.exit());
+    if harness::rerun_optimized("load-test", raw)? {
+        return Ok(());
+    }
     if args.concurrent_users == 0 {
         bail!("--concurrent-users must be at least 1");
     }
