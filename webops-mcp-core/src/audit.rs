@@ -11,7 +11,7 @@
 //! shipped elsewhere); it is not a signature: whoever can rewrite the whole file can
 //! recompute the whole chain.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -325,11 +325,13 @@ fn chain_hash(prev_hash: &str, record_without_hash: &Value) -> String {
 /// JSON with object keys sorted at every level and no whitespace, independent of how the
 /// map was built or which serde_json features are on.
 fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(512);
     write_canonical(value, &mut out);
     out
 }
 
+/// Appends `value` in canonical form without an allocation per member: this runs twice for
+/// every tool call (the hash, then the line).
 fn write_canonical(value: &Value, out: &mut String) {
     match value {
         Value::Array(items) => {
@@ -343,22 +345,36 @@ fn write_canonical(value: &Value, out: &mut String) {
             out.push(']');
         }
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_unstable_by(|a, b| a.0.cmp(b.0));
             out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
+            for (i, (key, member)) in members.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&Value::from(key.as_str()).to_string());
+                write_json_string(key, out);
                 out.push(':');
-                if let Some(member) = map.get(key) {
-                    write_canonical(member, out);
-                }
+                write_canonical(member, out);
             }
             out.push('}');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        Value::String(s) => write_json_string(s, out),
+        // null, booleans and numbers exactly as serde_json renders them.
+        scalar => {
+            let _ = write!(out, "{scalar}");
+        }
+    }
+}
+
+/// A JSON string literal as serde_json writes it. It escapes only `"`, `\` and control
+/// characters, so a string without them is copied between quotes as it is.
+fn write_json_string(s: &str, out: &mut String) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        let _ = write!(out, "{}", Value::from(s));
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
     }
 }
 
@@ -540,6 +556,21 @@ mod tests {
             canonical_json(&v),
             r#"{"a":{"c":true,"d":[1,{"y":"x","z":null}]},"b":1}"#
         );
+    }
+
+    #[test]
+    fn canonical_strings_and_scalars_match_serde_json() {
+        // Strings needing escapes, non-ASCII, odd keys and every scalar kind: the canonical
+        // writer must render them exactly as serde_json does (old records must verify).
+        let v = json!({
+            "quote\"key": "a \"quoted\" \\ back\\slash",
+            "ctl": "tab\tnew\nline\u{1}\u{7f}",
+            "ünï": "çödé ✓ /slash",
+            "nums": [0, -1, 1.5, 1e300, u64::MAX, i64::MIN],
+            "flags": [true, false, null],
+        });
+        let sorted: Value = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
+        assert_eq!(canonical_json(&v), serde_json::to_string(&sorted).unwrap());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use serde_json::Value;
 
 /// What a masked value is replaced with.
@@ -79,55 +79,71 @@ fn redact_all_leaves(value: &mut Value) {
 
 /// `NAME=value`, `NAME: value`, `"name": "value"` and `NAME='quoted value'` where NAME looks
 /// secret: group 1 is the name and separator (kept), group 2 the value (masked, quotes kept).
-static SECRET_ASSIGNMENT: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    Regex::new(
-        r#"(?i)\b([A-Za-z0-9_.-]*(?:key|secret|password|passwd|pwd|token|credential|auth|private|signature|cookie|session|dsn)[A-Za-z0-9_.-]*"?\s*[:=]\s*)('[^']*'|"[^"]*"|[^\s"',;&]+)"#,
-    )
-    .ok()
-});
+const SECRET_ASSIGNMENT_PATTERN: &str = r#"(?i)\b([A-Za-z0-9_.-]*(?:key|secret|password|passwd|pwd|token|credential|auth|private|signature|cookie|session|dsn)[A-Za-z0-9_.-]*"?\s*[:=]\s*)('[^']*'|"[^"]*"|[^\s"',;&]+)"#;
+
+static SECRET_ASSIGNMENT: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(SECRET_ASSIGNMENT_PATTERN).ok());
 
 /// Other patterns of secrets in free text, each with the replacement that keeps the
 /// non-secret part.
+const TEXT_PATTERN_SOURCES: [(&str, &str); 6] = [
+    // PEM private keys, whole block.
+    (
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)",
+        "[redacted private key]",
+    ),
+    // URLs with credentials: scheme://user:password@host
+    (
+        r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+):[^\s@/]+@",
+        "${1}:[redacted]@",
+    ),
+    // Authorization headers and bearer tokens.
+    (
+        r"(?i)\b(authorization\s*[:=]\s*)?(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}",
+        "${1}${2} [redacted]",
+    ),
+    // AWS access key ids.
+    (r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", "[redacted aws key id]"),
+    // GitHub, Slack, Stripe and similar prefixed tokens.
+    (
+        r"\b(gh[pousr]_[A-Za-z0-9]{20,}|xox[abpors]-[A-Za-z0-9-]{10,}|sk_(live|test)_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20,})\b",
+        "[redacted token]",
+    ),
+    // JSON Web Tokens.
+    (
+        r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b",
+        "[redacted jwt]",
+    ),
+];
+
 static TEXT_PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
-    let patterns: [(&str, &str); 6] = [
-        // PEM private keys, whole block.
-        (
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)",
-            "[redacted private key]",
-        ),
-        // URLs with credentials: scheme://user:password@host
-        (
-            r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+):[^\s@/]+@",
-            "${1}:[redacted]@",
-        ),
-        // Authorization headers and bearer tokens.
-        (
-            r"(?i)\b(authorization\s*[:=]\s*)?(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}",
-            "${1}${2} [redacted]",
-        ),
-        // AWS access key ids.
-        (r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", "[redacted aws key id]"),
-        // GitHub, Slack, Stripe and similar prefixed tokens.
-        (
-            r"\b(gh[pousr]_[A-Za-z0-9]{20,}|xox[abpors]-[A-Za-z0-9-]{10,}|sk_(live|test)_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20,})\b",
-            "[redacted token]",
-        ),
-        // JSON Web Tokens.
-        (
-            r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b",
-            "[redacted jwt]",
-        ),
-    ];
-    patterns
+    TEXT_PATTERN_SOURCES
         .into_iter()
         .filter_map(|(pattern, replacement)| Some((Regex::new(pattern).ok()?, replacement)))
         .collect()
+});
+
+/// Every pattern above in one set: one scan tells that a text holds nothing to mask, which
+/// is what almost every text (names, URLs, most log lines) is.
+static ANY_SECRET: LazyLock<Option<RegexSet>> = LazyLock::new(|| {
+    RegexSet::new(
+        TEXT_PATTERN_SOURCES
+            .iter()
+            .map(|(pattern, _)| *pattern)
+            .chain([SECRET_ASSIGNMENT_PATTERN]),
+    )
+    .ok()
 });
 
 /// Masks secret-looking substrings of free text (log lines, evidence): `SECRET_KEY=...`,
 /// `password: '...'`, bearer tokens, credentials in URLs, AWS key ids, JWTs, private keys.
 /// Borrows when nothing was masked.
 pub fn mask_secrets_in_text(text: &str) -> Cow<'_, str> {
+    if let Some(any) = ANY_SECRET.as_ref()
+        && !any.is_match(text)
+    {
+        return Cow::Borrowed(text);
+    }
     let mut out = Cow::Borrowed(text);
     for (regex, replacement) in TEXT_PATTERNS.iter() {
         if regex.is_match(&out) {
@@ -159,6 +175,7 @@ mod tests {
     fn every_text_pattern_compiles() {
         assert_eq!(TEXT_PATTERNS.len(), 6);
         assert!(SECRET_ASSIGNMENT.is_some());
+        assert_eq!(ANY_SECRET.as_ref().map(RegexSet::len), Some(7));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //!
 //! A tool never checks permissions or validates JSON itself: this module does.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -634,9 +635,15 @@ impl CallRecord<'_> {
         }
         self.done = true;
         let duration = self.started.elapsed();
-        // The name as requested: cut short and masked (an unknown name is untrusted input).
-        let tool: String = self.tool.chars().take(MAX_NAME_LEN).collect();
-        let tool = mask_secrets_in_text(&tool).into_owned();
+        // A known tool's own name, or the name as requested cut short and masked (an
+        // unknown name is untrusted input).
+        let tool: Cow<'_, str> = match self.pipeline.registry.definition(self.tool) {
+            Some(definition) => Cow::Borrowed(definition.name),
+            None => {
+                let shown: String = self.tool.chars().take(MAX_NAME_LEN).collect();
+                Cow::Owned(mask_secrets_in_text(&shown).into_owned())
+            }
+        };
         tracing::debug!(
             tool = %tool,
             request_id = self.request_id,
