@@ -117,11 +117,16 @@ struct Round {
     p99: Duration,
     calls: u64,
     errors: u64,
+    /// CPU time per call of the mock and (on our path) of the server.
+    mock_cpu: Duration,
+    server_cpu: Duration,
 }
 
 impl Round {
-    fn of(stats: &RunStats) -> Round {
+    fn of(stats: &RunStats, mock_cpu: Duration, server_cpu: Duration) -> Round {
         let p = stats.percentiles();
+        let per_call =
+            |cpu: Duration| cpu / u32::try_from(stats.calls().max(1)).unwrap_or(u32::MAX);
         Round {
             throughput: stats.throughput(),
             p50: p.p50,
@@ -129,16 +134,21 @@ impl Round {
             p99: p.p99,
             calls: stats.calls(),
             errors: stats.error_count(),
+            mock_cpu: per_call(mock_cpu),
+            server_cpu: per_call(server_cpu),
         }
     }
 
     fn line(&self) -> String {
         format!(
-            "{:>8.0}/s  p50 {:>6} ms  p95 {:>6} ms  p99 {:>6} ms  ({} calls, {} errors)",
+            "{:>8.0}/s  p50 {:>6} ms  p95 {:>6} ms  p99 {:>6} ms  CPU/call: server {:>4} us, \
+             mock {:>3} us  ({} calls, {} errors)",
             self.throughput,
             ms(self.p50),
             ms(self.p95),
             ms(self.p99),
+            self.server_cpu.as_micros(),
+            self.mock_cpu.as_micros(),
             self.calls,
             self.errors
         )
@@ -160,6 +170,8 @@ fn median_round(rounds: &[Round]) -> Round {
         p99: d(|r| r.p99),
         calls: f(|r| r.calls as f64) as u64,
         errors: rounds.iter().map(|r| r.errors).sum(),
+        mock_cpu: d(|r| r.mock_cpu),
+        server_cpu: d(|r| r.server_cpu),
     }
 }
 
@@ -255,13 +267,24 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
     let mut direct_rounds = Vec::new();
     let mut our_rounds = Vec::new();
     let mut all_errors = std::collections::BTreeMap::new();
+    let (mock_pid, server_pid) = (mock.proc.pid(), server.proc.pid());
+    let cpu = || -> Result<(Duration, Duration)> {
+        Ok((
+            harness::cpu_of_pid(mock_pid)?,
+            harness::cpu_of_pid(server_pid)?,
+        ))
+    };
     for round in 1..=args.rounds {
+        let before = cpu()?;
         let d = direct(Stop::After(args.duration)).await?;
+        let middle = cpu()?;
         let o = harness::drive_mcp(&clients, &mix, Stop::After(args.duration)).await?;
+        let after = cpu()?;
         for (class, n) in d.errors.iter().chain(o.errors.iter()) {
             *all_errors.entry(class.clone()).or_insert(0u64) += n;
         }
-        let (d, o) = (Round::of(&d), Round::of(&o));
+        let d = Round::of(&d, middle.0 - before.0, middle.1 - before.1);
+        let o = Round::of(&o, after.0 - middle.0, after.1 - middle.1);
         println!("round {round}: direct {}", d.line());
         println!("round {round}: ours   {}", o.line());
         direct_rounds.push(d);
@@ -306,8 +329,8 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
             .join(", ")
     );
     println!();
-    println!("| path | req/s | p50 ms | p95 ms | p99 ms |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| path | req/s | p50 ms | p95 ms | p99 ms | CPU/call server | CPU/call mock |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for (name, r) in [
         (
             format!("direct WebOps API (`GET {}`)", args.direct_path),
@@ -316,11 +339,13 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
         (format!("webops-mcp `tools/call` {}", args.tool), ours_m),
     ] {
         println!(
-            "| {name} | {:.0} | {} | {} | {} |",
+            "| {name} | {:.0} | {} | {} | {} | {} us | {} us |",
             r.throughput,
             ms(r.p50),
             ms(r.p95),
-            ms(r.p99)
+            ms(r.p99),
+            r.server_cpu.as_micros(),
+            r.mock_cpu.as_micros()
         );
     }
     println!();

@@ -228,6 +228,27 @@ pub(crate) fn rss_of_pid(pid: u32) -> Result<u64> {
     Ok(kb * 1024)
 }
 
+/// User + system CPU time a process has used, from `/proc/<pid>/stat` (clock ticks of
+/// 1/100 s, Linux's USER_HZ on every common architecture).
+pub(crate) fn cpu_of_pid(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces, inside parentheses); utime and
+    // stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("malformed /proc/<pid>/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<u64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .context("malformed /proc/<pid>/stat")
+    };
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
+}
+
 /// `GET url` until it answers 200, or fail after [`READY_TIMEOUT`].
 pub(crate) async fn wait_ready(http: &reqwest::Client, url: &str, proc: &mut Proc) -> Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
@@ -904,6 +925,14 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_process_has_rss_and_cpu_time() {
+        let pid = std::process::id();
+        assert!(rss_of_pid(pid).unwrap() > 0);
+        assert!(cpu_of_pid(pid).is_ok());
+        assert!(rss_of_pid(u32::MAX).is_err());
+    }
 
     #[test]
     fn durations() {
