@@ -287,6 +287,10 @@ impl fmt::Debug for RecordedRequest {
     }
 }
 
+/// How many requests the log keeps (the newest): enough for any test, and a long-running
+/// mock (`webops-mock`, `webops-mcp --demo`) stays the same size however long it serves.
+pub(crate) const REQUEST_LOG_CAPACITY: usize = 10_000;
+
 /// The knobs and the request log, behind one lock.
 #[derive(Debug, Default)]
 pub(crate) struct Control {
@@ -294,7 +298,7 @@ pub(crate) struct Control {
     pub(crate) latency: Duration,
     rate_limit: Option<RateLimit>,
     window: Option<(Instant, u32)>,
-    requests: Vec<(u64, RecordedRequest)>,
+    requests: VecDeque<(u64, RecordedRequest)>,
     next_request: u64,
 }
 
@@ -339,11 +343,15 @@ impl Control {
         None
     }
 
-    /// Logs a request as received; returns its sequence number.
+    /// Logs a request as received, forgetting the oldest beyond [`REQUEST_LOG_CAPACITY`];
+    /// returns its sequence number.
     pub(crate) fn record(&mut self, request: RecordedRequest) -> u64 {
         let seq = self.next_request;
         self.next_request += 1;
-        self.requests.push((seq, request));
+        if self.requests.len() >= REQUEST_LOG_CAPACITY {
+            self.requests.pop_front();
+        }
+        self.requests.push_back((seq, request));
         seq
     }
 
@@ -370,6 +378,27 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_log_keeps_the_newest_requests() {
+        let mut control = Control::default();
+        let request = |path: &str| RecordedRequest {
+            method: "GET".to_owned(),
+            path: path.to_owned(),
+            query: None,
+            headers: BTreeMap::new(),
+            body: String::new(),
+            status: 0,
+        };
+        for i in 0..REQUEST_LOG_CAPACITY + 5 {
+            let seq = control.record(request(&format!("/{i}")));
+            control.answered(seq, 200);
+        }
+        let log = control.requests();
+        assert_eq!(log.len(), REQUEST_LOG_CAPACITY);
+        assert_eq!(log[0].path, "/5");
+        assert!(log.iter().all(|r| r.status == 200));
+    }
 
     #[test]
     fn rules_are_consumed_in_order_and_counted() {

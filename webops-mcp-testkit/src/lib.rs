@@ -148,7 +148,8 @@ impl MockWebOps {
         self.shared.state().fail_builds.insert(name.to_owned());
     }
 
-    /// Every request received so far (including faulted ones), oldest first.
+    /// The requests received so far (including faulted ones), oldest first: the newest
+    /// 10,000, so a long-running mock does not grow.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.control().requests()
     }
