@@ -117,13 +117,14 @@ struct Round {
     p99: Duration,
     calls: u64,
     errors: u64,
-    /// CPU time per call of the mock and (on our path) of the server.
+    /// CPU time per call of the mock, (on our path) the server, and the load generator.
     mock_cpu: Duration,
     server_cpu: Duration,
+    client_cpu: Duration,
 }
 
 impl Round {
-    fn of(stats: &RunStats, mock_cpu: Duration, server_cpu: Duration) -> Round {
+    fn of(stats: &RunStats, cpu: Cpu) -> Round {
         let p = stats.percentiles();
         let per_call =
             |cpu: Duration| cpu / u32::try_from(stats.calls().max(1)).unwrap_or(u32::MAX);
@@ -134,24 +135,46 @@ impl Round {
             p99: p.p99,
             calls: stats.calls(),
             errors: stats.error_count(),
-            mock_cpu: per_call(mock_cpu),
-            server_cpu: per_call(server_cpu),
+            mock_cpu: per_call(cpu.mock),
+            server_cpu: per_call(cpu.server),
+            client_cpu: per_call(cpu.client),
         }
     }
 
     fn line(&self) -> String {
         format!(
-            "{:>8.0}/s  p50 {:>6} ms  p95 {:>6} ms  p99 {:>6} ms  CPU/call: server {:>4} us, \
-             mock {:>3} us  ({} calls, {} errors)",
+            "{:>8.0}/s  p50 {:>6} ms  p95 {:>6} ms  p99 {:>6} ms  CPU/call: server {:>3} us, \
+             mock {:>3} us, client {:>3} us  ({} calls, {} errors)",
             self.throughput,
             ms(self.p50),
             ms(self.p95),
             ms(self.p99),
             self.server_cpu.as_micros(),
             self.mock_cpu.as_micros(),
+            self.client_cpu.as_micros(),
             self.calls,
             self.errors
         )
+    }
+}
+
+/// CPU time used so far by the mock, the server and this load generator.
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    mock: Duration,
+    server: Duration,
+    client: Duration,
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+
+    fn sub(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            mock: self.mock.saturating_sub(earlier.mock),
+            server: self.server.saturating_sub(earlier.server),
+            client: self.client.saturating_sub(earlier.client),
+        }
     }
 }
 
@@ -172,6 +195,7 @@ fn median_round(rounds: &[Round]) -> Round {
         errors: rounds.iter().map(|r| r.errors).sum(),
         mock_cpu: d(|r| r.mock_cpu),
         server_cpu: d(|r| r.server_cpu),
+        client_cpu: d(|r| r.client_cpu),
     }
 }
 
@@ -268,11 +292,12 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
     let mut our_rounds = Vec::new();
     let mut all_errors = std::collections::BTreeMap::new();
     let (mock_pid, server_pid) = (mock.proc.pid(), server.proc.pid());
-    let cpu = || -> Result<(Duration, Duration)> {
-        Ok((
-            harness::cpu_of_pid(mock_pid)?,
-            harness::cpu_of_pid(server_pid)?,
-        ))
+    let cpu = || -> Result<Cpu> {
+        Ok(Cpu {
+            mock: harness::cpu_of_pid(mock_pid)?,
+            server: harness::cpu_of_pid(server_pid)?,
+            client: harness::cpu_of_pid(std::process::id())?,
+        })
     };
     for round in 1..=args.rounds {
         let before = cpu()?;
@@ -283,8 +308,8 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
         for (class, n) in d.errors.iter().chain(o.errors.iter()) {
             *all_errors.entry(class.clone()).or_insert(0u64) += n;
         }
-        let d = Round::of(&d, middle.0 - before.0, middle.1 - before.1);
-        let o = Round::of(&o, after.0 - middle.0, after.1 - middle.1);
+        let d = Round::of(&d, middle - before);
+        let o = Round::of(&o, after - middle);
         println!("round {round}: direct {}", d.line());
         println!("round {round}: ours   {}", o.line());
         direct_rounds.push(d);
@@ -329,8 +354,10 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
             .join(", ")
     );
     println!();
-    println!("| path | req/s | p50 ms | p95 ms | p99 ms | CPU/call server | CPU/call mock |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| path | req/s | p50 ms | p95 ms | p99 ms | CPU/call server | CPU/call mock | CPU/call client |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (name, r) in [
         (
             format!("direct WebOps API (`GET {}`)", args.direct_path),
@@ -339,13 +366,14 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
         (format!("webops-mcp `tools/call` {}", args.tool), ours_m),
     ] {
         println!(
-            "| {name} | {:.0} | {} | {} | {} | {} us | {} us |",
+            "| {name} | {:.0} | {} | {} | {} | {} us | {} us | {} us |",
             r.throughput,
             ms(r.p50),
             ms(r.p95),
             ms(r.p99),
             r.server_cpu.as_micros(),
-            r.mock_cpu.as_micros()
+            r.mock_cpu.as_micros(),
+            r.client_cpu.as_micros()
         );
     }
     println!();
