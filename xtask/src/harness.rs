@@ -437,8 +437,8 @@ impl Protocol {
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Protocol::Legacy => "legacy initialize + session",
-            Protocol::Modern => "modern stateless 2026-07-28",
+            Protocol::Legacy => "legacy: initialize handshake, a session over HTTP",
+            Protocol::Modern => "modern: stateless 2026-07-28",
         })
     }
 }
