@@ -33,6 +33,7 @@ use crate::auth::{AuthLayerState, Authenticator, authenticate};
 use crate::config::{Config, OAuthSettings};
 use crate::error::Error;
 use crate::metrics::HttpMetrics;
+use crate::sessions::{SessionOwners, bind_session};
 
 /// The largest request body accepted (larger ones get 413).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -109,11 +110,10 @@ impl HttpApp {
             .with_max_request_body_bytes(MAX_BODY_BYTES)
             .with_json_response(true)
             .with_cancellation_token(mcp_cancel.child_token());
-        let mcp_service = StreamableHttpService::new(
-            move || Ok(handler.clone()),
-            Arc::new(LocalSessionManager::default()),
-            mcp_config,
-        );
+        let sessions = Arc::new(LocalSessionManager::default());
+        let owners = Arc::new(SessionOwners::new(sessions.clone()));
+        let mcp_service =
+            StreamableHttpService::new(move || Ok(handler.clone()), sessions, mcp_config);
         let auth_state = AuthLayerState {
             authenticator,
             metrics: metrics.clone(),
@@ -122,6 +122,7 @@ impl HttpApp {
         let mcp = Router::new()
             .route_service("/mcp", mcp_service)
             .route_layer(from_fn_with_state(inflight.clone(), track_inflight))
+            .route_layer(from_fn_with_state(owners, bind_session))
             .route_layer(from_fn_with_state(auth_state.clone(), authenticate));
 
         let metrics_route = if config.http.metrics_require_auth {

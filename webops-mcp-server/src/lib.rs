@@ -27,6 +27,7 @@ mod error;
 mod http;
 mod keys;
 mod metrics;
+mod sessions;
 
 use std::sync::Arc;
 

@@ -142,6 +142,69 @@ async fn forbidden_host_and_origin_are_refused_and_allowed_ones_pass() {
 }
 
 #[tokio::test]
+async fn a_session_answers_only_the_identity_that_opened_it() {
+    let server = TestServer::start("").await;
+    let url = server.url();
+    let admin = ("x-api-key", ADMIN_KEY);
+    let viewer = ("x-api-key", VIEWER_KEY);
+    let opened = post_mcp(&url, &[admin], initialize_body().to_string().into_bytes()).await;
+    assert_eq!(opened.status().as_u16(), 200);
+    let session = opened
+        .headers()
+        .get("mcp-session-id")
+        .expect("a legacy initialize opens a session")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    drop(opened);
+    let with_session = |who: (&'static str, &'static str)| {
+        [
+            who,
+            ("mcp-session-id", ""),
+            ("mcp-protocol-version", "2025-11-25"),
+        ]
+    };
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+
+    let mut as_admin = with_session(admin);
+    as_admin[1].1 = &session;
+    let response = post_mcp(&url, &as_admin, initialized.to_string().into_bytes()).await;
+    assert!(response.status().is_success(), "{}", response.status());
+
+    // Another identity presenting the id is told the session does not exist.
+    let mut as_viewer = with_session(viewer);
+    as_viewer[1].1 = &session;
+    let response = post_mcp(&url, &as_viewer, list.to_string().into_bytes()).await;
+    assert_eq!(response.status().as_u16(), 404);
+    let stream = reqwest::Client::new()
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("x-api-key", VIEWER_KEY)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 404);
+    let delete = reqwest::Client::new()
+        .delete(&url)
+        .header("x-api-key", VIEWER_KEY)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status().as_u16(), 404);
+
+    // The owner's session is untouched and still works.
+    let response = post_mcp(&url, &as_admin, list.to_string().into_bytes()).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("webops_deploy_app"), "{body}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn an_oversized_body_gets_413() {
     let server = TestServer::start("").await;
     let mut big = initialize_body();
