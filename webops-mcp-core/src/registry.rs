@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::FutureExt as _;
-use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
+use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -202,10 +203,45 @@ impl<T: Tool> ErasedTool for T {
     }
 }
 
+/// The formats JSON Schema 2020-12 defines. schemars also writes its own (`uint32`, `double`,
+/// ...), which clients do not know and some warn about; the `type` and bounds already say it.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Drops a `format` that JSON Schema does not define.
+fn keep_standard_formats(schema: &mut Schema) {
+    if let Some(Value::String(format)) = schema.get("format")
+        && !STANDARD_FORMATS.contains(&format.as_str())
+    {
+        schema.remove("format");
+    }
+}
+
 /// The JSON Schema of `S`: subschemas inlined, input schemas for what deserializes and
-/// output schemas for what serializes, root `title`/`description` (type-name noise) removed.
+/// output schemas for what serializes, only standard formats, root `title`/`description`
+/// (type-name noise) removed.
 fn object_schema<S: JsonSchema>(tool: &str, which: &'static str) -> Result<Value, BuildError> {
     let settings = SchemaSettings::draft2020_12().with(|s| s.inline_subschemas = true);
+    let settings = settings.with_transform(RecursiveTransform(keep_standard_formats));
     let settings = if which == "output" {
         settings.for_serialize()
     } else {

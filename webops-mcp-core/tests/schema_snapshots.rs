@@ -107,6 +107,29 @@ fn every_parameter_and_output_field_is_described() {
 }
 
 #[test]
+fn schemas_use_only_formats_json_schema_defines() {
+    fn formats(value: &Value, found: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(format)) = map.get("format") {
+                    found.insert(format.clone());
+                }
+                map.values().for_each(|v| formats(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| formats(v, found)),
+            _ => {}
+        }
+    }
+    let mut found = BTreeSet::new();
+    for definition in definitions() {
+        formats(&definition.input_schema, &mut found);
+        formats(&definition.output_schema, &mut found);
+    }
+    // schemars' own `int64`, `uint32`, `double`, ... are gone; timestamps keep theirs.
+    assert_eq!(found, BTreeSet::from(["date-time".to_owned()]));
+}
+
+#[test]
 fn the_public_contract_of_the_parameters() {
     let definitions = definitions();
     let input = |tool: &str| -> Value {
