@@ -26,6 +26,9 @@ use crate::store::{Action, Replay, Shared};
 /// Largest request body the mock reads.
 const BODY_LIMIT: usize = 1024 * 1024;
 
+/// How much of a body the request log keeps (the log holds up to 10,000 requests).
+const RECORDED_BODY_BYTES: usize = 64 * 1024;
+
 /// How long an `Idempotency-Key` is remembered.
 const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
 
@@ -82,10 +85,7 @@ async fn front(State(shared): State<AppState>, request: Request, next: Next) -> 
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
         headers: recorded_headers(&parts.headers),
-        body: bytes
-            .as_ref()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .unwrap_or_default(),
+        body: bytes.as_ref().map(|b| recorded_body(b)).unwrap_or_default(),
         status: 0,
     };
     let (method, path) = (parts.method.clone(), record.path.clone());
@@ -111,11 +111,15 @@ async fn respond(
     let fault = shared
         .control()
         .take_fault(parts.method.as_str(), parts.uri.path());
-    match fault {
+    let replacement = match fault {
         Some(FaultAction::Respond(response)) => return response,
-        Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
-        None => {}
-    }
+        Some(FaultAction::Replace(response)) => Some(response),
+        Some(FaultAction::Delay(d)) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        None => None,
+    };
     if let Some(retry_after) = shared.control().over_limit(Instant::now()) {
         return ApiError::rate_limited(retry_after).into_response();
     }
@@ -126,8 +130,20 @@ async fn respond(
         )
         .into_response();
     };
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    replacement.unwrap_or(response)
+}
+
+/// The body as the request log keeps it: lossy UTF-8, at most [`RECORDED_BODY_BYTES`].
+fn recorded_body(bytes: &[u8]) -> String {
+    match bytes.get(..RECORDED_BODY_BYTES) {
+        Some(head) if head.len() < bytes.len() => {
+            format!("{}…", String::from_utf8_lossy(head))
+        }
+        _ => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 fn recorded_headers(headers: &HeaderMap) -> BTreeMap<String, String> {

@@ -31,6 +31,7 @@ pub struct Fault {
     retry_after: Option<u64>,
     path: Option<String>,
     method: Option<String>,
+    after_handling: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +51,7 @@ impl Fault {
             retry_after: None,
             path: None,
             method: None,
+            after_handling: false,
         }
     }
 
@@ -102,6 +104,13 @@ impl Fault {
         self
     }
 
+    /// Lets the request take effect first and only then replaces its answer, like a proxy
+    /// that times out (504) after the backend already acted. No effect on [`Fault::delay`].
+    pub fn after_handling(mut self) -> Fault {
+        self.after_handling = true;
+        self
+    }
+
     /// Only requests with this method (case-insensitive).
     pub fn on_method(mut self, method: &str) -> Fault {
         self.method = Some(method.to_ascii_uppercase());
@@ -123,6 +132,8 @@ pub(crate) enum FaultAction {
     Delay(Duration),
     /// Answer with this response.
     Respond(Response),
+    /// Serve normally, then answer with this response instead.
+    Replace(Response),
 }
 
 /// The contract's error code for an HTTP status.
@@ -244,7 +255,7 @@ pub struct RecordedRequest {
     pub query: Option<String>,
     /// Headers by lower-case name (repeated headers joined with `", "`).
     pub headers: BTreeMap<String, String>,
-    /// The body as text (lossy UTF-8).
+    /// The body as text (lossy UTF-8), cut after 64 KiB and then ending in `…`.
     pub body: String,
     /// The status the mock answered (0 while no answer has been sent yet).
     pub status: u16,
@@ -315,7 +326,10 @@ impl Control {
         let index = self.faults.iter().position(|f| f.matches(method, path))?;
         let rule = self.faults.get_mut(index)?;
         rule.times -= 1;
-        let action = rule.kind.respond(rule.retry_after);
+        let action = match rule.kind.respond(rule.retry_after) {
+            FaultAction::Respond(response) if rule.after_handling => FaultAction::Replace(response),
+            action => action,
+        };
         if rule.times == 0 {
             self.faults.remove(index);
         }

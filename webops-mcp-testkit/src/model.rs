@@ -109,6 +109,9 @@ impl Period {
     }
 }
 
+/// The log lines a deployment keeps: the newest 10,000 (up to 11,000 between trims).
+const MAX_LOG_LINES: usize = 10_000;
+
 /// One line of a deployment's logs.
 #[derive(Debug, Clone)]
 pub(crate) struct LogLine {
@@ -181,6 +184,10 @@ impl Deployment {
                 }
             }
         };
+        if self.logs.len() >= MAX_LOG_LINES + MAX_LOG_LINES / 10 {
+            // Drop the oldest in batches so a chatty deployment stays bounded cheaply.
+            self.logs.drain(..self.logs.len() - MAX_LOG_LINES);
+        }
         self.logs.push(LogLine {
             timestamp: at,
             log_type,

@@ -58,6 +58,10 @@ fn check_name(name: &str) -> Result<(), &'static str> {
     if name.starts_with('-') {
         return Err("must start with a lowercase letter or a digit");
     }
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits alone address a deployment by id.
+        return Err("must contain a letter or '-', not only digits");
+    }
     Ok(())
 }
 
@@ -495,6 +499,8 @@ mod tests {
         assert!(check_name("").is_err());
         assert!(check_name("-x").is_err());
         assert!(check_name("Shop").is_err());
+        assert!(check_name("2048").is_err());
+        assert!(check_name("2048-x").is_ok());
         assert!(check_name("shop_api").is_err());
     }
 

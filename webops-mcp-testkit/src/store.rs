@@ -423,7 +423,9 @@ impl State {
     pub(crate) fn action(&mut self, id: i64, action: Action, at: Ts) -> Result<Outcome, ApiError> {
         let d = self.get_mut(id)?;
         let status = d.status;
-        if matches!(status, Status::Pending | Status::Building) {
+        // A redeploy supersedes a build in progress (its task sees the generation move on);
+        // every other action waits for the build to finish.
+        if matches!(status, Status::Pending | Status::Building) && action != Action::Redeploy {
             return Err(busy(id, status, action.verb()));
         }
         let n = d.instances;
@@ -451,10 +453,12 @@ impl State {
             }
             (Action::Start, Status::Failed) | (Action::Redeploy, _) => {
                 d.generation += 1;
-                let what = if action == Action::Start {
-                    "Start of a failed deployment requested: rebuilding"
-                } else {
-                    "Redeploy requested"
+                let what = match (action, status) {
+                    (Action::Start, _) => "Start of a failed deployment requested: rebuilding",
+                    (_, Status::Pending | Status::Building) => {
+                        "Redeploy requested: the build in progress is superseded"
+                    }
+                    _ => "Redeploy requested",
                 };
                 let message = format!("{what}: cloning {} (branch {})", d.repo_url, d.branch);
                 d.log(at, LogType::Deployment, Level::Info, message);

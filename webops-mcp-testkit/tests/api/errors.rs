@@ -291,12 +291,10 @@ async fn invalid_transitions_and_duplicate_names_are_409() {
         (4, "start"),
         (4, "stop"),
         (4, "restart"),
-        (4, "redeploy"),
         (4, "scale"),
         (5, "start"),
         (5, "stop"),
         (5, "restart"),
-        (5, "redeploy"),
         (5, "scale"),
     ];
     for (id, action) in conflicts {

@@ -131,6 +131,19 @@ async fn a_faulted_request_does_not_touch_state() {
 }
 
 #[tokio::test]
+async fn an_after_handling_fault_lets_the_request_take_effect_and_replaces_the_answer() {
+    let api = api().await;
+    api.mock
+        .inject(Fault::status(504).on_method("DELETE").after_handling());
+    let gone = api.delete("deployments/1/").await;
+    gone.assert_error(504, "GATEWAY_TIMEOUT");
+    assert!(api.mock.deployment_json(1).is_none(), "the delete happened");
+    api.delete("deployments/1/")
+        .await
+        .assert_error(404, "RESOURCE_NOT_FOUND");
+}
+
+#[tokio::test]
 async fn a_delay_fault_trips_a_client_timeout_and_then_answers_normally() {
     let api = api().await;
     api.mock.inject(Fault::delay(Duration::from_secs(5)));
@@ -221,4 +234,36 @@ async fn the_request_log_records_everything() {
     assert!(api.mock.requests().is_empty());
     api.get("status/").await.data(200);
     assert_eq!(api.mock.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn the_request_log_keeps_64_kib_of_a_body_and_an_oversized_body_is_413() {
+    let api = api().await;
+    api.mock.clear_requests();
+    let big = format!(r#"{{"name": "x", "padding": "{}"}}"#, "a".repeat(100_000));
+    let invalid = answer(
+        api.http
+            .post(api.url("deployments/"))
+            .bearer_auth(api.mock.token())
+            .header("Content-Type", "application/json")
+            .body(big.clone()),
+    )
+    .await;
+    invalid.assert_error(400, "VALIDATION_ERROR");
+    let log = api.mock.requests();
+    let body = &log[0].body;
+    assert_eq!(body.len(), 64 * 1024 + '…'.len_utf8());
+    assert!(body.ends_with('…') && big.starts_with(body.trim_end_matches('…')));
+
+    let huge = "a".repeat(1024 * 1024 + 1);
+    let too_large = answer(
+        api.http
+            .post(api.url("deployments/"))
+            .bearer_auth(api.mock.token())
+            .header("Content-Type", "application/json")
+            .body(huge),
+    )
+    .await;
+    too_large.assert_error(413, "PAYLOAD_TOO_LARGE");
+    assert_eq!(api.mock.deployment_count(), 1);
 }

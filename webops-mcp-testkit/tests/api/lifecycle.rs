@@ -277,6 +277,42 @@ async fn stop_start_restart_redeploy_scale() {
 }
 
 #[tokio::test]
+async fn a_redeploy_supersedes_a_build_in_progress() {
+    // Seeded pending and building deployments have no build running: a redeploy is the way on.
+    let api = Api::with(
+        MockWebOps::builder()
+            .step_delay(Duration::from_millis(20))
+            .deployment(SeedDeployment::new("queued").status("pending"))
+            .deployment(SeedDeployment::new("stuck").status("building")),
+    )
+    .await;
+    for id in [1, 2] {
+        let redeploy = api
+            .post(&format!("deployments/{id}/redeploy/"), json!({}))
+            .await;
+        assert_eq!(redeploy.data(200)["status"], "building");
+        assert!(api.mock.wait_for_status(id, "running", WAIT).await);
+        let logs = api
+            .get(&format!("deployments/{id}/logs/?type=deployment"))
+            .await;
+        let lines = messages(logs.data(200));
+        position(&lines, "the build in progress is superseded");
+    }
+
+    // A build of its own is superseded too: the first build never finishes it.
+    let api = Api::with(MockWebOps::builder().step_delay(Duration::from_millis(200))).await;
+    let id = api.create("app", "https://github.com/acme/app.git").await;
+    let redeploy = api
+        .post(&format!("deployments/{id}/redeploy/"), json!({}))
+        .await;
+    assert_eq!(redeploy.data(200)["status"], "building");
+    assert!(api.mock.wait_for_status(id, "running", WAIT).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let history = api.mock.status_history(id).unwrap();
+    assert_eq!(history, ["pending", "building", "running"], "{history:?}");
+}
+
+#[tokio::test]
 async fn delete_works_in_every_state_and_a_later_get_is_404() {
     let api = Api::with(
         MockWebOps::builder()
