@@ -56,7 +56,7 @@ impl Default for ClientConfig {
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientConfig")
-            .field("api_url", &self.api_url)
+            .field("api_url", &without_userinfo(&self.api_url))
             .field("api_version", &self.api_version)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
@@ -257,6 +257,25 @@ impl ClientBuilder {
     }
 }
 
+/// `url` with any `user:password@` replaced, for messages: a URL that must not carry
+/// credentials may still have been given some.
+fn without_userinfo(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| scheme_end + i);
+    match url[scheme_end..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}<redacted>{}",
+            &url[..scheme_end],
+            &url[scheme_end + at..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
 fn config_error(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::Config, message)
 }
@@ -264,12 +283,12 @@ fn config_error(message: impl Into<String>) -> Error {
 /// Checks the base URL and version; returns the server URL (for messages) and the API root
 /// `{api_url}/api/{api_version}/`.
 fn api_root(api_url: &str, api_version: &str) -> Result<(String, Url)> {
-    let api_url = api_url.trim();
-    let url = Url::parse(api_url)
-        .map_err(|e| config_error(format!("the WebOps API URL '{api_url}' is invalid: {e}")))?;
+    let shown = without_userinfo(api_url.trim());
+    let url = Url::parse(api_url.trim())
+        .map_err(|e| config_error(format!("the WebOps API URL '{shown}' is invalid: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(config_error(format!(
-            "the WebOps API URL '{api_url}' must start with http:// or https:// and name a host"
+            "the WebOps API URL '{shown}' must start with http:// or https:// and name a host"
         )));
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -279,7 +298,7 @@ fn api_root(api_url: &str, api_version: &str) -> Result<(String, Url)> {
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(config_error(format!(
-            "the WebOps API URL '{api_url}' must not have a query or fragment"
+            "the WebOps API URL '{shown}' must not have a query or fragment"
         )));
     }
     let version_ok = !api_version.is_empty()
@@ -422,10 +441,20 @@ impl Call {
 impl Client {
     /// Sends `call` under the retry policy and decodes its success envelope.
     async fn send<T: DeserializeOwned>(&self, call: Call) -> Result<Answer<T>> {
+        self.send_counted(call).await.0
+    }
+
+    /// [`Client::send`], also telling how many attempts were made: an error after a retry may
+    /// follow an earlier attempt that took effect although its answer was lost.
+    async fn send_counted<T: DeserializeOwned>(&self, call: Call) -> (Result<Answer<T>>, u32) {
         let inner = &*self.inner;
-        let url = inner.root.join(&call.path).map_err(|e| {
-            config_error(format!("could not build the URL of {}: {e}", call.template))
-        })?;
+        let url = match inner.root.join(&call.path) {
+            Ok(url) => url,
+            Err(e) => {
+                let message = format!("could not build the URL of {}: {e}", call.template);
+                return (Err(config_error(message)), 0);
+            }
+        };
         let endpoint = call.endpoint();
         let idempotent = call.idempotent();
         let mut attempt = 0;
@@ -449,11 +478,11 @@ impl Client {
                 });
             }
             let error = match result {
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => return (Ok(answer), attempt + 1),
                 Err(error) => error,
             };
             let Some(wait) = inner.policy.wait_before_retry(&error, attempt, idempotent) else {
-                return Err(if attempt == 0 {
+                let error = if attempt == 0 {
                     error
                 } else {
                     let message = format!(
@@ -462,7 +491,8 @@ impl Client {
                         attempt + 1
                     );
                     error.with_message(message)
-                });
+                };
+                return (Err(error), attempt + 1);
             };
             tracing::debug!(
                 method = endpoint.method,
@@ -730,7 +760,20 @@ impl WebOpsApi for Client {
                 })?;
             call.idempotency_key = Some(value);
         }
-        self.data(call).await
+        match self.send_counted(call).await {
+            // A server without the Idempotency-Key extension may have created it on an
+            // attempt whose answer was lost.
+            (Err(e), attempts) if attempts > 1 && e.kind() == ErrorKind::Conflict => {
+                let message = format!(
+                    "{} An earlier attempt of this request may have created '{}' before its \
+                     answer was lost: look it up before creating it again.",
+                    e.message(),
+                    new.name
+                );
+                Err(e.with_message(message))
+            }
+            (result, _) => result.map(|answer| answer.data),
+        }
     }
 
     async fn update_deployment(
@@ -753,7 +796,13 @@ impl WebOpsApi for Client {
             "deployments/{id}/",
             format!("deployments/{id}/"),
         );
-        self.data(call).await
+        match self.send_counted(call).await {
+            // The retry of a DELETE whose first answer was lost finds nothing left to delete.
+            (Err(e), attempts) if attempts > 1 && e.kind() == ErrorKind::NotFound => {
+                Ok(Deleted { id, deleted: true })
+            }
+            (result, _) => result.map(|answer| answer.data),
+        }
     }
 
     async fn start(&self, id: i64) -> Result<ActionResult> {
@@ -847,6 +896,9 @@ mod tests {
             ("not a url", "v1"),
             ("", "v1"),
             ("http://user:pw@example.com", "v1"),
+            ("ftp://user:pw@example.com", "v1"),
+            ("http://user:pw@bad host/", "v1"),
+            ("https://pw@example.com/?x=1", "v1"),
             ("http://example.com/?x=1", "v1"),
             ("http://example.com", ""),
             ("http://example.com", "v1/../x"),
@@ -854,8 +906,17 @@ mod tests {
         ] {
             let error = api_root(url, version).unwrap_err();
             assert_eq!(error.kind(), ErrorKind::Config, "{url} {version}");
-            assert!(!error.message().contains("pw@"), "{}", error.message());
+            assert!(!error.message().contains("pw"), "{}", error.message());
         }
+        let config = ClientConfig {
+            api_url: "https://user:pw@example.com/base".to_owned(),
+            ..ClientConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(
+            shown.contains("https://<redacted>@example.com/base"),
+            "{shown}"
+        );
         for token in ["", "abc\ndef", "tab\there", "nul\0"] {
             let error = Client::builder().token(token).build().unwrap_err();
             assert_eq!(error.kind(), ErrorKind::Config);

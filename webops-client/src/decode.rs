@@ -333,7 +333,7 @@ fn describe_json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = text.strip_prefix(prefix)
-            && let Some(at) = rest.find(", expected")
+            && let Some(at) = rest.rfind(", expected")
             && let Some(quote) = rest[..at].find(['`', '"'])
         {
             let what = rest[..quote].trim_end();

@@ -297,6 +297,53 @@ async fn put_and_delete_are_retried() {
 }
 
 #[tokio::test]
+async fn a_delete_whose_answer_was_lost_is_done() {
+    let (mock, id) = with_app().await;
+    let client = client(&mock);
+    // The first DELETE takes effect but a proxy answers 504; the retry finds nothing.
+    mock.inject(Fault::status(504).on_method("DELETE").after_handling());
+    let deleted = client.delete_deployment(id).await.unwrap();
+    assert_eq!((deleted.id, deleted.deleted), (id, true));
+    assert_eq!(hits(&mock, "DELETE", &format!("deployments/{id}/")), 2);
+    let gone = client.get_deployment(id).await.unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NotFound);
+    // Without a retry a 404 is still an error.
+    let error = client.delete_deployment(id).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn a_retried_create_that_conflicts_says_an_earlier_attempt_may_have_created_it() {
+    let (mock, _) = with_app().await;
+    let client = client(&mock);
+    mock.inject(Fault::status(503).on_method("POST"));
+    let error = client
+        .create_deployment(
+            &NewDeployment::new("app", "https://github.com/x/app.git"),
+            Some("key-1".to_owned()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Conflict);
+    assert!(
+        error.message().contains("may have created 'app'"),
+        "{}",
+        error.message()
+    );
+    assert_eq!(hits(&mock, "POST", "deployments/"), 2);
+    // A conflict on the first attempt is only the conflict.
+    let error = client
+        .create_deployment(
+            &NewDeployment::new("app", "https://github.com/x/app.git"),
+            Some("key-2".to_owned()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Conflict);
+    assert!(!error.message().contains("may have"), "{}", error.message());
+}
+
+#[tokio::test]
 async fn post_without_a_key_is_never_retried() {
     let (mock, id) = with_app().await;
     let client = client(&mock);
