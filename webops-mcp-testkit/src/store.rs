@@ -183,6 +183,20 @@ pub(crate) fn is_https_git_url(url: &str) -> bool {
 }
 
 /// Why a build may not even start: the transition is not allowed in `status`.
+/// Ends a build as `failed`: `error` in the deployment and error logs, then why.
+fn fail_build(d: &mut Deployment, at: Ts, error: String, why: &str) {
+    d.log(at, LogType::Deployment, Level::Error, error.clone());
+    d.log(at, LogType::Error, Level::Error, error);
+    d.log(
+        at,
+        LogType::Deployment,
+        Level::Error,
+        format!("Deployment failed: {why}"),
+    );
+    d.set_status(Status::Failed);
+    d.started_at = None;
+}
+
 fn busy(id: i64, status: Status, verb: &str) -> ApiError {
     ApiError::conflict(format!(
         "Cannot {verb} deployment {id} while it is {}; wait until the build finishes",
@@ -343,16 +357,7 @@ impl State {
                 "fatal: unable to clone '{}': not a valid https Git repository URL",
                 d.repo_url
             );
-            d.log(at, LogType::Deployment, Level::Error, message.clone());
-            d.log(at, LogType::Error, Level::Error, message);
-            d.log(
-                at,
-                LogType::Deployment,
-                Level::Error,
-                "Deployment failed: the repository could not be cloned".to_owned(),
-            );
-            d.set_status(Status::Failed);
-            d.started_at = None;
+            fail_build(d, at, message, "the repository could not be cloned");
             return true;
         }
         let python = d.python_version.clone().unwrap_or_else(|| "3".to_owned());
@@ -366,16 +371,7 @@ impl State {
             let message = "ERROR: pip install exited with status 1: ResolutionImpossible: \
                            could not find a version that satisfies the requirement"
                 .to_owned();
-            d.log(at, LogType::Deployment, Level::Error, message.clone());
-            d.log(at, LogType::Error, Level::Error, message);
-            d.log(
-                at,
-                LogType::Deployment,
-                Level::Error,
-                "Deployment failed: dependency installation failed".to_owned(),
-            );
-            d.set_status(Status::Failed);
-            d.started_at = None;
+            fail_build(d, at, message, "dependency installation failed");
             return true;
         }
         if d.project_type == "django" {
