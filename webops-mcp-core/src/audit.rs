@@ -102,12 +102,46 @@ impl AuditSink for JsonLinesFileSink {
         record.push_str(line);
         record.push('\n');
         let mut file = lock(&self.file);
-        file.write_all(record.as_bytes())?;
-        file.flush()
+        append_whole(&mut *file, record.as_bytes())
     }
 
     fn last_hash(&self) -> Option<String> {
         self.last_hash.clone()
+    }
+}
+
+/// A file that can be cut back to an earlier length.
+trait Truncatable: Write {
+    /// The current length in bytes.
+    fn current_len(&self) -> io::Result<u64>;
+    /// Cuts the file to `len` bytes.
+    fn truncate_to(&self, len: u64) -> io::Result<()>;
+}
+
+impl Truncatable for File {
+    fn current_len(&self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+
+    fn truncate_to(&self, len: u64) -> io::Result<()> {
+        self.set_len(len)
+    }
+}
+
+/// Appends `record` whole or not at all: when the write fails partway (a full disk), the
+/// file is cut back to its length before it, so no torn fragment breaks the chain for good
+/// (the next record would follow the fragment on the same line).
+fn append_whole(file: &mut impl Truncatable, record: &[u8]) -> io::Result<()> {
+    let before = file.current_len()?;
+    let Err(error) = file.write_all(record).and_then(|()| file.flush()) else {
+        return Ok(());
+    };
+    match file.truncate_to(before) {
+        Ok(()) => Err(error),
+        Err(cut) => Err(io::Error::new(
+            error.kind(),
+            format!("{error}; removing the partial record failed too: {cut}"),
+        )),
     }
 }
 
@@ -619,6 +653,71 @@ mod tests {
                 .records,
             2
         );
+    }
+
+    /// A file on a disk with `room` bytes left: writes what fits, then fails.
+    struct NearlyFull {
+        file: File,
+        room: usize,
+    }
+
+    impl Write for NearlyFull {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::other("no space left on device"));
+            }
+            let n = self.file.write(&buf[..buf.len().min(self.room)])?;
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            self.file.flush()
+        }
+    }
+
+    impl Truncatable for NearlyFull {
+        fn current_len(&self) -> io::Result<u64> {
+            self.file.current_len()
+        }
+
+        fn truncate_to(&self, len: u64) -> io::Result<()> {
+            self.file.truncate_to(len)
+        }
+    }
+
+    #[test]
+    fn a_partial_write_leaves_no_torn_record() {
+        let dir = std::env::temp_dir().join(format!("webops-audit-unit-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.jsonl");
+        let id = Identity::new("bob", AuthMethod::Stdio, PermissionSet::empty());
+        let args = json!({});
+        let sink = Arc::new(JsonLinesFileSink::open(&path).unwrap());
+        let log = AuditLog::new(sink.clone());
+        log.record(&entry(&id, &args)).unwrap();
+        let intact = std::fs::read(&path).unwrap();
+
+        // The disk fills up 10 bytes into the next record.
+        let file = lock(&sink.file).try_clone().unwrap();
+        let mut nearly_full = NearlyFull { file, room: 10 };
+        let err =
+            append_whole(&mut nearly_full, b"{\"a\":\"record that does not fit\"}\n").unwrap_err();
+        assert!(err.to_string().contains("no space left"), "{err}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            intact,
+            "the fragment was removed"
+        );
+
+        // The chain goes on: in this process, and after a restart.
+        log.record(&entry(&id, &args)).unwrap();
+        drop(log);
+        let reopened = JsonLinesFileSink::open(&path).unwrap();
+        let report = verify(io::BufReader::new(File::open(&path).unwrap())).unwrap();
+        assert_eq!(report.records, 2);
+        assert_eq!(reopened.last_hash(), Some(report.last_hash));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
