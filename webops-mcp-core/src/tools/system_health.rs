@@ -157,7 +157,11 @@ impl MetricsSummary {
             cpu_percent: Stat::of(points.iter().map(|p| p.cpu_percent)),
             memory_percent: Stat::of(points.iter().map(|p| p.memory_percent)),
             error_rate_percent: Stat::of(points.iter().map(|p| p.error_rate * 100.0)),
-            requests_total: points.iter().map(|p| p.request_count.max(0)).sum(),
+            // Upstream numbers: negatives are ignored, a huge total stops at i64::MAX.
+            requests_total: points
+                .iter()
+                .map(|p| p.request_count.max(0))
+                .fold(0, i64::saturating_add),
         }
     }
 }
@@ -383,6 +387,21 @@ mod tests {
         let text = out.to_text();
         assert!(text.contains("celery failed"));
         assert!(text.contains("CPU: min 10% / avg 20% / max 30%"));
+    }
+
+    #[test]
+    fn request_totals_saturate_and_ignore_negatives() {
+        let points: Vec<MetricPoint> = serde_json::from_value(json!([
+            {"timestamp": "2025-01-01T18:00:00Z", "cpu_percent": 1.0, "memory_percent": 1.0,
+             "request_count": i64::MAX, "error_rate": 0.0},
+            {"timestamp": "2025-01-01T19:00:00Z", "cpu_percent": 1.0, "memory_percent": 1.0,
+             "request_count": -5, "error_rate": 0.0},
+            {"timestamp": "2025-01-01T20:00:00Z", "cpu_percent": 1.0, "memory_percent": 1.0,
+             "request_count": i64::MAX, "error_rate": 0.0}
+        ]))
+        .unwrap();
+        assert_eq!(MetricsSummary::of("1h", &points).requests_total, i64::MAX);
+        assert_eq!(MetricsSummary::of("1h", &points[1..2]).requests_total, 0);
     }
 
     #[tokio::test]
