@@ -187,6 +187,54 @@ async fn audit_survives_a_webops_without_database_listing() {
 }
 
 #[tokio::test]
+async fn a_deployment_that_cannot_be_read_is_noted_and_the_others_audited() {
+    let env = Env::demo().await;
+    let id = env.id("analytics-dashboard");
+    env.mock.inject(
+        Fault::status(500)
+            .on_method("GET")
+            .on_path(&format!("/deployments/{id}/")),
+    );
+    let (out, text) = env.ok(AUDIT, json!({})).await;
+    let audited: Vec<&str> = out["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(audited.len(), 7, "{audited:?}");
+    assert!(!audited.contains(&"analytics-dashboard"));
+    assert!(audited.contains(&"shop-api"));
+    let note = format!("'analytics-dashboard' (id {id}) could not be read and was not audited");
+    assert!(
+        out["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains(&note)),
+        "{}",
+        out["notes"]
+    );
+    assert!(text.contains(&note), "{text}");
+
+    // Not one deployment readable: an error, not a clean report of nothing.
+    for name in &audited {
+        let id = env.id(name);
+        env.mock.inject(
+            Fault::status(503)
+                .on_method("GET")
+                .on_path(&format!("/deployments/{id}/")),
+        );
+    }
+    env.mock.inject(
+        Fault::status(503)
+            .on_method("GET")
+            .on_path(&format!("/deployments/{id}/")),
+    );
+    env.err(AUDIT, json!({}), ToolErrorKind::Unavailable).await;
+}
+
+#[tokio::test]
 async fn health_with_everything() {
     let env = Env::demo().await;
     let (out, text) = env.ok(HEALTH, json!({"time_range": "24h"})).await;

@@ -58,8 +58,8 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SecurityAuditArgs {
-    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api"). Leave
-    /// it out to audit every deployment.
+    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api"). Digits
+    /// always mean an id, also in a string ("12"). Leave it out to audit every deployment.
     #[serde(default)]
     pub(crate) deployment_id: Option<DeploymentId>,
     /// basic (the most important checks), comprehensive (every check) or compliance (every
@@ -253,6 +253,7 @@ async fn fetch_all(ctx: &ToolContext) -> Result<(Vec<DeploymentDetail>, Vec<Stri
     let mut queue = listed.iter().map(|d| d.id).enumerate();
     let mut running = JoinSet::new();
     let mut fetched = Vec::with_capacity(listed.len());
+    let mut first_failure = None;
     loop {
         while running.len() < FETCH_CONCURRENCY {
             let Some((index, id)) = queue.next() else {
@@ -276,8 +277,24 @@ async fn fetch_all(ctx: &ToolContext) -> Result<(Vec<DeploymentDetail>, Vec<Stri
             Err(e) if e.kind() == ApiErrorKind::NotFound => {
                 notes.push(format!("Deployment {id} disappeared during the audit."));
             }
-            Err(e) => return Err(upstream_error(e, Some(&id.into()))),
+            // One unreadable deployment does not sink the audit of the others.
+            Err(e) => {
+                let error = upstream_error(e, Some(&id.into()));
+                notes.push(format!(
+                    "Deployment '{}' (id {id}) could not be read and was not audited: {} \
+                     Audit it alone with deployment_id {id} once WebOps answers.",
+                    listed[index].name,
+                    error.message()
+                ));
+                first_failure.get_or_insert(error);
+            }
         }
+    }
+    // Nothing read at all: an error, not a clean report of zero deployments.
+    if fetched.is_empty()
+        && let Some(error) = first_failure
+    {
+        return Err(error);
     }
     fetched.sort_by_key(|(index, _)| *index);
     Ok((fetched.into_iter().map(|(_, d)| d).collect(), notes))
