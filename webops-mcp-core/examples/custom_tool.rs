@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use webops_client::{Client, DeploymentFilter, WebOpsApiExt};
 use webops_mcp_core::{
     Access, AuthMethod, Identity, MemorySink, Permission, PermissionSet, Tool, ToolContext,
-    ToolError, ToolErrorKind, ToolOutput, WebOpsMcpServer,
+    ToolError, ToolOutput, WebOpsMcpServer,
 };
 use webops_mcp_testkit::{MockWebOps, Seed};
 
@@ -72,11 +72,8 @@ impl Tool for CountByEnvironment {
         if let Some(status) = args.status.as_deref() {
             filter = filter.status(status.into());
         }
-        let deployments = ctx
-            .api()
-            .list_all_deployments(&filter, None)
-            .await
-            .map_err(|e| ToolError::new(ToolErrorKind::Unavailable, e.to_string()))?;
+        // A client error becomes the tool error the built-in tools give for it.
+        let deployments = ctx.api().list_all_deployments(&filter, None).await?;
         let mut by_environment = BTreeMap::new();
         for d in &deployments {
             *by_environment.entry(d.environment.to_string()).or_insert(0) += 1;

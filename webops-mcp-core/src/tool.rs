@@ -197,6 +197,10 @@ impl ToolErrorKind {
 }
 
 /// A failed tool call: becomes a result with `isError: true` and this message.
+///
+/// A `webops_client::Error` converts into one (`?` in a tool) with the mapping the built-in
+/// tools use: the error kind a model can act on (not found, unavailable, timeout, rate
+/// limited with when to retry, ...) and a message with secrets masked.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct ToolError {

@@ -16,7 +16,10 @@ use webops_client::{
 use crate::redact::{mask, mask_secrets_in_text};
 use crate::tool::{ToolContext, ToolError, ToolErrorKind};
 
-/// The `deployment_id` argument: a numeric id or the deployment's unique name.
+/// The `deployment_id` argument: a numeric id or the deployment's unique name (digits always
+/// mean an id, also in a string).
+// So "2048" is id 2048: deployment names may not be all digits, which webops_deploy_app's
+// input schema enforces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 #[schemars(inline)]
@@ -191,6 +194,15 @@ pub(crate) fn upstream_error(err: ApiError, target: Option<&DeploymentRef>) -> T
     }
 }
 
+/// A WebOps client error as the tool error the built-in tools give for it (the one mapping
+/// above, without a deployment to name), so a custom tool can write
+/// `ctx.api().system_health().await?`.
+impl From<ApiError> for ToolError {
+    fn from(err: ApiError) -> Self {
+        upstream_error(err, None)
+    }
+}
+
 fn validation_message(err: &ApiError, detail: &str) -> String {
     if err.details().is_empty() {
         return format!("WebOps rejected the arguments: {detail}");
@@ -321,15 +333,19 @@ pub(crate) struct KnownSecrets(Vec<String>);
 
 impl KnownSecrets {
     /// The env var values of `detail` (longest first, so a value containing another is
-    /// scrubbed whole).
+    /// scrubbed whole), flattened as untrusted text is before it is scrubbed. A multi-line
+    /// value (a PEM key, a JSON credentials file) also contributes each of its lines, as an
+    /// app logs such a value line by line.
     pub(crate) fn of(detail: &DeploymentDetail) -> Self {
-        let mut values: Vec<String> = detail
-            .env_vars
-            .iter()
-            .map(|(_, value)| value.trim())
-            .filter(|value| value.chars().count() >= MIN_KNOWN_SECRET_CHARS)
-            .map(str::to_owned)
-            .collect();
+        let mut values = Vec::new();
+        for (_, value) in detail.env_vars.iter() {
+            let value = value.trim();
+            values.push(flatten(value));
+            if value.contains(['\n', '\r']) {
+                values.extend(value.lines().map(|line| flatten(line.trim())));
+            }
+        }
+        values.retain(|value| value.trim().chars().count() >= MIN_KNOWN_SECRET_CHARS);
         values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         values.dedup();
         KnownSecrets(values)
@@ -366,15 +382,7 @@ pub(crate) fn clean_untrusted_with(text: &str, known: &KnownSecrets) -> String {
         Some(re) => re.replace_all(text, ""),
         None => text.into(),
     };
-    let mut flat = String::with_capacity(without_ansi.len());
-    for c in without_ansi.chars() {
-        if c.is_control() {
-            flat.push(' ');
-        } else if !is_invisible_format_char(c) {
-            flat.push(c);
-        }
-    }
-    let flat = known.scrub(flat);
+    let flat = known.scrub(flatten(&without_ansi));
     let neutral = match MARKER_LOOKALIKES.as_ref() {
         Some(re) => re
             .replace_all(&flat, |caps: &regex::Captures<'_>| {
@@ -391,6 +399,20 @@ pub(crate) fn clean_untrusted_with(text: &str, known: &KnownSecrets) -> String {
     } else {
         masked
     }
+}
+
+/// `text` on one line: control characters (newlines included) become spaces, invisible
+/// format characters are dropped.
+fn flatten(text: &str) -> String {
+    let mut flat = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            flat.push(' ');
+        } else if !is_invisible_format_char(c) {
+            flat.push(c);
+        }
+    }
+    flat
 }
 
 /// Bidirectional overrides and zero-width characters, which can hide or reorder text.
@@ -586,6 +608,23 @@ mod tests {
     }
 
     #[test]
+    fn client_errors_convert_with_the_same_mapping() {
+        fn read() -> Result<(), ToolError> {
+            Err(ApiError::new(ApiErrorKind::Timeout, "slow"))?;
+            Ok(())
+        }
+        let err = read().unwrap_err();
+        assert_eq!(err.kind(), ToolErrorKind::Timeout);
+        let mapped = upstream_error(ApiError::new(ApiErrorKind::Timeout, "slow"), None);
+        assert_eq!(err.message(), mapped.message());
+        let limited: ToolError = ApiError::new(ApiErrorKind::RateLimited, "x")
+            .with_retry_after(Duration::from_secs(4))
+            .into();
+        assert_eq!(limited.kind(), ToolErrorKind::Upstream);
+        assert_eq!(limited.retry_after(), Some(Duration::from_secs(4)));
+    }
+
+    #[test]
     fn upstream_messages_are_masked() {
         let err = upstream_error(
             ApiError::new(ApiErrorKind::Server, "crash near SECRET_KEY=hunter2hunter2"),
@@ -632,6 +671,27 @@ mod tests {
         assert!(cleaned.contains("[redacted, 15 chars]"), "{cleaned}");
         assert!(cleaned.contains("[redacted, 8 chars]"), "{cleaned}");
         assert!(cleaned.ends_with("True"), "{cleaned}");
+    }
+
+    #[test]
+    fn multi_line_secret_values_are_scrubbed_whole_and_by_line() {
+        let detail = crate::tools::test_support::detail(serde_json::json!({"env_vars": {
+            "SERVICE_ACCOUNT": "{\n  \"account\": \"c2VjcmV0LXBhcnQtb25l\",\r\n  \"refresh\": \"cmVmcmVzaC1wYXJ0\"\n}",
+        }}));
+        let known = KnownSecrets::of(&detail);
+        for text in [
+            // Logged whole: newlines become spaces before scrubbing, in the value too.
+            "loaded {\n  \"account\": \"c2VjcmV0LXBhcnQtb25l\",\r\n  \"refresh\": \"cmVmcmVzaC1wYXJ0\"\n} ok",
+            // Logged line by line.
+            "  \"refresh\": \"cmVmcmVzaC1wYXJ0\"",
+        ] {
+            let cleaned = clean_untrusted_with(text, &known);
+            assert!(!cleaned.contains("c2VjcmV0"), "{cleaned}");
+            assert!(!cleaned.contains("cmVmcmVzaC1wYXJ0"), "{cleaned}");
+            assert!(cleaned.contains("[redacted, "), "{cleaned}");
+        }
+        // Lines too short to be secrets ("{", "}") are not scrubbed everywhere.
+        assert_eq!(clean_untrusted_with("a { b } c", &known), "a { b } c");
     }
 
     #[test]
