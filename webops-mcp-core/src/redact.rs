@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// What a masked value is replaced with.
 pub const REDACTED: &str = "[redacted]";
@@ -43,11 +43,12 @@ pub fn mask(value: &str) -> String {
 }
 
 /// Redacts a JSON value in place: members with secret-looking names and every value inside
-/// an `env_vars`-like member become [`REDACTED`]; string values anywhere are passed through
-/// [`mask_secrets_in_text`].
+/// an `env_vars`-like member become [`REDACTED`]; string values and member names anywhere
+/// are passed through [`mask_secrets_in_text`].
 pub fn redact_json(value: &mut Value) {
     match value {
         Value::Object(map) => {
+            mask_keys(map);
             for (name, member) in map.iter_mut() {
                 if SECRET_CONTAINERS.contains(&name.to_ascii_lowercase().as_str()) {
                     redact_all_leaves(member);
@@ -68,6 +69,27 @@ pub fn redact_json(value: &mut Value) {
     }
 }
 
+/// Masks secret-looking member names (a token pasted as a key, `password=...`); a masked
+/// name that collides with another gets a ` (2)`, ` (3)`, ... suffix so no member is lost.
+fn mask_keys(map: &mut Map<String, Value>) {
+    if !map
+        .keys()
+        .any(|name| matches!(mask_secrets_in_text(name), Cow::Owned(_)))
+    {
+        return;
+    }
+    for (name, member) in std::mem::take(map) {
+        let masked = mask_secrets_in_text(&name).into_owned();
+        let mut unique = masked.clone();
+        let mut n = 2;
+        while map.contains_key(&unique) {
+            unique = format!("{masked} ({n})");
+            n += 1;
+        }
+        map.insert(unique, member);
+    }
+}
+
 fn redact_all_leaves(value: &mut Value) {
     match value {
         Value::Object(map) => map.values_mut().for_each(redact_all_leaves),
@@ -84,30 +106,94 @@ const SECRET_ASSIGNMENT_PATTERN: &str = r#"(?i)\b([A-Za-z0-9_.-]*(?:key|secret|p
 static SECRET_ASSIGNMENT: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(SECRET_ASSIGNMENT_PATTERN).ok());
 
-/// Other patterns of secrets in free text, each with the replacement that keeps the
-/// non-secret part.
-const TEXT_PATTERN_SOURCES: [(&str, &str); 6] = [
-    // PEM private keys, whole block.
-    (
-        r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)",
-        "[redacted private key]",
-    ),
-    // URLs with credentials: scheme://user:password@host
-    (
-        r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+):[^\s@/]+@",
-        "${1}:[redacted]@",
-    ),
+/// A kind of credential whose format gives it away wherever it appears: masked in free text
+/// and, when `live`, a finding of the security audit when an env var holds one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Credential {
+    /// What it is, e.g. "a GitHub token".
+    pub(crate) what: &'static str,
+    /// The regular expression that finds it.
+    pattern: &'static str,
+    /// What free text shows instead.
+    replacement: &'static str,
+    /// Whether it grants access to something real (a Stripe test key does not).
+    pub(crate) live: bool,
+}
+
+/// Every credential format known, the one list used by the masking here and by the audit.
+const CREDENTIALS: &[Credential] = &[
+    Credential {
+        what: "a private key",
+        // The whole PEM block, or to the end of the text when the block is cut.
+        pattern: r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)",
+        replacement: "[redacted private key]",
+        live: true,
+    },
+    Credential {
+        what: "an AWS access key id",
+        pattern: r"\b(AKIA|ASIA)[0-9A-Z]{16}\b",
+        replacement: "[redacted aws key id]",
+        live: true,
+    },
+    Credential {
+        what: "a GitHub token",
+        pattern: r"\bgh[pousr]_[A-Za-z0-9]{20,}",
+        replacement: "[redacted token]",
+        live: true,
+    },
+    Credential {
+        what: "a GitHub fine-grained token",
+        pattern: r"\bgithub_pat_[A-Za-z0-9_]{20,}",
+        replacement: "[redacted token]",
+        live: true,
+    },
+    Credential {
+        what: "a Stripe live secret key",
+        pattern: r"\b[sr]k_live_[A-Za-z0-9]{16,}",
+        replacement: "[redacted token]",
+        live: true,
+    },
+    Credential {
+        what: "a Stripe test key",
+        pattern: r"\b[sr]k_test_[A-Za-z0-9]{16,}",
+        replacement: "[redacted token]",
+        live: false,
+    },
+    Credential {
+        what: "a Slack token",
+        pattern: r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+        replacement: "[redacted token]",
+        live: true,
+    },
+    Credential {
+        what: "a Slack webhook URL",
+        pattern: r"hooks\.slack\.com/services/[A-Za-z0-9/]+",
+        replacement: "hooks.slack.com/services/[redacted]",
+        live: true,
+    },
+    Credential {
+        what: "a Google API key",
+        pattern: r"\bAIza[0-9A-Za-z_-]{35}",
+        replacement: "[redacted token]",
+        live: true,
+    },
+    Credential {
+        what: "a GitLab token",
+        pattern: r"\bglpat-[A-Za-z0-9_-]{20,}",
+        replacement: "[redacted token]",
+        live: true,
+    },
+];
+
+/// Secrets recognised by their context rather than their format, each with the replacement
+/// that keeps the non-secret part.
+const CONTEXT_PATTERNS: [(&str, &str); 3] = [
+    // The whole user part of a URL: scheme://user:password@host, scheme://TOKEN@host.
+    (r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#]+@", "${1}[redacted]@"),
     // Authorization headers and bearer tokens.
     (
         r"(?i)\b(authorization\s*[:=]\s*)?(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}",
         "${1}${2} [redacted]",
-    ),
-    // AWS access key ids.
-    (r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", "[redacted aws key id]"),
-    // GitHub, Slack, Stripe and similar prefixed tokens.
-    (
-        r"\b(gh[pousr]_[A-Za-z0-9]{20,}|xox[abpors]-[A-Za-z0-9-]{10,}|sk_(live|test)_[A-Za-z0-9]{16,}|glpat-[A-Za-z0-9_-]{20,})\b",
-        "[redacted token]",
     ),
     // JSON Web Tokens.
     (
@@ -116,10 +202,24 @@ const TEXT_PATTERN_SOURCES: [(&str, &str); 6] = [
     ),
 ];
 
-static TEXT_PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
-    TEXT_PATTERN_SOURCES
+/// Every text pattern with its replacement, in the order they are applied: the context
+/// patterns first, so a token in a URL's user part masks as `scheme://[redacted]@host`.
+fn text_pattern_sources() -> impl Iterator<Item = (&'static str, &'static str)> {
+    CONTEXT_PATTERNS
         .into_iter()
+        .chain(CREDENTIALS.iter().map(|c| (c.pattern, c.replacement)))
+}
+
+static TEXT_PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    text_pattern_sources()
         .filter_map(|(pattern, replacement)| Some((Regex::new(pattern).ok()?, replacement)))
+        .collect()
+});
+
+static CREDENTIAL_REGEXES: LazyLock<Vec<(Regex, &'static Credential)>> = LazyLock::new(|| {
+    CREDENTIALS
+        .iter()
+        .filter_map(|c| Some((Regex::new(c.pattern).ok()?, c)))
         .collect()
 });
 
@@ -127,16 +227,24 @@ static TEXT_PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
 /// is what almost every text (names, URLs, most log lines) is.
 static ANY_SECRET: LazyLock<Option<RegexSet>> = LazyLock::new(|| {
     RegexSet::new(
-        TEXT_PATTERN_SOURCES
-            .iter()
-            .map(|(pattern, _)| *pattern)
+        text_pattern_sources()
+            .map(|(pattern, _)| pattern)
             .chain([SECRET_ASSIGNMENT_PATTERN]),
     )
     .ok()
 });
 
+/// The kinds of credential found in `text` (each kind once, in list order).
+pub(crate) fn credentials_in(text: &str) -> impl Iterator<Item = &'static Credential> + '_ {
+    CREDENTIAL_REGEXES
+        .iter()
+        .filter(move |(regex, _)| regex.is_match(text))
+        .map(|(_, credential)| *credential)
+}
+
 /// Masks secret-looking substrings of free text (log lines, evidence): `SECRET_KEY=...`,
-/// `password: '...'`, bearer tokens, credentials in URLs, AWS key ids, JWTs, private keys.
+/// `password: '...'`, bearer tokens, the user part of URLs, JWTs, private keys and the
+/// credential formats of GitHub, GitLab, AWS, Stripe, Slack and Google.
 /// Borrows when nothing was masked.
 pub fn mask_secrets_in_text(text: &str) -> Cow<'_, str> {
     if let Some(any) = ANY_SECRET.as_ref()
@@ -173,9 +281,136 @@ mod tests {
 
     #[test]
     fn every_text_pattern_compiles() {
-        assert_eq!(TEXT_PATTERNS.len(), 6);
+        let all = CONTEXT_PATTERNS.len() + CREDENTIALS.len();
+        assert_eq!(TEXT_PATTERNS.len(), all);
+        assert_eq!(CREDENTIAL_REGEXES.len(), CREDENTIALS.len());
         assert!(SECRET_ASSIGNMENT.is_some());
-        assert_eq!(ANY_SECRET.as_ref().map(RegexSet::len), Some(7));
+        assert_eq!(ANY_SECRET.as_ref().map(RegexSet::len), Some(all + 1));
+    }
+
+    #[test]
+    fn the_whole_user_part_of_a_url_is_masked() {
+        let cases = [
+            (
+                "https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/acme/shop.git",
+                "https://[redacted]@github.com/acme/shop.git",
+            ),
+            (
+                "https://0123456789abcdef0123456789abcdef01234567:x-oauth-basic@github.com/a/b",
+                "https://[redacted]@github.com/a/b",
+            ),
+            (
+                "clone https://oauth2:glpat-abcdefghijklmnopqrst@gitlab.com/a/b.git failed",
+                "clone https://[redacted]@gitlab.com/a/b.git failed",
+            ),
+            (
+                "postgres://app:p@ss@db:5432/app",
+                "postgres://[redacted]@db:5432/app",
+            ),
+        ];
+        for (text, masked) in cases {
+            assert_eq!(mask_secrets_in_text(text), masked);
+        }
+        for plain in [
+            "https://github.com/acme/shop.git",
+            "https://example.com/?email=a@b.com",
+            "https://example.com/@admin",
+            "git@github.com:acme/shop.git",
+        ] {
+            assert!(
+                matches!(mask_secrets_in_text(plain), Cow::Borrowed(_)),
+                "{plain}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_credential_format_is_masked_and_recognised() {
+        let cases = [
+            ("AWS", "AKIAIOSFODNN7EXAMPLE", "an AWS access key id"),
+            (
+                "gh",
+                "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+                "a GitHub token",
+            ),
+            (
+                "pat",
+                "github_pat_11ABCDEFG0abcdefghijkl_mnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTU",
+                "a GitHub fine-grained token",
+            ),
+            (
+                "stripe",
+                "sk_live_abcdefghijklmnop1234",
+                "a Stripe live secret key",
+            ),
+            (
+                "restricted",
+                "rk_live_abcdefghijklmnop1234",
+                "a Stripe live secret key",
+            ),
+            ("test", "sk_test_abcdefghijklmnop1234", "a Stripe test key"),
+            ("slack", "xoxb-123456789012-abcdefghij", "a Slack token"),
+            (
+                "hook",
+                "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX",
+                "a Slack webhook URL",
+            ),
+            (
+                "google",
+                "AIzaSyA-abcdefghijklmnopqrstuvwxyz0123-",
+                "a Google API key",
+            ),
+            ("gitlab", "glpat-abcdefghijklmnopqrst", "a GitLab token"),
+            (
+                "pem",
+                "-----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY-----",
+                "a private key",
+            ),
+        ];
+        for (label, secret, what) in cases {
+            let text = format!("using {secret} now");
+            let masked = mask_secrets_in_text(&text);
+            assert!(!masked.contains(secret), "{label}: {masked}");
+            assert!(
+                masked.starts_with("using ") && masked.ends_with(" now"),
+                "{label}: {masked}"
+            );
+            let found: Vec<&str> = credentials_in(secret).map(|c| c.what).collect();
+            assert_eq!(found.first(), Some(&what), "{label}");
+        }
+        assert_eq!(credentials_in("just some text").count(), 0);
+        assert!(!credentials_in("sk_test_abcdefghijklmnop1234").any(|c| c.live));
+    }
+
+    #[test]
+    fn secret_looking_member_names_are_masked() {
+        let mut v = json!({
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789": 1,
+            "password=hunter2hunter2": "x",
+            "nested": {"AKIAIOSFODNN7EXAMPLE": true},
+            "app_name": "shop"
+        });
+        redact_json(&mut v);
+        let text = v.to_string();
+        assert!(!text.contains("ghp_abc"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"), "{text}");
+        // A masked name looks secret, so its value is masked too.
+        assert_eq!(v["[redacted token]"], REDACTED);
+        assert_eq!(v["password=[redacted]"], REDACTED);
+        assert_eq!(v["nested"]["[redacted aws key id]"], true);
+        assert_eq!(v["app_name"], "shop");
+
+        // Two names that mask alike both stay.
+        let mut twins = json!({
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789": 1,
+            "ghp_zyxwvutsrqponmlkjihgfedcba9876543210": 2
+        });
+        redact_json(&mut twins);
+        let map = twins.as_object().unwrap();
+        assert_eq!(map.len(), 2);
+        assert!(map.contains_key("[redacted token]"));
+        assert!(map.contains_key("[redacted token] (2)"));
     }
 
     #[test]

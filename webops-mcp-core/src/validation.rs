@@ -56,7 +56,8 @@ impl ArgsValidator {
 
 /// One violation as (JSON path, message).
 fn describe(error: &ValidationError<'_>, schema: &Value) -> (String, String) {
-    let path = error.instance_path().as_str().to_owned();
+    // Member names in the path are the caller's input: a token pasted as a key is masked.
+    let path = mask_secrets_in_text(error.instance_path().as_str()).into_owned();
     let secret = path_is_secret(&path);
     let shown = show(error.instance(), secret);
     let schema_path = error.schema_path().as_str();
@@ -85,7 +86,7 @@ fn describe(error: &ValidationError<'_>, schema: &Value) -> (String, String) {
             allowed.sort();
             let names: Vec<String> = unexpected
                 .iter()
-                .map(|u| format!("\"{}\"", truncate(u)))
+                .map(|u| format!("\"{}\"", truncate(&mask_secrets_in_text(u))))
                 .collect();
             let noun = if names.len() == 1 {
                 "unknown property"
@@ -119,6 +120,14 @@ fn describe(error: &ValidationError<'_>, schema: &Value) -> (String, String) {
                     Some(types) => format!("{shown} is not valid: expected {types}"),
                     None => plain(error, &shown),
                 },
+            }
+        }
+        // A `not` that says what it excludes: `"2048" is not allowed: it must not be digits
+        // only (...)`, instead of the excluded schema as JSON.
+        ValidationErrorKind::Not { schema: excluded } => {
+            match excluded.get("description").and_then(Value::as_str) {
+                Some(what) => format!("{shown} is not allowed: it must not be {what}"),
+                None => plain(error, &shown),
             }
         }
         ValidationErrorKind::Type { kind } => {
@@ -365,6 +374,72 @@ mod tests {
             .unwrap_err();
         assert!(!err.message().contains("hunter2"), "{}", err.message());
         assert!(err.message().contains("/api_token"));
+    }
+
+    #[test]
+    fn secret_looking_property_names_are_not_echoed() {
+        let err = validator()
+            .check(
+                "t",
+                &json!({"deployment_id": 1,
+                        "ghp_abcdefghijklmnopqrstuvwxyz0123456789": 1,
+                        "password=hunter2hunter2": true}),
+            )
+            .unwrap_err();
+        let msg = err.message();
+        assert!(!msg.contains("ghp_abc"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+        assert!(msg.contains("unknown properties"), "{msg}");
+        assert!(msg.contains("\"[redacted token]\""), "{msg}");
+        assert!(msg.contains("\"password=[redacted]\""), "{msg}");
+
+        // A secret-looking name inside a nested object is masked in the path too.
+        let nested = ArgsValidator::new(json!({
+            "type": "object",
+            "properties": {"labels": {"type": "object",
+                                      "additionalProperties": {"type": "string"}}}
+        }))
+        .unwrap();
+        let err = nested
+            .check("t", &json!({"labels": {"AKIAIOSFODNN7EXAMPLE": 5}}))
+            .unwrap_err();
+        assert!(
+            !err.message().contains("AKIAIOSFODNN7EXAMPLE"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn an_excluded_value_says_what_is_excluded() {
+        let validator = ArgsValidator::new(json!({
+            "type": "object",
+            "properties": {
+                "app_name": {"type": "string", "not": {
+                    "pattern": "^[0-9]+$",
+                    "description": "digits only (digits mean an id)"
+                }},
+                "other": {"type": "string", "not": {"const": "x"}}
+            }
+        }))
+        .unwrap();
+        assert!(
+            validator
+                .check("t", &json!({"app_name": "shop-2048"}))
+                .is_ok()
+        );
+        let err = validator
+            .check("t", &json!({"app_name": "2048", "other": "x"}))
+            .unwrap_err();
+        let msg = err.message();
+        assert!(
+            msg.contains(
+                r#"/app_name: "2048" is not allowed: it must not be digits only (digits mean an id)"#
+            ),
+            "{msg}"
+        );
+        // Without a description, jsonschema's own wording.
+        assert!(msg.contains("/other: "), "{msg}");
     }
 
     #[test]

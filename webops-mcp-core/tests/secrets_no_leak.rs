@@ -1,7 +1,8 @@
 //! No env var value (or other secret) of a deployment ever reaches a caller: every tool is
 //! called through the pipeline on the demo's `shop-api`, whose environment holds a Django
-//! secret key, a database password and AWS keys that also appear in its logs, and every text,
-//! structured result, error message and audit record is searched for them.
+//! secret key, a database password and AWS keys that also appear in its logs, and on
+//! `private-app`, deployed from repository URLs with tokens in their user part, and every
+//! text, structured result, error message and audit record is searched for them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod tools_support;
@@ -13,7 +14,15 @@ use tokio_util::sync::CancellationToken;
 use tools_support::{RecordingSink, admin, client};
 use webops_mcp_core::redact::is_secret_name;
 use webops_mcp_core::{MemorySink, SecurityConfig, WebOpsMcpServer};
-use webops_mcp_testkit::{MockWebOps, Seed};
+use webops_mcp_testkit::{MockWebOps, Seed, SeedDeployment};
+
+/// Tokens in the user part of repository URLs (`https://TOKEN@host`,
+/// `https://TOKEN:x-oauth-basic@host`), as GitHub documents them.
+const URL_TOKENS: [&str; 3] = [
+    "ghp_Zq8Xw2Vb6Nm4Lk1Jh9Gf7Dd5Ss3Aa0Pp2Oo4",
+    "github_pat_11ABCDEF0aaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+    "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c",
+];
 
 /// The values that must never be shown: every env var value of `shop-api` of six characters
 /// or more, and the secret-named env var values of every deployment.
@@ -35,13 +44,35 @@ fn forbidden(mock: &MockWebOps) -> Vec<String> {
     // Parts of values, and a token that only the access log holds.
     values
         .extend(["S3cretPass", "blogpass", "9f8e7d6c5b4a39281706f5e4d3c2b1a0"].map(str::to_owned));
+    values.extend(URL_TOKENS.map(str::to_owned));
+    // Parts of the tokens: the masking must take the whole user part.
+    values.extend(["Zq8Xw2Vb6Nm4", "11ABCDEF0aaa", "0f1e2d3c4b5a"].map(str::to_owned));
     values
+}
+
+/// A deployment cloned with a token in its repository URL, whose build log shows another.
+fn private_app() -> SeedDeployment {
+    SeedDeployment::new("private-app")
+        .repo_url(format!(
+            "https://{}@github.com/acme/private.git",
+            URL_TOKENS[0]
+        ))
+        .log(
+            "deployment",
+            "info",
+            format!(
+                "Cloning https://{}:x-oauth-basic@github.com/acme/private.git",
+                URL_TOKENS[1]
+            ),
+        )
+        .log("deployment", "info", "Build finished")
 }
 
 #[tokio::test]
 async fn no_tool_output_or_audit_record_contains_an_env_var_value() {
     let mock = MockWebOps::builder()
         .seed(Seed::Demo)
+        .deployment(private_app())
         .start()
         .await
         .unwrap();
@@ -108,6 +139,30 @@ async fn no_tool_output_or_audit_record_contains_an_env_var_value() {
                                             "confirm_name": "password=S3cretPass"}),
         ),
     ];
+    // The tokens in repository URLs: in summaries, details, logs, audits and arguments.
+    let private = "private-app";
+    calls.extend([
+        ("webops_get_status", json!({"deployment_id": private})),
+        (
+            "webops_get_logs",
+            json!({"deployment_id": private, "log_type": "deployment"}),
+        ),
+        ("webops_security_audit", json!({"deployment_id": private})),
+        (
+            "webops_deploy_app",
+            json!({"app_name": "cloned",
+                   "repository": format!("https://{}:x-oauth-basic@github.com/acme/cloned.git",
+                                         URL_TOKENS[2])}),
+        ),
+        ("webops_list_deployments", json!({"limit": 200})),
+        ("webops_get_status", json!({})),
+    ]);
+    // Secrets pasted as property names are not echoed either (nor audited).
+    let mut pasted = serde_json::Map::new();
+    pasted.insert("deployment_id".into(), json!(private));
+    pasted.insert(URL_TOKENS[0].into(), json!(true));
+    pasted.insert("password=S3cretPass".into(), json!(1));
+    calls.push(("webops_get_status", Value::Object(pasted)));
     for log_type in ["application", "access", "error", "deployment"] {
         calls.push((
             "webops_get_logs",
@@ -177,4 +232,14 @@ async fn no_tool_output_or_audit_record_contains_an_env_var_value() {
             .any(|(_, text, _)| text.contains("Connecting to database"))
     );
     assert!(mock.deployment_id(shop).is_none());
+    assert!(
+        seen.iter()
+            .any(|(_, text, _)| text.contains("Cloning https://[redacted]@github.com"))
+    );
+    assert!(seen.iter().any(|(call, _, structured)| {
+        call.starts_with("webops_get_status {\"deployment_id\":\"private-app\"")
+            && structured.contains("https://[redacted]@github.com/acme/private.git")
+    }));
+    // The deploy with a token in its repository URL really created the deployment.
+    assert!(mock.deployment_id("cloned").is_some());
 }

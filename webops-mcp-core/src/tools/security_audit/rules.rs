@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use webops_client::{Database, DeploymentDetail, DeploymentStatus, Environment, HealthChecks};
 
-use crate::redact::mask;
+use crate::redact::{credentials_in, mask};
 
 /// How bad a finding is. Ordered from `Info` up to `Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
@@ -760,42 +760,12 @@ fn high_error_rate(s: &Subject<'_>) -> Vec<Hit> {
     )
 }
 
-/// Patterns of credentials whose format gives them away.
-static CREDENTIAL_PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
-    [
-        (r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", "an AWS access key id"),
-        (r"\bgh[pousr]_[A-Za-z0-9]{30,}\b", "a GitHub token"),
-        (
-            r"\bgithub_pat_[A-Za-z0-9_]{30,}\b",
-            "a GitHub fine-grained token",
-        ),
-        (
-            r"\b[sr]k_live_[A-Za-z0-9]{16,}\b",
-            "a Stripe live secret key",
-        ),
-        (r"\bxox[abposr]-[A-Za-z0-9-]{10,}", "a Slack token"),
-        (
-            r"hooks\.slack\.com/services/[A-Za-z0-9/]+",
-            "a Slack webhook URL",
-        ),
-        (r"\bAIza[0-9A-Za-z_-]{35}\b", "a Google API key"),
-        (r"\bglpat-[A-Za-z0-9_-]{20,}\b", "a GitLab token"),
-        (r"-----BEGIN [A-Z ]*PRIVATE KEY-----", "a private key"),
-    ]
-    .into_iter()
-    .filter_map(|(pattern, what)| Some((Regex::new(pattern).ok()?, what)))
-    .collect()
-});
-
 static AWS_SECRET_VALUE: LazyLock<Option<Regex>> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9/+=]{40}$").ok());
 
 fn credential_kind(name: &str, value: &str) -> Option<&'static str> {
-    if let Some((_, what)) = CREDENTIAL_PATTERNS
-        .iter()
-        .find(|(re, _)| re.is_match(value))
-    {
-        return Some(what);
+    if let Some(credential) = credentials_in(value).find(|c| c.live) {
+        return Some(credential.what);
     }
     let upper = name.to_ascii_uppercase();
     let aws_secret = upper.contains("AWS") && upper.contains("SECRET");
@@ -1159,6 +1129,16 @@ mod tests {
             ("GITHUB_TOKEN", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
             ("STRIPE_KEY", "sk_live_abcdefghijklmnop1234"),
             ("SLACK", "xoxb-123456789012-abcdefghij"),
+            (
+                "GH_PAT",
+                "github_pat_11ABCDEFG0abcdefghijkl_mnopqrstuvwxyz0123456789",
+            ),
+            ("MAPS_KEY", "AIzaSyA-abcdefghijklmnopqrstuvwxyz0123-"),
+            ("STRIPE_RESTRICTED", "rk_live_abcdefghijklmnop1234"),
+            (
+                "ALERTS",
+                "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX",
+            ),
             (
                 "TLS_KEY",
                 "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
