@@ -2,8 +2,8 @@
 //! call pipeline every tool call goes through, whatever the transport:
 //!
 //! lookup → read-only filter → permission check → per-user rate limit → concurrency slot →
-//! JSON Schema validation → typed deserialization → call (cancellable) → output →
-//! exactly one audit record → metrics.
+//! JSON Schema validation → typed deserialization → call (a read stops on cancellation, a
+//! change runs to its end) → output → exactly one audit record → metrics.
 //!
 //! A tool never checks permissions or validates JSON itself: this module does.
 
@@ -547,6 +547,10 @@ impl Pipeline {
         let _permit = self.gates.acquire(cancel).await?;
         let _in_flight = self.metrics.in_flight();
         entry.input.check(definition.name, arguments)?;
+        // A caller that already gave up gets nothing started on its behalf.
+        if cancel.is_cancelled() {
+            return Err(cancelled().into());
+        }
 
         let mut ctx = ToolContext::new(identity.clone(), Arc::clone(&self.api), request_id)
             .with_cancellation(cancel.clone());
@@ -554,24 +558,33 @@ impl Pipeline {
             ctx = ctx.with_progress(progress);
         }
         let call = AssertUnwindSafe(entry.tool.call(&ctx, arguments)).catch_unwind();
-        let (text, structured) = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return Err(cancelled().into()),
-            result = call => match result {
-                Ok(result) => result?,
-                Err(_panic) => {
-                    tracing::error!(tool = definition.name, request_id, "tool panicked");
-                    return Err(ToolError::new(
-                        ToolErrorKind::Internal,
-                        format!(
-                            "{} failed unexpectedly (an internal error, logged as request {request_id}); \
-                             retrying will probably not help",
-                            definition.name
-                        ),
-                    )
-                    .into());
-                }
-            },
+        // A read is dropped on cancellation: nothing is lost. A change is not: stopping it
+        // halfway would leave the platform in a state nobody reported, so it runs to its end
+        // (its WebOps requests are bounded by the client's timeout, and a tool that waits
+        // watches `ctx.cancellation()` itself) and its real outcome is returned and audited.
+        let result = if definition.access == Access::Read {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Err(cancelled().into()),
+                result = call => result,
+            }
+        } else {
+            call.await
+        };
+        let (text, structured) = match result {
+            Ok(result) => result?,
+            Err(_panic) => {
+                tracing::error!(tool = definition.name, request_id, "tool panicked");
+                return Err(ToolError::new(
+                    ToolErrorKind::Internal,
+                    format!(
+                        "{} failed unexpectedly (an internal error, logged as request \
+                         {request_id}); retrying will probably not help",
+                        definition.name
+                    ),
+                )
+                .into());
+            }
         };
         #[cfg(debug_assertions)]
         if !entry.output.is_valid(&structured) {

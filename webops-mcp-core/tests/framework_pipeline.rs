@@ -668,6 +668,50 @@ async fn a_cancelled_call_ends_as_cancelled() {
 }
 
 #[tokio::test]
+async fn a_cancelled_change_runs_to_its_end_and_reports_what_happened() {
+    let blocker = WriteBlocker::default();
+    let (server, sink) = server_with(|b| b.tool(blocker.clone()), SecurityConfig::default());
+    let cancel = CancellationToken::new();
+    let call = {
+        let server = server.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            server
+                .handle_tool_call_with(
+                    "test_block_write",
+                    json!({}),
+                    &identity("u", &[]),
+                    cancel,
+                    None,
+                )
+                .await
+        })
+    };
+    blocker.0.wait_started(1).await;
+    cancel.cancel();
+    blocker.0.release.add_permits(1);
+    let result = call.await.unwrap();
+    // Not "cancelled": the change happened, and the caller and the audit log say so.
+    assert!(!result.is_error, "{}", result.text());
+    assert_eq!(result.text(), "released");
+    assert_eq!(blocker.0.finished.load(Ordering::SeqCst), 1);
+    assert_eq!(outcomes(&sink), ["ok"]);
+
+    // Already cancelled before it started: the change does not even start.
+    let result = server
+        .handle_tool_call_with(
+            "test_block_write",
+            json!({}),
+            &identity("u", &[]),
+            cancel,
+            None,
+        )
+        .await;
+    assert_eq!(result.error_kind, Some(ToolErrorKind::Cancelled));
+    assert_eq!(blocker.0.finished.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
 async fn a_dropped_call_is_still_audited_once() {
     let blocker = Blocker::default();
     let (server, sink) = server_with(|b| b.tool(blocker.clone()), SecurityConfig::default());

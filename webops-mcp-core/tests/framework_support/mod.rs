@@ -287,6 +287,26 @@ impl Tool for Blocker {
     }
 }
 
+/// A [`Blocker`] that changes something ([`Access::Write`]): a cancelled call runs on until
+/// released.
+#[derive(Clone, Default)]
+pub struct WriteBlocker(pub Blocker);
+
+#[async_trait]
+impl Tool for WriteBlocker {
+    type Args = BlockArgs;
+    type Output = Said;
+    const NAME: &'static str = "test_block_write";
+    const TITLE: &'static str = "Block (write)";
+    const DESCRIPTION: &'static str = "Changes something once released (test tool).";
+    const ACCESS: Access = Access::Write;
+    const PERMISSIONS: &'static [Permission] = &[];
+
+    async fn call(&self, ctx: &ToolContext, args: BlockArgs) -> Result<Said, ToolError> {
+        <Blocker as Tool>::call(&self.0, ctx, args).await
+    }
+}
+
 /// Polls `condition` every 10 ms until it holds (at most 30 s, then fails the test).
 pub async fn eventually(mut condition: impl FnMut() -> bool) {
     tokio::time::timeout(Duration::from_secs(30), async {

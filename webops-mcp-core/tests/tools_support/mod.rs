@@ -43,18 +43,27 @@ pub fn client(mock: &MockWebOps) -> Client {
 
 /// A server with the built-in tools over `api`, no rate limit, audit records kept in memory.
 pub fn server(api: Arc<dyn WebOpsApi>) -> WebOpsMcpServer {
-    WebOpsMcpServer::builder()
+    server_and_audit(api).0
+}
+
+/// [`server`], with the sink holding its audit records.
+pub fn server_and_audit(api: Arc<dyn WebOpsApi>) -> (WebOpsMcpServer, Arc<MemorySink>) {
+    let audit = Arc::new(MemorySink::new());
+    let server = WebOpsMcpServer::builder()
         .api(api)
-        .audit_sink(Arc::new(MemorySink::new()))
+        .audit_sink(audit.clone())
         .security(SecurityConfig::default().rate_limit_per_minute(0))
         .build()
-        .unwrap()
+        .unwrap();
+    (server, audit)
 }
 
 /// The testkit mock and a server of the built-in tools talking to it over HTTP.
 pub struct Env {
     pub mock: MockWebOps,
     pub server: WebOpsMcpServer,
+    /// The server's audit records.
+    pub audit: Arc<MemorySink>,
 }
 
 impl Env {
@@ -66,8 +75,12 @@ impl Env {
     /// A mock from `builder`.
     pub async fn with(builder: MockBuilder) -> Env {
         let mock = builder.start().await.unwrap();
-        let server = server(Arc::new(client(&mock)));
-        Env { mock, server }
+        let (server, audit) = server_and_audit(Arc::new(client(&mock)));
+        Env {
+            mock,
+            server,
+            audit,
+        }
     }
 
     /// Calls `tool` as an admin.
