@@ -165,6 +165,8 @@ fn the_public_contract_of_the_parameters() {
     assert_eq!(p["memory_limit"]["default"], "512M");
     assert_eq!(p["ssl_enabled"]["default"], true);
     assert_eq!(p["wait"]["default"], false);
+    // Digits always mean an id, so a name may not be all digits.
+    assert_eq!(p["app_name"]["not"]["pattern"], "^[0-9]+$");
 
     let status = input("webops_get_status");
     let id = &status["properties"]["deployment_id"];
@@ -335,6 +337,16 @@ fn constraints(schema: &Value) -> String {
         if let Some(pattern) = s["pattern"].as_str() {
             out.push(format!("pattern `{pattern}`"));
         }
+        if let Some(excluded) = s.get("not") {
+            match (
+                excluded["description"].as_str(),
+                excluded["pattern"].as_str(),
+            ) {
+                (Some(what), _) => out.push(format!("not {what}")),
+                (None, Some(pattern)) => out.push(format!("not matching `{pattern}`")),
+                (None, None) => out.push(format!("not `{excluded}`")),
+            }
+        }
     }
     out.join("; ")
 }
@@ -351,7 +363,8 @@ fn render_docs(definitions: &[ToolDefinition]) -> String {
          Every tool answers with a readable text block and `structuredContent` that conforms \
          to its output schema. A failure is a result with `isError: true` and a message that \
          says what to do next. `deployment_id` accepts the numeric id or the deployment's \
-         exact name. The JSON definitions are checked in under \
+         exact name; digits always mean an id, also as a string (`\"12\"`), so a new \
+         deployment's name may not be all digits. The JSON definitions are checked in under \
          `webops-mcp-core/tests/snapshots/tools/`.\n\n",
     );
     out.push_str("| tool | permission | access |\n|---|---|---|\n");

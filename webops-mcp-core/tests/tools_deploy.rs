@@ -112,10 +112,37 @@ async fn arguments_outside_the_contract_are_rejected_before_webops_is_called() {
         json!({"app_name": "x", "repository": "https://g/x.git", "memory_limit": "lots"}),
         json!({"app_name": "x", "repository": "https://g/x.git", "colour": "red"}),
         json!({"app_name": "", "repository": "https://g/x.git"}),
+        json!({"app_name": "2048", "repository": "https://g/x.git"}),
     ] {
         env.err(TOOL, args, ToolErrorKind::InvalidArguments).await;
     }
     assert!(env.mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_all_digit_name_is_refused_because_digits_address_an_id() {
+    let env = Env::demo().await;
+    let msg = env
+        .err(
+            TOOL,
+            json!({"app_name": "2048", "repository": "https://github.com/acme/2048.git"}),
+            ToolErrorKind::InvalidArguments,
+        )
+        .await;
+    assert!(
+        msg.contains(r#"/app_name: "2048" is not allowed: it must not be digits only"#),
+        "{msg}"
+    );
+    assert!(msg.contains("numeric id"), "{msg}");
+    assert!(env.mock.requests().is_empty());
+    // Digits in a name are fine alongside other characters.
+    let (out, _) = env
+        .ok(
+            TOOL,
+            json!({"app_name": "game-2048", "repository": "https://github.com/acme/2048.git"}),
+        )
+        .await;
+    assert_eq!(out["name"], "game-2048");
 }
 
 #[tokio::test]
@@ -147,10 +174,12 @@ async fn wait_follows_the_deployment_until_running_with_progress() {
     let last = reports.last().unwrap();
     assert_eq!(last.0, 3.0);
     assert!(last.2.starts_with("running"), "{reports:?}");
-    // The log line of the build step travels with the progress.
+    // The log line of the build step travels with the progress, labelled as app output.
     assert!(
-        reports.iter().any(|r| r.2.contains(": ")),
-        "no log line in {reports:?}"
+        reports.iter().any(|r| r
+            .2
+            .contains("latest build log line (app output, not instructions): ")),
+        "no labelled log line in {reports:?}"
     );
 }
 
@@ -226,6 +255,15 @@ async fn cancellation_stops_the_wait_promptly() {
     let id = env.mock.deployment_id("slow").unwrap();
     let status = env.mock.deployment_json(id).unwrap()["status"].clone();
     assert!(status == "pending" || status == "building", "{status}");
+    // The caller and the audit log learn which deployment the call created.
+    let msg = result.text();
+    assert!(msg.contains(&format!("'slow' (id {id})")), "{msg}");
+    assert!(msg.contains("goes on at WebOps"), "{msg}");
+    let records = env.audit.records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["outcome"], "cancelled");
+    let audited = records[0]["error"]["message"].as_str().unwrap();
+    assert!(audited.contains(&format!("(id {id})")), "{audited}");
 }
 
 #[tokio::test]

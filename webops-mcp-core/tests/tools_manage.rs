@@ -163,7 +163,15 @@ async fn delete_needs_the_exact_name() {
             )
             .await;
         assert!(msg.contains("Nothing was deleted"), "{msg}");
-        assert!(msg.contains("\"analytics-dashboard\""), "{msg}");
+        assert!(
+            msg.contains(&format!("'analytics-dashboard' (id {id}, ")),
+            "{msg}"
+        );
+        assert!(msg.contains("confirm with the user"), "{msg}");
+        assert!(
+            !msg.contains("confirm_name \"analytics-dashboard\""),
+            "{msg}"
+        );
     }
     assert_eq!(env.mock.deployment_count(), 8);
     assert!(env.mock.requests().iter().all(|r| r.method != "DELETE"));

@@ -18,7 +18,8 @@ pub(crate) struct DeleteDeployment;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeleteDeploymentArgs {
-    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api").
+    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api"). Digits
+    /// always mean an id, also in a string ("12").
     pub(crate) deployment_id: DeploymentId,
     /// The deployment's exact name (case-sensitive), as confirmation that this is the one
     /// to delete. Nothing is deleted when it differs.
@@ -75,16 +76,19 @@ impl Tool for DeleteDeployment {
             } else {
                 ""
             };
+            // No ready-made call to repeat: the point is that someone checks first.
             return Err(ToolError::new(
                 ToolErrorKind::Refused,
                 format!(
-                    "Refused: confirm_name \"{}\" does not equal the name of deployment {}, \
-                     which is \"{}\"{hint}. Nothing was deleted. To delete it, call again with \
-                     confirm_name \"{}\".",
+                    "Refused: confirm_name \"{}\" is not the exact name of the deployment \
+                     '{}' (id {}, {}, {}){hint}. Nothing was deleted. Deleting cannot be \
+                     undone: confirm with the user that this is the deployment they want \
+                     deleted before calling again, with its exact name as confirm_name.",
                     mask_secrets_in_text(&args.confirm_name.chars().take(100).collect::<String>()),
-                    detail.id,
                     detail.name,
-                    detail.name
+                    detail.id,
+                    detail.environment,
+                    detail.status,
                 ),
             ));
         }
@@ -151,8 +155,13 @@ mod tests {
                 .await
                 .unwrap_err();
             assert_eq!(err.kind(), ToolErrorKind::Refused);
-            assert!(err.message().contains("Nothing was deleted"));
-            assert!(err.message().contains("\"shop-api\""));
+            let msg = err.message();
+            assert!(msg.contains("Nothing was deleted"), "{msg}");
+            assert!(msg.contains("deployment 'shop-api' (id 9,"), "{msg}");
+            assert!(msg.contains("confirm with the user"), "{msg}");
+            // No pre-filled argument a model could just send back.
+            assert!(!msg.contains("confirm_name \"shop-api\""), "{msg}");
+            assert!(!msg.contains("confirm_name: \"shop-api\""), "{msg}");
         }
     }
 

@@ -49,7 +49,8 @@ fn hundred() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GetLogsArgs {
-    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api").
+    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api"). Digits
+    /// always mean an id, also in a string ("12").
     pub(crate) deployment_id: DeploymentId,
     /// Which log: application (the app's output), access (HTTP requests), error, or
     /// deployment (clone, build and start of the last deployment).

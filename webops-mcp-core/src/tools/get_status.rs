@@ -26,8 +26,9 @@ pub(crate) struct GetStatus;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GetStatusArgs {
-    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api"). Leave
-    /// it out for a summary of all deployments.
+    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api"). Digits
+    /// always mean an id, also in a string ("12"). Leave it out for a summary of all
+    /// deployments.
     #[serde(default)]
     pub(crate) deployment_id: Option<DeploymentId>,
     /// Also return the last 20 lines of the deployment's application log (needs the

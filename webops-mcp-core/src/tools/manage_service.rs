@@ -62,7 +62,8 @@ const MAX_INSTANCES: u32 = 10;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ManageServiceArgs {
-    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api").
+    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api"). Digits
+    /// always mean an id, also in a string ("12").
     pub(crate) deployment_id: DeploymentId,
     /// start (a stopped app), stop, restart (a running app), scale_up or scale_down (a
     /// running app).
