@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use argon2::password_hash::PasswordHash;
+use ipnet::IpNet;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::{Deserialize, Serialize};
 use webops_client::ClientConfig;
@@ -34,6 +35,12 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
 /// The shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least the hash size).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// The default of `[http] request_timeout_secs`: above the longest deploy wait (600 s).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(660);
+
+/// The default of `[http] read_timeout_secs`.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What is shown instead of a secret.
 const REDACTED: &str = "<redacted>";
@@ -154,6 +161,13 @@ pub struct HttpSettings {
     pub allowed_origins: Vec<String>,
     /// Whether `/metrics` requires authentication (and `system:read`).
     pub metrics_require_auth: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client, besides loopback peers.
+    pub trusted_proxies: Vec<IpNet>,
+    /// How long `/mcp` may take to start its answer (a stream, once started, is not cut).
+    pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers, and may pause while sending
+    /// its body.
+    pub read_timeout: Duration,
 }
 
 impl Default for HttpSettings {
@@ -163,6 +177,9 @@ impl Default for HttpSettings {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             metrics_require_auth: false,
+            trusted_proxies: Vec::new(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
     }
 }
@@ -356,7 +373,7 @@ impl Config {
 // ---------------------------------------------------------------------------------------------
 
 /// Assembles a [`Config`] from a file (or TOML text), environment values and flags.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ConfigLoader {
     file: Option<PathBuf>,
     text: Option<String>,
@@ -364,6 +381,29 @@ pub struct ConfigLoader {
     bind: Option<String>,
     read_only: bool,
     demo: bool,
+}
+
+/// Shows a length in place of a text that may hold secrets.
+struct ByteCount(usize);
+
+impl fmt::Debug for ByteCount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0)
+    }
+}
+
+/// By hand: the TOML text may hold secrets, so only its length is shown.
+impl fmt::Debug for ConfigLoader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigLoader")
+            .field("file", &self.file)
+            .field("text", &self.text.as_ref().map(|t| ByteCount(t.len())))
+            .field("env", &self.env)
+            .field("bind", &self.bind)
+            .field("read_only", &self.read_only)
+            .field("demo", &self.demo)
+            .finish()
+    }
 }
 
 impl ConfigLoader {
@@ -546,16 +586,48 @@ impl ConfigLoader {
         }
         for origin in file.allowed_origins.unwrap_or_default() {
             let origin = origin.trim().trim_end_matches('/').to_owned();
-            if origin == "null" || is_http_url(&origin) && split_origin(&origin).1.is_empty() {
+            if is_origin(&origin) {
                 http.allowed_origins.push(origin);
             } else {
                 errors.push(format!(
                     "[http] allowed_origins: {origin:?} is not an origin (write \
-                     \"https://app.example.com\", with scheme and without path)"
+                     \"https://app.example.com:443\" or \"http://localhost:*\": scheme, host, \
+                     optional port or :* for any port, no path)"
                 ));
             }
         }
         http.metrics_require_auth = file.metrics_require_auth.unwrap_or(false);
+        for proxy in file.trusted_proxies.unwrap_or_default() {
+            let proxy = proxy.trim();
+            let parsed = proxy
+                .parse::<IpNet>()
+                .or_else(|_| proxy.parse::<std::net::IpAddr>().map(IpNet::from));
+            match parsed {
+                Ok(net) => http.trusted_proxies.push(net.trunc()),
+                Err(_) => errors.push(format!(
+                    "[http] trusted_proxies: {proxy:?} is not an IP address or CIDR network \
+                     (write \"10.0.0.7\" or \"10.0.0.0/8\")"
+                )),
+            }
+        }
+        for (key, value, into) in [
+            (
+                "request_timeout_secs",
+                file.request_timeout_secs,
+                &mut http.request_timeout,
+            ),
+            (
+                "read_timeout_secs",
+                file.read_timeout_secs,
+                &mut http.read_timeout,
+            ),
+        ] {
+            match value {
+                Some(0) => errors.push(format!("[http] {key} must be at least 1")),
+                Some(secs) => *into = Duration::from_secs(secs),
+                None => {}
+            }
+        }
         http
     }
 
@@ -602,7 +674,9 @@ impl ConfigLoader {
                 .push(ApiKeyEntry::new(key.user_id, digest, permissions));
         }
         let env_secret = self.env_value("JWT_SECRET").filter(|s| !s.is_empty());
-        if file.jwt.is_some() || env_secret.is_some() {
+        // Configured, even if invalid (its own errors are reported then).
+        let jwt_configured = file.jwt.is_some() || env_secret.is_some();
+        if jwt_configured {
             let jwt = file.jwt.unwrap_or_default();
             if let Some(settings) = jwt_settings(jwt, env_secret, base_dir, errors) {
                 auth.jwt = Some(settings);
@@ -642,6 +716,15 @@ impl ConfigLoader {
         }
         if let Some(oauth) = file.oauth {
             let mut ok = true;
+            if !jwt_configured {
+                errors.push(
+                    "[auth.oauth] needs [auth.jwt]: the metadata sends clients to \
+                     authorization_servers for tokens, and only [auth.jwt] verifies them; set \
+                     [auth.jwt] with the servers' public_key_pem_file (or secret / JWT_SECRET)"
+                        .to_owned(),
+                );
+                ok = false;
+            }
             if !is_http_url(&oauth.resource) {
                 errors.push(format!(
                     "[auth.oauth] resource must be an absolute https:// URL, got {:?}",
@@ -823,6 +906,25 @@ fn parse_digest(hex_digits: &str) -> Option<[u8; 32]> {
     let mut digest = [0u8; 32];
     hex::decode_to_slice(trimmed, &mut digest).ok()?;
     Some(digest)
+}
+
+/// `null`, or `scheme://host[:port]` with an http(s) scheme and no path; a trailing `:*`
+/// (any port) is accepted in place of the port.
+fn is_origin(origin: &str) -> bool {
+    if origin == "null" {
+        return true;
+    }
+    let (base, any_port) = match origin.strip_suffix(":*") {
+        Some(base) => (base, true),
+        None => (origin, false),
+    };
+    let Ok(uri) = base.parse::<http::Uri>() else {
+        return false;
+    };
+    is_http_url(base)
+        && split_origin(base).1.is_empty()
+        && uri.query().is_none()
+        && !(any_port && uri.port().is_some())
 }
 
 fn is_http_url(url: &str) -> bool {
@@ -1017,6 +1119,12 @@ struct HttpFile {
     allowed_origins: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics_require_auth: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trusted_proxies: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -1104,6 +1212,16 @@ impl FileConfig {
                 allowed_hosts: Some(config.http.allowed_hosts.clone()),
                 allowed_origins: Some(config.http.allowed_origins.clone()),
                 metrics_require_auth: Some(config.http.metrics_require_auth),
+                trusted_proxies: Some(
+                    config
+                        .http
+                        .trusted_proxies
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                ),
+                request_timeout_secs: Some(config.http.request_timeout.as_secs()),
+                read_timeout_secs: Some(config.http.read_timeout.as_secs()),
             },
             auth: AuthFile {
                 anonymous_permissions: Some(

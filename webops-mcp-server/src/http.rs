@@ -1,5 +1,6 @@
 //! The Streamable HTTP transport: `/mcp` behind authentication, `/health`, `/metrics`, the
-//! OAuth Protected Resource Metadata, request accounting, and graceful shutdown.
+//! OAuth Protected Resource Metadata, request accounting, time limits, the connection loop
+//! and graceful shutdown.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -10,26 +11,31 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::ConnectInfo;
+use axum::extract::{FromRequest as _, MatchedPath, Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{Method, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use hyper_util::service::TowerToHyperService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use webops_client::WebOpsApi;
 use webops_mcp_core::{Permission, WebOpsMcpServer};
 
-use crate::auth::{AuthLayerState, Authenticator, authenticate};
+use crate::auth::{AuthLayerState, Authenticator, ProxyTrust, authenticate};
 use crate::config::{Config, OAuthSettings};
 use crate::error::Error;
 use crate::metrics::HttpMetrics;
@@ -40,6 +46,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// How long shutdown waits for tool calls in flight before cancelling them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long shutdown then waits for connections to close before closing them.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Time limit of the operational endpoints (`/health`, `/metrics`, metadata).
 const OPS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,6 +67,7 @@ pub struct HttpApp {
     router: Router,
     mcp_cancel: CancellationToken,
     inflight: Arc<Inflight>,
+    read_timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -117,10 +127,19 @@ impl HttpApp {
         let auth_state = AuthLayerState {
             authenticator,
             metrics: metrics.clone(),
+            proxies: Arc::new(ProxyTrust::new(config.http.trusted_proxies.clone())),
             require: None,
         };
+        // The limit is on the answer's start: a stream (legacy sessions, progress) starts at
+        // once and is not cut; a JSON answer waits for the tool (the default outlasts a
+        // deploy's longest wait).
         let mcp = Router::new()
             .route_service("/mcp", mcp_service)
+            .route_layer(TimeoutLayer::with_status_code(
+                StatusCode::GATEWAY_TIMEOUT,
+                config.http.request_timeout,
+            ))
+            .route_layer(from_fn_with_state(config.http.read_timeout, read_body))
             .route_layer(from_fn_with_state(inflight.clone(), track_inflight))
             .route_layer(from_fn_with_state(owners, bind_session))
             .route_layer(from_fn_with_state(auth_state.clone(), authenticate));
@@ -168,42 +187,81 @@ impl HttpApp {
             router,
             mcp_cancel,
             inflight,
+            read_timeout: config.http.read_timeout,
         }
     }
 
     /// The router (for embedding in another axum application or a custom server loop).
-    /// It needs `ConnectInfo<SocketAddr>` for per-address throttling; without it every
-    /// client counts as loopback.
+    ///
+    /// It needs `ConnectInfo<SocketAddr>` (e.g. `into_make_service_with_connect_info`) to
+    /// throttle authentication failures per client address. Without it the peer is unknown:
+    /// every client shares one throttle entry and `X-Forwarded-For` is ignored. The time
+    /// limit on reading a request's headers is the server loop's; [`HttpApp::serve`] sets it.
     pub fn router(&self) -> Router {
         self.router.clone()
     }
 
     /// Serves on `listener` until `shutdown` fires, then stops accepting, lets tool calls
     /// in flight finish (at most [`SHUTDOWN_GRACE`]), and closes the MCP sessions.
+    ///
+    /// Each connection must send a request's headers within `[http] read_timeout_secs`
+    /// (an idle keep-alive connection is closed after as long).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), Error> {
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let signal = shutdown.clone();
-        // TCP_NODELAY: a legacy-session answer is an SSE stream written in several small
-        // pieces; with Nagle's algorithm each later piece waits for the client's delayed
-        // ACK (40 ms on Linux), which capped a keep-alive client at ~22 calls per second.
-        let listener = listener.tap_io(|tcp| {
+        let mut builder = ConnectionBuilder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.read_timeout);
+        let closing = CancellationToken::new();
+        let mut connections = JoinSet::new();
+        loop {
+            let accepted = tokio::select! {
+                () = shutdown.cancelled() => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+                accepted = listener.accept() => accepted,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            };
+            // TCP_NODELAY: a legacy-session answer is an SSE stream written in several small
+            // pieces; with Nagle's algorithm each later piece waits for the client's delayed
+            // ACK (40 ms on Linux), which capped a keep-alive client at ~22 calls per second.
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
-        });
-        let server = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { signal.cancelled_owned().await });
-        let mut task = tokio::spawn(server.into_future());
-        tokio::select! {
-            result = &mut task => return joined(result),
-            () = shutdown.cancelled() => {}
+            let service = TowerToHyperService::new(
+                self.router
+                    .clone()
+                    .map_request(move |request| with_peer(request, peer)),
+            );
+            let builder = builder.clone();
+            let closing = closing.clone();
+            connections.spawn(async move {
+                let connection = builder.serve_connection(TokioIo::new(tcp), service);
+                tokio::pin!(connection);
+                let result = tokio::select! {
+                    result = connection.as_mut() => result,
+                    () = closing.cancelled() => {
+                        // Finish the request in progress, then close.
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::trace!(error = %e, "connection ended with an error");
+                }
+            });
         }
+        drop(listener);
+        closing.cancel();
         let pending = self.inflight.count();
         if pending > 0 {
             tracing::info!(
@@ -222,23 +280,40 @@ impl HttpApp {
             );
         }
         self.mcp_cancel.cancel();
-        match tokio::time::timeout(Duration::from_secs(5), &mut task).await {
-            Ok(result) => joined(result),
-            Err(_) => {
-                task.abort();
-                tracing::warn!("connections still open after shutdown; closed them");
-                Ok(())
-            }
+        let drained = tokio::time::timeout(CLOSE_GRACE, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                connections = connections.len(),
+                "connections still open after shutdown; closing them"
+            );
+            connections.shutdown().await;
         }
+        Ok(())
     }
 }
 
-fn joined(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(), Error> {
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(Error::io("HTTP server failed", e)),
-        Err(e) => Err(Error::Transport(format!("HTTP server task ended: {e}"))),
+/// Gives a request its connection's peer address, as axum's `ConnectInfo` extractor and the
+/// authentication throttle expect it.
+fn with_peer<B>(mut request: http::Request<B>, peer: SocketAddr) -> http::Request<B> {
+    request.extensions_mut().insert(ConnectInfo(peer));
+    request
+}
+
+/// After a failed `accept`: per-connection errors are the client's; others (such as running
+/// out of file descriptors) are logged and followed by a pause rather than a busy loop.
+async fn accept_failed(error: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) {
+        return;
     }
+    tracing::error!(error = %error, "cannot accept connections; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// The route label of a matched path (a fixed set, so label cardinality stays bounded).
@@ -263,6 +338,32 @@ async fn count_requests(
     let response = next.run(request).await;
     metrics.record_request(route, response.status().as_u16());
     response
+}
+
+/// Reads an authenticated `/mcp` request's body within `limit` (408 otherwise), so a client
+/// cannot hold a request open by sending its body slowly; an oversized body gets 413.
+async fn read_body(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    // Only the body matters to the extractor (it answers 413 past the body limit).
+    let read = Bytes::from_request(Request::new(body), &());
+    match tokio::time::timeout(limit, read).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Err(rejection)) => rejection.into_response(),
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            axum::Json(json!({
+                "error": "request_timeout",
+                "message": format!(
+                    "the request body did not arrive within {} s",
+                    limit.as_secs_f64()
+                ),
+            })),
+        )
+            .into_response(),
+    }
 }
 
 async fn health_handler(State(state): State<AppState>) -> Response {

@@ -31,7 +31,8 @@ struct Cli {
     read_only: bool,
 
     /// Log filter (tracing env-filter syntax, e.g. "info" or "webops_mcp_core=debug");
-    /// defaults to RUST_LOG, else "info,rmcp=warn". Logs go to stderr.
+    /// defaults to RUST_LOG, else "info,rmcp=warn". Logs go to stderr. The MCP SDK logs at
+    /// most at info (its debug lines hold raw requests) unless the filter names `rmcp`.
     #[arg(long, global = true, value_name = "FILTER")]
     log_level: Option<String>,
 
@@ -49,8 +50,13 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         bind: Option<String>,
     },
-    /// Validate the configuration and print it with secrets redacted.
-    CheckConfig,
+    /// Validate the configuration and print it with secrets redacted; fails if `http` would
+    /// refuse to start, unless --stdio.
+    CheckConfig {
+        /// Check for `webops-mcp stdio` only: HTTP authentication is not required.
+        #[arg(long)]
+        stdio: bool,
+    },
     /// Make a new random API key and print it with its SHA-256 digest.
     HashKey,
     /// Read a password on stdin and print its argon2id hash.
@@ -73,7 +79,8 @@ enum AuditCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_level.as_deref());
+    let from_env = std::env::var("RUST_LOG").ok();
+    init_logging(cli.log_level.as_deref().or(from_env.as_deref()));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -87,13 +94,33 @@ fn main() -> ExitCode {
 /// every session at info).
 const DEFAULT_LOG: &str = "info,rmcp=warn";
 
-fn init_logging(level: Option<&str>) {
-    let filter = match level {
-        Some(level) => EnvFilter::try_new(level),
-        None => EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(DEFAULT_LOG)),
+/// The filter for `level` (`--log-level`, else `RUST_LOG`): the MCP SDK logs raw requests
+/// (arguments included, which may hold credentials) at debug, so it is held at info unless
+/// the filter names it.
+fn log_filter(level: Option<&str>) -> String {
+    match level.map(str::trim).filter(|l| !l.is_empty()) {
+        None => DEFAULT_LOG.to_owned(),
+        Some(level) => {
+            let names_rmcp = level.split(',').any(|directive| {
+                let target = directive
+                    .trim()
+                    .split(['=', '['])
+                    .next()
+                    .unwrap_or_default();
+                target == "rmcp" || target.starts_with("rmcp::")
+            });
+            if names_rmcp {
+                level.to_owned()
+            } else {
+                format!("{level},rmcp=info")
+            }
+        }
     }
-    .unwrap_or_else(|_| {
-        eprintln!("warning: invalid --log-level; using \"{DEFAULT_LOG}\"");
+}
+
+fn init_logging(level: Option<&str>) {
+    let filter = EnvFilter::try_new(log_filter(level)).unwrap_or_else(|_| {
+        eprintln!("warning: invalid log filter; using \"{DEFAULT_LOG}\"");
         EnvFilter::new(DEFAULT_LOG)
     });
     tracing_subscriber::fmt()
@@ -110,7 +137,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify { file },
         } => audit_verify(file),
-        Command::CheckConfig => check_config(&cli),
+        Command::CheckConfig { stdio } => check_config(&cli, *stdio),
         Command::Stdio => runtime()?.block_on(stdio(&cli)),
         Command::Http { bind } => runtime()?.block_on(http(&cli, bind.as_deref())),
     }
@@ -147,7 +174,7 @@ fn load_config(cli: &Cli, bind: Option<&str>) -> Result<Config> {
     Ok(config)
 }
 
-fn check_config(cli: &Cli) -> Result<ExitCode> {
+fn check_config(cli: &Cli, stdio_only: bool) -> Result<ExitCode> {
     let config = load_config(cli, None)?;
     match &config.source {
         Some(path) => println!(
@@ -158,8 +185,12 @@ fn check_config(cli: &Cli) -> Result<ExitCode> {
     }
     println!("# secrets are shown as <redacted>\n");
     print!("{}", config.to_redacted_toml());
-    if let Err(e) = config.check_http_auth() {
-        eprintln!("note: `webops-mcp http` would refuse to start: {e}");
+    if !stdio_only && let Err(e) = config.check_http_auth() {
+        eprintln!(
+            "error: `webops-mcp http` would refuse to start: {e}\n  (for a configuration used \
+             only by `webops-mcp stdio`, run `webops-mcp check-config --stdio`)"
+        );
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -295,6 +326,34 @@ fn audit_verify(file: &PathBuf) -> Result<ExitCode> {
         Err(e) => {
             eprintln!("{}: audit log verification FAILED: {e}", file.display());
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sdk_is_held_at_info_unless_the_filter_names_it() {
+        assert_eq!(log_filter(None), DEFAULT_LOG);
+        assert_eq!(log_filter(Some(" ")), DEFAULT_LOG);
+        assert_eq!(log_filter(Some("debug")), "debug,rmcp=info");
+        assert_eq!(
+            log_filter(Some("info,webops_mcp_core=trace")),
+            "info,webops_mcp_core=trace,rmcp=info"
+        );
+        for named in [
+            "rmcp=debug",
+            "debug,rmcp::service=trace",
+            "warn, rmcp[x]=debug",
+        ] {
+            assert_eq!(log_filter(Some(named)), named);
+        }
+        // A crate whose name only starts with "rmcp" is not the SDK.
+        assert_eq!(log_filter(Some("rmcpx=debug")), "rmcpx=debug,rmcp=info");
+        for filter in ["debug", "info,webops_mcp_core=trace"] {
+            assert!(EnvFilter::try_new(log_filter(Some(filter))).is_ok());
         }
     }
 }

@@ -52,6 +52,9 @@ fn defaults_without_any_input() {
     assert!(config.stdio.permissions.contains(Permission::DeployDelete));
     assert_eq!(config.http.bind.to_string(), "127.0.0.1:8080");
     assert!(!config.http.metrics_require_auth);
+    assert!(config.http.trusted_proxies.is_empty());
+    assert_eq!(config.http.request_timeout, Duration::from_secs(660));
+    assert_eq!(config.http.read_timeout, Duration::from_secs(30));
     assert!(!config.auth.any_method());
     assert!(matches!(config.check_http_auth(), Err(Error::NoHttpAuth)));
 }
@@ -246,6 +249,7 @@ authorization_servers = []
         "bad-permission\"): unknown permission 'deploy:launch'; allowed:",
         "bcrypt-user\"): password_hash is not a PHC string",
         "argon2i-user\"): password_hash must be an argon2id hash",
+        "[auth.oauth] needs [auth.jwt]",
         "[auth.oauth] resource must be an absolute",
         "[auth.oauth] authorization_servers must name at least one",
     ];
@@ -480,4 +484,182 @@ fn check_config_fails_on_an_invalid_file() {
         stderr.contains("`rate_limit`") && stderr.contains("[security]"),
         "{stderr}"
     );
+}
+
+#[test]
+fn oauth_metadata_needs_jwt_verification() {
+    let oauth = "[auth.oauth]\nresource = \"https://mcp.example.com/mcp\"\n\
+                 authorization_servers = [\"https://auth.example.com\"]\n";
+    let error = one_error(oauth);
+    assert!(
+        error.contains("[auth.oauth] needs [auth.jwt]") && error.contains("public_key_pem_file"),
+        "{error}"
+    );
+    // With a key, from the file or from JWT_SECRET alone, it is fine.
+    let with_key = format!(
+        "{oauth}[auth.jwt]\npublic_key_pem_file = \"{}\"\n",
+        fixture("rs256-public.pem").display()
+    );
+    assert!(
+        Config::loader()
+            .toml(with_key)
+            .load()
+            .unwrap()
+            .auth
+            .oauth
+            .is_some()
+    );
+    let config = Config::loader()
+        .toml(oauth)
+        .env("JWT_SECRET", "s".repeat(40))
+        .load()
+        .unwrap();
+    assert!(config.auth.oauth.is_some() && config.auth.jwt.is_some());
+    // A JWT table with its own error is reported once, not again by [auth.oauth].
+    let error = one_error(&format!("{oauth}[auth.jwt]\nsecret = \"short\"\n"));
+    assert!(error.contains("at least 32"), "{error}");
+}
+
+#[test]
+fn loader_debug_hides_the_toml_text_and_environment_values() {
+    let text = "[webops]\napi_key = \"loader-secret-value\"\n";
+    let loader = Config::loader()
+        .toml(text)
+        .env("WEBOPS_API_KEY", "env-secret-value")
+        .bind("127.0.0.1:9000");
+    let debug = format!("{loader:?}");
+    assert!(!debug.contains("loader-secret-value"), "{debug}");
+    assert!(!debug.contains("env-secret-value"), "{debug}");
+    assert!(
+        debug.contains(&format!("<{} bytes>", text.len())),
+        "{debug}"
+    );
+    assert!(
+        debug.contains("WEBOPS_API_KEY") && debug.contains("127.0.0.1:9000"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn allowed_origins_take_explicit_ports_and_any_port() {
+    let config = Config::loader()
+        .toml(
+            "[http]\nallowed_origins = [\"https://app.example.com:443\", \
+             \"http://localhost:*\", \"http://[::1]:*\", \"https://legacy.example.com\", \"null\"]\n",
+        )
+        .load()
+        .unwrap();
+    assert_eq!(
+        config.http.allowed_origins,
+        [
+            "https://app.example.com:443",
+            "http://localhost:*",
+            "http://[::1]:*",
+            "https://legacy.example.com",
+            "null"
+        ]
+    );
+    for bad in [
+        "app.example.com:*",
+        "https://app.example.com:443:*",
+        "https://app.example.com/path:*",
+        "https://app.example.com/path",
+        "ftp://app.example.com:*",
+        "https://:*",
+    ] {
+        let error = one_error(&format!("[http]\nallowed_origins = [\"{bad}\"]\n"));
+        assert!(
+            error.contains("[http] allowed_origins") && error.contains(":*"),
+            "{bad}: {error}"
+        );
+    }
+}
+
+#[test]
+fn trusted_proxies_and_timeouts_are_read_and_checked() {
+    let config = Config::loader()
+        .toml(
+            "[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\", \"fd00::/8\", \"172.18.5.9/16\"]\n\
+             request_timeout_secs = 900\nread_timeout_secs = 10\n",
+        )
+        .load()
+        .unwrap();
+    let proxies: Vec<String> = config
+        .http
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        proxies,
+        ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8", "172.18.0.0/16"]
+    );
+    assert_eq!(config.http.request_timeout, Duration::from_secs(900));
+    assert_eq!(config.http.read_timeout, Duration::from_secs(10));
+    let toml = config.to_redacted_toml();
+    assert!(
+        toml.contains("trusted_proxies = [") && toml.contains("\"10.0.0.0/8\""),
+        "{toml}"
+    );
+    assert!(toml.contains("request_timeout_secs = 900"), "{toml}");
+    assert!(toml.contains("read_timeout_secs = 10"), "{toml}");
+
+    let errors = errors_of(
+        Config::loader()
+            .toml(
+                "[http]\ntrusted_proxies = [\"10.0.0.0/33\", \"proxy.example\"]\n\
+                 request_timeout_secs = 0\nread_timeout_secs = 0\n",
+            )
+            .load(),
+    );
+    let all = errors.join("\n");
+    for needle in [
+        "[http] trusted_proxies: \"10.0.0.0/33\" is not an IP address or CIDR network",
+        "[http] trusted_proxies: \"proxy.example\"",
+        "[http] request_timeout_secs must be at least 1",
+        "[http] read_timeout_secs must be at least 1",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+    assert_eq!(errors.len(), 4, "{all}");
+}
+
+#[test]
+fn check_config_fails_when_http_would_refuse_to_start_unless_stdio_only() {
+    let dir = TempDir::new();
+    let file = dir.write(
+        "stdio.toml",
+        "[stdio]\nuser_id = \"me\"\npermissions = [\"deploy:read\"]\n",
+    );
+    let output = command()
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("would refuse to start") && stderr.contains("check-config --stdio"),
+        "{stderr}"
+    );
+    // The configuration is still printed.
+    assert!(String::from_utf8_lossy(&output.stdout).contains("user_id = \"me\""));
+
+    let output = command()
+        .args(["check-config", "--stdio", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // --demo makes its own keys, so http would start.
+    let output = command()
+        .args(["check-config", "--demo", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
 }

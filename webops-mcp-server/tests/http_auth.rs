@@ -13,11 +13,14 @@ use common::{
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
-const OAUTH_TOML: &str = r#"
-[auth.oauth]
-resource = "https://mcp.test.example/mcp"
-authorization_servers = ["https://auth.test.example"]
-"#;
+/// `[auth.oauth]` with the HS256 `[auth.jwt]` that verifies its tokens.
+fn oauth_toml() -> String {
+    format!(
+        "{}\n[auth.oauth]\nresource = \"https://mcp.test.example/mcp\"\n\
+         authorization_servers = [\"https://auth.test.example\"]\n",
+        common::hs256_toml()
+    )
+}
 
 /// POSTs an initialize request with one header; returns status, challenges and body.
 async fn attempt(server: &TestServer, header: Option<(&str, &str)>) -> (u16, Vec<String>, Value) {
@@ -127,7 +130,7 @@ async fn basic_users_are_accepted() {
 
 #[tokio::test]
 async fn missing_and_wrong_credentials_get_401_with_the_right_challenges() {
-    let server = TestServer::start(OAUTH_TOML).await;
+    let server = TestServer::start(&oauth_toml()).await;
     let metadata =
         "resource_metadata=\"https://mcp.test.example/.well-known/oauth-protected-resource/mcp\"";
 
@@ -191,7 +194,10 @@ async fn missing_and_wrong_credentials_get_401_with_the_right_challenges() {
         (401, Some("unsupported_scheme"))
     );
 
+    server.stop().await.unwrap();
+
     // A JWT where no [auth.jwt] is configured.
+    let server = TestServer::start("").await;
     let token = hs256(&claims("x", json!({"permissions": ["admin:*"]})));
     let header = format!("Bearer {token}");
     let (status, _, body) = attempt(&server, Some(("authorization", &header))).await;
@@ -288,9 +294,30 @@ async fn alg_none_and_algorithm_confusion_are_refused_by_a_public_key_server() {
     server.stop().await.unwrap();
 }
 
+/// POSTs an initialize request with `headers`; returns the status.
+async fn status_with(server: &TestServer, headers: &[(&str, &str)]) -> u16 {
+    post_mcp(
+        &server.url(),
+        headers,
+        initialize_body().to_string().into_bytes(),
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+async fn metrics_text(server: &TestServer) -> String {
+    reqwest::get(format!("{}/metrics", server.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn repeated_failures_from_one_address_are_throttled() {
-    let server = TestServer::start("").await;
+    let server = TestServer::start(&common::hs256_toml()).await;
     // Requests without credentials guess nothing and are not counted.
     for _ in 0..12 {
         let (status, _, _) = attempt(&server, None).await;
@@ -300,10 +327,10 @@ async fn repeated_failures_from_one_address_are_throttled() {
         let (status, _, _) = attempt(&server, Some(("x-api-key", "wrong"))).await;
         assert_eq!(status, 401, "attempt {i}");
     }
-    // Now even a good key is refused until the window passes.
+    // Now the address is over the limit: wrong credentials get 429.
     let response = post_mcp(
         &server.url(),
-        &[("x-api-key", ADMIN_KEY)],
+        &[("authorization", "Bearer wmcp_still-wrong")],
         initialize_body().to_string().into_bytes(),
     )
     .await;
@@ -317,31 +344,118 @@ async fn repeated_failures_from_one_address_are_throttled() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "too_many_failures");
 
-    let metrics = reqwest::get(format!("{}/metrics", server.base()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // So does a password: it is guessable and checked only under the limit.
+    let (name, value) = basic(BASIC_USER, BASIC_PASSWORD);
+    assert_eq!(status_with(&server, &[(name, &value)]).await, 429);
+
+    let metrics = metrics_text(&server).await;
     assert!(
         metrics.contains("webops_mcp_auth_throttled_addresses 1"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("webops_mcp_auth_throttled_requests_total 1"),
+        metrics.contains("webops_mcp_auth_throttled_requests_total 2"),
         "{metrics}"
     );
     assert!(
         metrics
-            .contains("webops_mcp_auth_attempts_total{method=\"api_key\",outcome=\"failure\"} 10"),
+            .contains("webops_mcp_auth_attempts_total{method=\"api_key\",outcome=\"failure\"} 11"),
         "{metrics}"
     );
     server.stop().await.unwrap();
 }
 
 #[tokio::test]
+async fn api_keys_and_jwts_still_work_from_an_address_over_the_limit() {
+    // Behind Docker's port publishing every client has the same address: one client's
+    // wrong keys must not lock out the others, whose keys and tokens cannot be guessed.
+    let server = TestServer::start(&common::hs256_toml()).await;
+    for _ in 0..10 {
+        assert_eq!(status_with(&server, &[("x-api-key", "wrong")]).await, 401);
+    }
+    assert_eq!(status_with(&server, &[("x-api-key", "wrong")]).await, 429);
+
+    let client = connect(&server.url(), &[("x-api-key", VIEWER_KEY)]).await;
+    assert_eq!(tool_names(&client).await.len(), 4);
+    client.cancel().await.unwrap();
+    let (name, value) = bearer(ADMIN_KEY);
+    let client = connect(&server.url(), &[(name, &value)]).await;
+    assert_eq!(tool_names(&client).await, sorted(&ALL_TOOLS));
+    client.cancel().await.unwrap();
+    let token = hs256(&claims(
+        "jwt-reader",
+        json!({"permissions": ["system:read"]}),
+    ));
+    let (name, value) = bearer(&token);
+    let client = connect(&server.url(), &[(name, &value)]).await;
+    assert_eq!(tool_names(&client).await, sorted(&["webops_system_health"]));
+    client.cancel().await.unwrap();
+
+    // The address is still refused for wrong ones.
+    assert_eq!(status_with(&server, &[("x-api-key", "wrong")]).await, 429);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_password_guesses_cannot_pass_the_limit() {
+    let server = TestServer::start("").await;
+    let (name, value) = basic(BASIC_USER, "guess");
+    let guesses: Vec<_> = (0..30)
+        .map(|_| {
+            let url = server.url();
+            let value = value.clone();
+            tokio::spawn(async move {
+                post_mcp(
+                    &url,
+                    &[(name, &value)],
+                    initialize_body().to_string().into_bytes(),
+                )
+                .await
+                .status()
+                .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    // Each attempt reserved its place before argon2 ran: at most the limit was checked.
+    assert!((1..=10).contains(&checked), "{statuses:?}");
+    assert_eq!(checked + refused, 30, "{statuses:?}");
+    let metrics = metrics_text(&server).await;
+    let failures =
+        format!("webops_mcp_auth_attempts_total{{method=\"basic\",outcome=\"failure\"}} {checked}");
+    assert!(metrics.contains(&failures), "{metrics}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    // The test client connects from 127.0.0.1, a trusted (loopback) peer: each forwarded
+    // address is its own client.
+    let server = TestServer::start("").await;
+    for i in 0..10 {
+        let client = format!("203.0.113.{i}");
+        let headers = [("x-api-key", "wrong"), ("x-forwarded-for", client.as_str())];
+        assert_eq!(status_with(&server, &headers).await, 401);
+    }
+    let next = [("x-api-key", "wrong"), ("x-forwarded-for", "203.0.113.200")];
+    assert_eq!(status_with(&server, &next).await, 401, "a different client");
+    let first = [("x-api-key", "wrong"), ("x-forwarded-for", "203.0.113.0")];
+    assert_eq!(
+        status_with(&server, &first).await,
+        401,
+        "one failure so far"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn protected_resource_metadata_is_published_without_auth() {
-    let server = TestServer::start(OAUTH_TOML).await;
+    let server = TestServer::start(&oauth_toml()).await;
     for path in [
         "/.well-known/oauth-protected-resource",
         "/.well-known/oauth-protected-resource/mcp",

@@ -1,6 +1,6 @@
 //! MCP over Streamable HTTP end to end: per-identity tool lists and permission errors,
-//! read-only mode, Host/Origin and body-size protections, both protocol eras, `/health`,
-//! `/metrics`, the audit log, and graceful shutdown.
+//! read-only mode, Host/Origin and body-size protections, time limits, both protocol eras,
+//! `/health`, `/metrics`, the audit log, and graceful shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use common::{
     ADMIN_KEY, ALL_TOOLS, DEPLOY_READ_KEY, READ_TOOLS, ServerOptions, TestServer, VIEWER_KEY,
-    bearer, call, command, connect, connect_modern, initialize_body, post_mcp, sorted, text_of,
-    tool_names,
+    bearer, call, command, connect, connect_modern, initialize_body, post_mcp, sorted,
+    standard_auth_toml, text_of, tool_names,
 };
-use rmcp::model::ProtocolVersion;
+use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 #[tokio::test]
 async fn a_viewer_deploy_is_a_tool_error_not_a_protocol_error() {
@@ -702,5 +703,123 @@ async fn progress_notifications_stream_over_http() {
         .unwrap();
     let result_at = messages.iter().position(|m| m["id"] == 2).unwrap();
     assert!(last_progress < result_at);
+    server.stop().await.unwrap();
+}
+
+/// Writes `bytes` on a fresh connection and waits (at most 20 s) for the server to answer
+/// or close; returns what it sent, or `None` if it did neither.
+async fn stall(server: &TestServer, bytes: &[u8]) -> Option<String> {
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(bytes).await.unwrap();
+    let mut answer = Vec::new();
+    match tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut answer)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&answer).into_owned()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let server = TestServer::start("\n[http]\nread_timeout_secs = 1\n").await;
+    let answer = stall(
+        &server,
+        b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nX-Api-Key: x",
+    )
+    .await;
+    assert!(answer.is_some(), "the server still waits for the headers");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_stops_sending_its_body_is_answered() {
+    let server = TestServer::start("\n[http]\nread_timeout_secs = 1\n").await;
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nX-Api-Key: {ADMIN_KEY}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Length: 500\r\n\r\n{{\"jsonrpc\": \"2.0\","
+    );
+    let answer = stall(&server, request.as_bytes())
+        .await
+        .expect("the server still waits for the body");
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_json_answer_is_cut_at_the_request_timeout_but_a_stream_is_not() {
+    // A waiting deploy takes two steps of 1.5 s; /mcp must start answering within 1 s.
+    let server = TestServer::start_with(ServerOptions {
+        toml: format!(
+            "{}\n[http]\nrequest_timeout_secs = 1\n",
+            standard_auth_toml()
+        ),
+        step_delay: Duration::from_millis(1500),
+        ..ServerOptions::default()
+    })
+    .await;
+    let deploy = |name: &str| {
+        let arguments = json!({
+            "app_name": name,
+            "repository": format!("https://github.com/example/{name}.git"),
+            "wait": true
+        });
+        CallToolRequestParams::new("webops_deploy_app")
+            .with_arguments(arguments.as_object().cloned().unwrap())
+    };
+    let key = [("x-api-key", ADMIN_KEY)];
+
+    // A stateless (2026-07-28) call without a progress token is answered with JSON once the
+    // tool is done: too late.
+    let call = json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": "webops_deploy_app",
+            "arguments": deploy("too-slow").arguments,
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "1.0"},
+                "io.modelcontextprotocol/clientCapabilities": {}
+            }
+        }
+    });
+    let response = post_mcp(
+        &server.url(),
+        &[
+            key[0],
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "webops_deploy_app"),
+        ],
+        call.to_string().into_bytes(),
+    )
+    .await;
+    let status = response.status().as_u16();
+    assert_eq!(status, 504, "{}", response.text().await.unwrap());
+    let statuses = reqwest::get(format!("{}/metrics", server.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        statuses.contains("webops_mcp_http_requests_total{route=\"/mcp\",status=\"504\"} 1"),
+        "{statuses}"
+    );
+
+    // With a progress token (rmcp's client always sends one) the answer is a stream that
+    // starts with the first notification: it runs to the end.
+    let modern = connect_modern(&server.url(), &key).await;
+    let result = modern.call_tool(deploy("streamed-modern")).await.unwrap();
+    assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+    modern.cancel().await.unwrap();
+
+    // A legacy session's answer is a stream that starts at once: it runs to the end.
+    let legacy = connect(&server.url(), &key).await;
+    let result = legacy.call_tool(deploy("streamed")).await.unwrap();
+    assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+    assert_eq!(result.structured_content.unwrap()["status"], "running");
+    legacy.cancel().await.unwrap();
     server.stop().await.unwrap();
 }

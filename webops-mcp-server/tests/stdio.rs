@@ -145,4 +145,8 @@ async fn stdio_demo_serves_every_tool_and_stdout_is_only_protocol() {
     // The logs went to stderr, and the audit records with them.
     assert!(stderr.contains("serving MCP over stdio"), "{stderr}");
     assert!(stderr.contains("webops_deploy_app"), "{stderr}");
+    // --log-level debug does not open the SDK's debug lines, which print raw requests.
+    for sdk_debug in ["received request", "response message"] {
+        assert!(!stderr.contains(sdk_debug), "{sdk_debug}:\n{stderr}");
+    }
 }
