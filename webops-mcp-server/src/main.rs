@@ -84,10 +84,27 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, joined by ": ", each cause shown once (some errors already
+/// include their cause in their own message).
+fn report(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// The default log filter: our own info lines, only warnings from the MCP SDK (which logs
@@ -333,6 +350,21 @@ fn audit_verify(file: &PathBuf) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(webops_mcp_server::Error::ReadConfig {
+            path: "/etc/x.toml".into(),
+            source: io,
+        });
+        assert_eq!(
+            report(&error),
+            "cannot read the configuration file /etc/x.toml: no such file"
+        );
+        let error = anyhow::anyhow!("inner cause").context("doing something");
+        assert_eq!(report(&error), "doing something: inner cause");
+    }
 
     #[test]
     fn the_sdk_is_held_at_info_unless_the_filter_names_it() {
