@@ -127,8 +127,11 @@ impl WebOpsMcpServer {
     }
 
     /// Stores the identity of `user_id`, for an embedding application that looks identities
-    /// up per request (replaces an earlier one).
-    pub fn set_auth_context(&self, user_id: &str, ctx: AuthContext) {
+    /// up per request (replaces an earlier one). The stored identity's `user_id` is
+    /// `user_id`, whatever `ctx` said, so rate limits and audit records name the user it is
+    /// stored under.
+    pub fn set_auth_context(&self, user_id: &str, mut ctx: AuthContext) {
+        ctx.user_id = user_id.to_owned();
         self.inner
             .auth_contexts
             .write()

@@ -324,6 +324,9 @@ fn auth_contexts_are_stored_per_user() {
     );
     assert!(server.remove_auth_context("alice").is_some());
     assert!(server.auth_context("alice").is_none());
+    // Stored under a name, the identity carries that name.
+    server.set_auth_context("bob", identity("mallory", &["deploy:read"]));
+    assert_eq!(server.auth_context("bob").unwrap().user_id, "bob");
 }
 
 // ---------------------------------------------------------------- pipeline order
