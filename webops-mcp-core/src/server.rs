@@ -336,6 +336,8 @@ impl WebOpsMcpServerBuilder {
     }
 
     /// Where audit records go (default: standard error). Ignored when audit logging is off.
+    /// The hash chain is kept by the server, so give each server a sink of its own: two
+    /// servers writing to one file would interleave two chains and fail verification.
     pub fn audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
         self.audit_sink = Some(sink);
         self
