@@ -441,23 +441,24 @@ impl Call {
 impl Client {
     /// Sends `call` under the retry policy and decodes its success envelope.
     async fn send<T: DeserializeOwned>(&self, call: Call) -> Result<Answer<T>> {
-        self.send_counted(call).await.0
+        self.send_retried(call).await.0
     }
 
-    /// [`Client::send`], also telling how many attempts were made: an error after a retry may
-    /// follow an earlier attempt that took effect although its answer was lost.
-    async fn send_counted<T: DeserializeOwned>(&self, call: Call) -> (Result<Answer<T>>, u32) {
+    /// [`Client::send`], also telling whether an earlier attempt that was retried may have
+    /// taken effect at WebOps although its answer was lost (see [`Error::may_have_acted`]).
+    async fn send_retried<T: DeserializeOwned>(&self, call: Call) -> (Result<Answer<T>>, bool) {
         let inner = &*self.inner;
         let url = match inner.root.join(&call.path) {
             Ok(url) => url,
             Err(e) => {
                 let message = format!("could not build the URL of {}: {e}", call.template);
-                return (Err(config_error(message)), 0);
+                return (Err(config_error(message)), false);
             }
         };
         let endpoint = call.endpoint();
         let idempotent = call.idempotent();
         let mut attempt = 0;
+        let mut lost_answer = false;
         loop {
             let started = Instant::now();
             let (status, result) = match self.attempt(&call, &url).await {
@@ -478,7 +479,7 @@ impl Client {
                 });
             }
             let error = match result {
-                Ok(answer) => return (Ok(answer), attempt + 1),
+                Ok(answer) => return (Ok(answer), lost_answer),
                 Err(error) => error,
             };
             let Some(wait) = inner.policy.wait_before_retry(&error, attempt, idempotent) else {
@@ -492,8 +493,9 @@ impl Client {
                     );
                     error.with_message(message)
                 };
-                return (Err(error), attempt + 1);
+                return (Err(error), lost_answer);
             };
+            lost_answer |= error.may_have_acted();
             tracing::debug!(
                 method = endpoint.method,
                 endpoint = endpoint.template,
@@ -589,15 +591,15 @@ impl Client {
                 call.method, call.template
             ));
         }
-        let message = if error.is_connect() {
-            format!("could not connect to WebOps at {}: {cause}", inner.server)
-        } else {
-            format!(
-                "the connection to WebOps at {} failed during {} {}: {cause}",
-                inner.server, call.method, call.template
-            )
-        };
-        Error::new(ErrorKind::Connection, message)
+        if error.is_connect() {
+            let message = format!("could not connect to WebOps at {}: {cause}", inner.server);
+            return Error::new(ErrorKind::Connection, message);
+        }
+        let message = format!(
+            "the connection to WebOps at {} failed during {} {}: {cause}",
+            inner.server, call.method, call.template
+        );
+        Error::new(ErrorKind::Connection, message).unanswered()
     }
 
     async fn data<T: DeserializeOwned>(&self, call: Call) -> Result<T> {
@@ -760,10 +762,10 @@ impl WebOpsApi for Client {
                 })?;
             call.idempotency_key = Some(value);
         }
-        match self.send_counted(call).await {
+        match self.send_retried(call).await {
             // A server without the Idempotency-Key extension may have created it on an
             // attempt whose answer was lost.
-            (Err(e), attempts) if attempts > 1 && e.kind() == ErrorKind::Conflict => {
+            (Err(e), true) if e.kind() == ErrorKind::Conflict => {
                 let message = format!(
                     "{} An earlier attempt of this request may have created '{}' before its \
                      answer was lost: look it up before creating it again.",
@@ -796,11 +798,9 @@ impl WebOpsApi for Client {
             "deployments/{id}/",
             format!("deployments/{id}/"),
         );
-        match self.send_counted(call).await {
+        match self.send_retried(call).await {
             // The retry of a DELETE whose first answer was lost finds nothing left to delete.
-            (Err(e), attempts) if attempts > 1 && e.kind() == ErrorKind::NotFound => {
-                Ok(Deleted { id, deleted: true })
-            }
+            (Err(e), true) if e.kind() == ErrorKind::NotFound => Ok(Deleted { id, deleted: true }),
             (result, _) => result.map(|answer| answer.data),
         }
     }

@@ -76,6 +76,8 @@ pub struct Error {
     code: Option<String>,
     details: BTreeMap<String, Vec<String>>,
     retry_after: Option<Duration>,
+    /// The request may have reached WebOps although no answer came back.
+    unanswered: bool,
 }
 
 impl Error {
@@ -88,7 +90,20 @@ impl Error {
             code: None,
             details: BTreeMap::new(),
             retry_after: None,
+            unanswered: false,
         }
+    }
+
+    /// Marks a failure after the request may have been sent: WebOps may have acted on it.
+    pub(crate) fn unanswered(mut self) -> Self {
+        self.unanswered = true;
+        self
+    }
+
+    /// Whether WebOps may have acted on the request although this error is all that came
+    /// back: the connection failed after sending, or a proxy answered 502 or 504.
+    pub(crate) fn may_have_acted(&self) -> bool {
+        self.unanswered || matches!(self.status, Some(502 | 504))
     }
 
     /// Sets the HTTP status.

@@ -307,23 +307,28 @@ async fn a_delete_whose_answer_was_lost_is_done() {
     assert_eq!(hits(&mock, "DELETE", &format!("deployments/{id}/")), 2);
     let gone = client.get_deployment(id).await.unwrap_err();
     assert_eq!(gone.kind(), ErrorKind::NotFound);
-    // Without a retry a 404 is still an error.
+    // Without a lost answer a 404 is still an error, retried or not.
+    let error = client.delete_deployment(id).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::NotFound);
+    mock.inject(Fault::status(503).on_method("DELETE"));
     let error = client.delete_deployment(id).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::NotFound);
 }
 
 #[tokio::test]
-async fn a_retried_create_that_conflicts_says_an_earlier_attempt_may_have_created_it() {
+async fn a_keyed_create_that_conflicts_after_a_gateway_error_says_it_may_exist() {
     let (mock, _) = with_app().await;
     let client = client(&mock);
-    mock.inject(Fault::status(503).on_method("POST"));
-    let error = client
-        .create_deployment(
-            &NewDeployment::new("app", "https://github.com/x/app.git"),
-            Some("key-1".to_owned()),
-        )
-        .await
-        .unwrap_err();
+    let create = |key: &str| {
+        let new = NewDeployment::new("app", "https://github.com/x/app.git");
+        let client = client.clone();
+        let key = key.to_owned();
+        async move { client.create_deployment(&new, Some(key)).await.unwrap_err() }
+    };
+    // A 502 from a proxy says nothing of whether WebOps acted: the conflict of the retry may
+    // be with the deployment the first attempt created.
+    mock.inject(Fault::status(502).on_method("POST"));
+    let error = create("key-1").await;
     assert_eq!(error.kind(), ErrorKind::Conflict);
     assert!(
         error.message().contains("may have created 'app'"),
@@ -331,16 +336,13 @@ async fn a_retried_create_that_conflicts_says_an_earlier_attempt_may_have_create
         error.message()
     );
     assert_eq!(hits(&mock, "POST", "deployments/"), 2);
-    // A conflict on the first attempt is only the conflict.
-    let error = client
-        .create_deployment(
-            &NewDeployment::new("app", "https://github.com/x/app.git"),
-            Some("key-2".to_owned()),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Conflict);
-    assert!(!error.message().contains("may have"), "{}", error.message());
+    // A 503 is WebOps refusing before acting, and a first-attempt conflict is only that.
+    mock.inject(Fault::status(503).on_method("POST"));
+    for key in ["key-2", "key-3"] {
+        let error = create(key).await;
+        assert_eq!(error.kind(), ErrorKind::Conflict);
+        assert!(!error.message().contains("may have"), "{}", error.message());
+    }
 }
 
 #[tokio::test]
