@@ -188,8 +188,13 @@ const CREDENTIALS: &[Credential] = &[
 /// Secrets recognised by their context rather than their format, each with the replacement
 /// that keeps the non-secret part.
 const CONTEXT_PATTERNS: [(&str, &str); 3] = [
-    // The whole user part of a URL: scheme://user:password@host, scheme://TOKEN@host.
-    (r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#]+@", "${1}[redacted]@"),
+    // The whole user part of a URL: scheme://user:password@host, scheme://TOKEN@host. It
+    // stops at characters a URL cannot hold unencoded (quotes, brackets), so a URL in JSON or
+    // markup does not swallow what follows it.
+    (
+        r#"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#"<>`{}|\\^]+@"#,
+        "${1}[redacted]@",
+    ),
     // Authorization headers and bearer tokens.
     (
         r"(?i)\b(authorization\s*[:=]\s*)?(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}",
@@ -316,6 +321,8 @@ mod tests {
             "https://example.com/?email=a@b.com",
             "https://example.com/@admin",
             "git@github.com:acme/shop.git",
+            r#"{"url":"https://svc","owner":"ops@x.io"}"#,
+            "<a href=\"https://svc\">ops@x.io</a>",
         ] {
             assert!(
                 matches!(mask_secrets_in_text(plain), Cow::Borrowed(_)),
