@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 use webops_mcp_server::config::ENV_VARS;
 use webops_mcp_server::{
     Config, Demo, HttpApp, Transport, build_server, generate_api_key, hash_password, serve_stdio,
@@ -112,27 +113,28 @@ fn report(error: &anyhow::Error) -> String {
 const DEFAULT_LOG: &str = "info,rmcp=warn";
 
 /// The filter for `level` (`--log-level`, else `RUST_LOG`): the MCP SDK logs raw requests
-/// (arguments included, which may hold credentials) at debug, so it is held at info unless
-/// the filter names it.
+/// (arguments included, which may hold credentials) at debug, so unless the filter names it,
+/// it is held at the less verbose of info and the filter's own default level (`warn` gives
+/// `rmcp=warn`; a filter with no default level leaves it off).
 fn log_filter(level: Option<&str>) -> String {
-    match level.map(str::trim).filter(|l| !l.is_empty()) {
-        None => DEFAULT_LOG.to_owned(),
-        Some(level) => {
-            let names_rmcp = level.split(',').any(|directive| {
-                let target = directive
-                    .trim()
-                    .split(['=', '['])
-                    .next()
-                    .unwrap_or_default();
-                target == "rmcp" || target.starts_with("rmcp::")
-            });
-            if names_rmcp {
-                level.to_owned()
-            } else {
-                format!("{level},rmcp=info")
-            }
-        }
+    let Some(level) = level.map(str::trim).filter(|l| !l.is_empty()) else {
+        return DEFAULT_LOG.to_owned();
+    };
+    let directives = || level.split(',').map(str::trim);
+    let names_rmcp = directives().any(|directive| {
+        let target = directive.split(['=', '[']).next().unwrap_or_default();
+        target == "rmcp" || target.starts_with("rmcp::")
+    });
+    if names_rmcp {
+        return level.to_owned();
     }
+    // A directive that is a bare level sets the default; without one, unnamed targets are off.
+    let default = directives()
+        .filter_map(|directive| directive.parse::<LevelFilter>().ok())
+        .max()
+        .unwrap_or(LevelFilter::OFF);
+    let sdk = default.min(LevelFilter::INFO);
+    format!("{level},rmcp={}", sdk.to_string().to_ascii_lowercase())
 }
 
 fn init_logging(level: Option<&str>) {
@@ -367,13 +369,28 @@ mod tests {
     }
 
     #[test]
-    fn the_sdk_is_held_at_info_unless_the_filter_names_it() {
+    fn the_sdk_is_held_at_info_or_less_unless_the_filter_names_it() {
         assert_eq!(log_filter(None), DEFAULT_LOG);
         assert_eq!(log_filter(Some(" ")), DEFAULT_LOG);
         assert_eq!(log_filter(Some("debug")), "debug,rmcp=info");
+        assert_eq!(log_filter(Some("TRACE")), "TRACE,rmcp=info");
+        assert_eq!(log_filter(Some("info")), "info,rmcp=info");
+        // Less than info asked for: the SDK gets no more than that.
+        assert_eq!(log_filter(Some("warn")), "warn,rmcp=warn");
+        assert_eq!(log_filter(Some("error")), "error,rmcp=error");
+        assert_eq!(log_filter(Some("off")), "off,rmcp=off");
+        assert_eq!(
+            log_filter(Some("warn,webops_mcp_core=debug")),
+            "warn,webops_mcp_core=debug,rmcp=warn"
+        );
         assert_eq!(
             log_filter(Some("info,webops_mcp_core=trace")),
             "info,webops_mcp_core=trace,rmcp=info"
+        );
+        // No default level: targets the filter does not name, the SDK among them, stay off.
+        assert_eq!(
+            log_filter(Some("webops_mcp_core=debug")),
+            "webops_mcp_core=debug,rmcp=off"
         );
         for named in [
             "rmcp=debug",
@@ -383,9 +400,31 @@ mod tests {
             assert_eq!(log_filter(Some(named)), named);
         }
         // A crate whose name only starts with "rmcp" is not the SDK.
-        assert_eq!(log_filter(Some("rmcpx=debug")), "rmcpx=debug,rmcp=info");
-        for filter in ["debug", "info,webops_mcp_core=trace"] {
+        assert_eq!(log_filter(Some("rmcpx=debug")), "rmcpx=debug,rmcp=off");
+        assert_eq!(
+            log_filter(Some("debug,rmcpx=debug")),
+            "debug,rmcpx=debug,rmcp=info"
+        );
+        for filter in [
+            "debug",
+            "warn",
+            "info,webops_mcp_core=trace",
+            "webops_mcp_core=debug",
+        ] {
             assert!(EnvFilter::try_new(log_filter(Some(filter))).is_ok());
         }
+    }
+
+    #[test]
+    fn warn_keeps_the_sdk_info_lines_out() {
+        use tracing::Level;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let filter = EnvFilter::try_new(log_filter(Some("warn"))).unwrap();
+        let subscriber = tracing_subscriber::registry().with(filter);
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(!tracing::enabled!(target: "rmcp::service", Level::INFO));
+            assert!(tracing::enabled!(target: "rmcp::service", Level::WARN));
+            assert!(!tracing::enabled!(target: "webops_mcp_server", Level::INFO));
+        });
     }
 }
