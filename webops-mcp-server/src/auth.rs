@@ -512,6 +512,17 @@ impl JwtVerifier {
             .unwrap_or_default(),
             (None, None) => PermissionSet::empty(),
         };
+        // A token that grants nothing here (a scope for other resources only, an empty
+        // list, neither claim) was not issued for this server's use: refuse it plainly
+        // rather than accept a caller who sees no tools.
+        if permissions.is_empty() {
+            return Err(fail(
+                "no_permission",
+                "the JWT grants no permission of this server: its permissions claim or scope \
+                 must name at least one (e.g. deploy:read)"
+                    .to_owned(),
+            ));
+        }
         Ok(Identity::new(subject, AuthMethod::Jwt, permissions))
     }
 }
@@ -1079,7 +1090,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_scope_keeps_its_permissions_and_ignores_other_oauth_scopes() {
+    async fn a_scope_keeps_its_permissions_ignores_other_oauth_scopes_and_must_grant_one() {
         let (auth, key) = hs256_authenticator();
         let identity = auth
             .authenticate(&token(
@@ -1091,12 +1102,22 @@ mod tests {
         let granted: Vec<Permission> = identity.permissions.iter().collect();
         assert_eq!(granted, [Permission::DeployRead, Permission::LogsRead]);
 
-        // Only other scopes: authenticated, but may do nothing.
-        let identity = auth
-            .authenticate(&token(&key, serde_json::json!({"scope": "openid email"})))
-            .await
-            .unwrap();
-        assert!(identity.permissions.is_empty());
+        // A token that grants none of this server's permissions is refused, whichever claim
+        // (or neither) it carries.
+        for claims in [
+            serde_json::json!({"scope": "openid email"}),
+            serde_json::json!({"scope": ""}),
+            serde_json::json!({"permissions": []}),
+            serde_json::json!({"permissions": [], "scope": "deploy:read"}),
+            serde_json::json!({}),
+        ] {
+            let failure = auth
+                .authenticate(&token(&key, claims.clone()))
+                .await
+                .unwrap_err();
+            assert_eq!(failure.code, "no_permission", "{claims}");
+            assert!(failure.message.contains("no permission"), "{claims}");
+        }
 
         // The permissions array is this server's own claim: an unknown entry refuses it.
         let failure = auth

@@ -165,8 +165,9 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// How long `/mcp` may take to start its answer (a stream, once started, is not cut).
     pub request_timeout: Duration,
-    /// How long a client may take to send a request's headers, and may pause while sending
-    /// its body.
+    /// How long a client may take to send a request's headers, and, counted separately, the
+    /// time within which an `/mcp` request's whole body must arrive (not a pause between
+    /// pieces: the body as a whole).
     pub read_timeout: Duration,
 }
 
@@ -676,6 +677,11 @@ impl ConfigLoader {
         let env_secret = self.env_value("JWT_SECRET").filter(|s| !s.is_empty());
         // Configured, even if invalid (its own errors are reported then).
         let jwt_configured = file.jwt.is_some() || env_secret.is_some();
+        let jwt_audience_set = file
+            .jwt
+            .as_ref()
+            .and_then(|jwt| jwt.audience.as_deref())
+            .is_some_and(|audience| !audience.trim().is_empty());
         if jwt_configured {
             let jwt = file.jwt.unwrap_or_default();
             if let Some(settings) = jwt_settings(jwt, env_secret, base_dir, errors) {
@@ -723,6 +729,15 @@ impl ConfigLoader {
                      [auth.jwt] with the servers' public_key_pem_file (or secret / JWT_SECRET)"
                         .to_owned(),
                 );
+                ok = false;
+            } else if !jwt_audience_set {
+                errors.push(format!(
+                    "[auth.oauth] needs [auth.jwt] audience: MCP authorization requires checking \
+                     that a token was issued for this server, or a token meant for another \
+                     resource of the same authorization servers would be accepted; set \
+                     [auth.jwt] audience to the resource URL ({:?})",
+                    oauth.resource
+                ));
                 ok = false;
             }
             if !is_http_url(&oauth.resource) {

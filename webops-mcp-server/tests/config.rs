@@ -495,28 +495,45 @@ fn oauth_metadata_needs_jwt_verification() {
         error.contains("[auth.oauth] needs [auth.jwt]") && error.contains("public_key_pem_file"),
         "{error}"
     );
-    // With a key, from the file or from JWT_SECRET alone, it is fine.
-    let with_key = format!(
+    // A key without an audience is not enough: tokens must be checked to be for this server.
+    let pem = format!(
         "{oauth}[auth.jwt]\npublic_key_pem_file = \"{}\"\n",
         fixture("rs256-public.pem").display()
     );
-    assert!(
-        Config::loader()
-            .toml(with_key)
-            .load()
-            .unwrap()
-            .auth
-            .oauth
-            .is_some()
-    );
+    let audience = "audience = \"https://mcp.example.com/mcp\"\n";
+    for (toml, secret) in [
+        (pem.clone(), None),
+        (format!("{pem}audience = \" \"\n"), None),
+        (oauth.to_owned(), Some("s".repeat(40))),
+    ] {
+        let mut loader = Config::loader().toml(toml);
+        if let Some(secret) = secret {
+            loader = loader.env("JWT_SECRET", secret);
+        }
+        let errors = errors_of(loader.load());
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].contains("[auth.oauth] needs [auth.jwt] audience")
+                && errors[0].contains("https://mcp.example.com/mcp"),
+            "{errors:#?}"
+        );
+    }
+    // With a key and an audience, from the file or with JWT_SECRET, it is fine.
     let config = Config::loader()
-        .toml(oauth)
+        .toml(format!("{pem}{audience}"))
+        .load()
+        .unwrap();
+    assert!(config.auth.oauth.is_some() && config.auth.jwt.is_some());
+    let config = Config::loader()
+        .toml(format!("{oauth}[auth.jwt]\n{audience}"))
         .env("JWT_SECRET", "s".repeat(40))
         .load()
         .unwrap();
     assert!(config.auth.oauth.is_some() && config.auth.jwt.is_some());
     // A JWT table with its own error is reported once, not again by [auth.oauth].
-    let error = one_error(&format!("{oauth}[auth.jwt]\nsecret = \"short\"\n"));
+    let error = one_error(&format!(
+        "{oauth}[auth.jwt]\nsecret = \"short\"\n{audience}"
+    ));
     assert!(error.contains("at least 32"), "{error}");
 }
 

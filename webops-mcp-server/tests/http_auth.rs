@@ -247,6 +247,10 @@ async fn bad_hs256_tokens_are_refused() {
             "unknown_permission",
         ),
         (
+            hs256(&claims("x", json!({"scope": "openid profile"}))),
+            "no_permission",
+        ),
+        (
             hs256(&json!({"sub": "x", "iss": common::JWT_ISSUER, "aud": common::JWT_AUDIENCE})),
             "invalid_token",
         ),
@@ -421,7 +425,9 @@ async fn concurrent_password_guesses_cannot_pass_the_limit() {
         statuses.push(guess.await.unwrap());
     }
     let checked = statuses.iter().filter(|s| **s == 401).count();
-    let refused = statuses.iter().filter(|s| **s == 429).count();
+    // 429: refused by the throttle; 503: no argon2 permit within its wait (a loaded box),
+    // not checked and not counted as a failure either.
+    let refused = statuses.iter().filter(|s| [429, 503].contains(*s)).count();
     // Each attempt reserved its place before argon2 ran: at most the limit was checked.
     assert!((1..=10).contains(&checked), "{statuses:?}");
     assert_eq!(checked + refused, 30, "{statuses:?}");
@@ -433,7 +439,7 @@ async fn concurrent_password_guesses_cannot_pass_the_limit() {
 }
 
 #[tokio::test]
-async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+async fn forwarded_for_from_a_loopback_peer_names_each_client() {
     // The test client connects from 127.0.0.1, a trusted (loopback) peer: each forwarded
     // address is its own client.
     let server = TestServer::start("").await;
