@@ -130,14 +130,12 @@ impl HttpApp {
             proxies: Arc::new(ProxyTrust::new(config.http.trusted_proxies.clone())),
             require: None,
         };
-        // The limit is on the answer's start: a stream (legacy sessions, progress) starts at
-        // once and is not cut; a JSON answer waits for the tool (the default outlasts a
-        // deploy's longest wait).
+        // The limit is on the answer's start, see `limit_answer_start`.
         let mcp = Router::new()
             .route_service("/mcp", mcp_service)
-            .route_layer(TimeoutLayer::with_status_code(
-                StatusCode::GATEWAY_TIMEOUT,
+            .route_layer(from_fn_with_state(
                 config.http.request_timeout,
+                limit_answer_start,
             ))
             .route_layer(from_fn_with_state(config.http.read_timeout, read_body))
             .route_layer(from_fn_with_state(inflight.clone(), track_inflight))
@@ -204,14 +202,19 @@ impl HttpApp {
     /// Serves on `listener` until `shutdown` fires, then stops accepting, lets tool calls
     /// in flight finish (at most [`SHUTDOWN_GRACE`]), and closes the MCP sessions.
     ///
-    /// Each connection must send a request's headers within `[http] read_timeout_secs`
-    /// (an idle keep-alive connection is closed after as long).
+    /// Connections speak HTTP/1.1 (HTTP/2 is refused). Each must send a request's headers
+    /// within `[http] read_timeout_secs`, counted from the moment it connects or its previous
+    /// answer was sent (so a silent or idle keep-alive connection is closed after as long).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> Result<(), Error> {
-        let mut builder = ConnectionBuilder::new(TokioExecutor::new());
+        // HTTP/1.1 only: detecting HTTP/2 first reads the connection's opening bytes with no
+        // deadline (a client that connects and sends nothing would hold it open forever), and
+        // HTTP/2 without TLS would get none of the HTTP/1 time limits. Behind a TLS proxy the
+        // client's HTTP/2 ends at the proxy.
+        let mut builder = ConnectionBuilder::new(TokioExecutor::new()).http1_only();
         builder
             .http1()
             .timer(TokioTimer::new())
@@ -358,6 +361,35 @@ async fn read_body(State(limit): State<Duration>, request: Request, next: Next) 
                 "error": "request_timeout",
                 "message": format!(
                     "the request body did not arrive within {} s",
+                    limit.as_secs_f64()
+                ),
+            })),
+        )
+            .into_response(),
+    }
+}
+
+/// Answers `504` when `/mcp` has not started its answer within `limit`. A legacy session's
+/// answer is a stream that starts at once; a stateless (2026-07-28) call with a progress
+/// token starts its stream with the tool's first message; otherwise the JSON answer starts
+/// when the tool is done. Once started, an answer is not cut. The tool call is not undone:
+/// a write tool's change may still happen, which the body says.
+async fn limit_answer_start(
+    State(limit): State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            axum::Json(json!({
+                "error": "answer_timeout",
+                "message": format!(
+                    "no answer started within {} s (request_timeout_secs); the call was not \
+                     necessarily undone: a write tool's change (deploy, start, stop, restart, \
+                     scale) may have happened or may still happen, so check with \
+                     webops_get_status before retrying",
                     limit.as_secs_f64()
                 ),
             })),

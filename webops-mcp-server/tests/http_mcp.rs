@@ -731,6 +731,32 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
 }
 
 #[tokio::test]
+async fn a_client_that_connects_and_sends_nothing_is_disconnected() {
+    let server = TestServer::start("\n[http]\nread_timeout_secs = 1\n").await;
+    let answer = stall(&server, b"").await;
+    assert!(
+        answer.is_some(),
+        "the server still waits for the first byte"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn http2_without_tls_is_refused() {
+    let server = TestServer::start("").await;
+    // The HTTP/2 connection preface (prior knowledge, as h2c clients send it).
+    let answer = stall(&server, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .expect("the server neither answered nor closed");
+    assert!(!answer.starts_with("HTTP/2"), "{answer}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4") || answer.starts_with("HTTP/1.1 505"),
+        "{answer}"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_client_that_stops_sending_its_body_is_answered() {
     let server = TestServer::start("\n[http]\nread_timeout_secs = 1\n").await;
     let request = format!(
@@ -796,7 +822,17 @@ async fn a_json_answer_is_cut_at_the_request_timeout_but_a_stream_is_not() {
     )
     .await;
     let status = response.status().as_u16();
-    assert_eq!(status, 504, "{}", response.text().await.unwrap());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"], "answer_timeout", "{body}");
+    // The deploy is not undone: the body says so and where to look.
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("webops_get_status"),
+        "{body}"
+    );
     let statuses = reqwest::get(format!("{}/metrics", server.base()))
         .await
         .unwrap()
