@@ -558,8 +558,9 @@ pub fn verify(reader: impl BufRead) -> Result<VerifyReport, VerifyError> {
     })
 }
 
-/// Locks `mutex`, recovering from poisoning (a panic elsewhere must not stop auditing).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `mutex`, recovering from poisoning (a panic elsewhere must not stop auditing or
+/// metrics).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
