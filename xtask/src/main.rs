@@ -9,6 +9,7 @@ mod conformance;
 mod harness;
 mod interop;
 mod load;
+mod panel;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -26,7 +27,9 @@ commands:
   python-client  the official MCP Python SDK over stdio and HTTP, legacy and 2026-07-28 modes (docs/conformance.md)
   inspector    the MCP Inspector CLI over stdio and HTTP: JSON results and exit codes (docs/conformance.md)
   load-test    N concurrent MCP clients for a while against a release server (see --help; docs/performance.md)
-  bench        tools/call vs the direct WebOps API, RSS over 200k calls, startup time (see --help)";
+  bench        tools/call vs the direct WebOps API, RSS over 200k calls, startup time (see --help)
+  panel-up     set up the real WebOps panel (WEBOPS_PANEL_TARBALL or WEBOPS_PANEL_SRC) and run it on
+               loopback until Ctrl-C ([--setup-only] [NAME ...]; one instance per name)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,6 +42,7 @@ fn main() -> Result<()> {
         Some("inspector") => interop::inspector(),
         Some("load-test") => load::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
+        Some("panel-up") => panel::panel_up(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
