@@ -7,6 +7,9 @@
 //! lines), actions, logs, databases, health and metrics, and `Idempotency-Key` on create. It
 //! records every request and can be told to misbehave ([`Fault`], [`RateLimit`], latency).
 //!
+//! [`MockPanel`] is its sibling for the *shipped* control panel's API (the "panel flavour"):
+//! Django form login with CSRF and session cookies, and the panel's observed quirks.
+//!
 //! ```
 //! use webops_mcp_testkit::{Fault, MockWebOps, Seed};
 //!
@@ -40,6 +43,7 @@ mod error;
 mod fault;
 mod model;
 mod numbers;
+mod panel;
 mod params;
 mod seed;
 mod store;
@@ -52,6 +56,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use fault::{Fault, RateLimit, RecordedRequest};
+pub use panel::{
+    MockPanel, PANEL_2FA_PASSWORD, PANEL_2FA_USER, PANEL_PASSWORD, PANEL_RATE_LIMIT, PANEL_USER,
+    PanelBuilder, PanelDatabase, PanelDeployment, PanelSeed, PanelUser,
+};
 pub use seed::{Seed, SeedDatabase, SeedDeployment};
 
 use model::{Level, LogType, ServiceState, Status};
