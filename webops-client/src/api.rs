@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::flavor::Capabilities;
 use crate::types::*;
 
 /// One async method per endpoint of the WebOps REST API v1.
@@ -66,6 +67,32 @@ pub trait WebOpsApi: Send + Sync {
 
     /// `GET monitoring/metrics/`, for the whole platform or one deployment.
     async fn metrics(&self, period: MetricsPeriod, deployment_id: Option<i64>) -> Result<Metrics>;
+
+    /// What this server can do. The REST API v1 can do everything (the default); the auto
+    /// client finds out at its first use, which may fail like any request.
+    async fn capabilities(&self) -> Result<Capabilities> {
+        Ok(Capabilities::default())
+    }
+
+    /// The variables of the `.env` file in deployment `id`'s repository (values are secrets).
+    /// Only where [`Capabilities::repo_env`]; elsewhere [`ErrorKind::Unsupported`].
+    async fn repo_env(&self, id: i64) -> Result<EnvVars> {
+        let _ = id;
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            "this WebOps server does not expose a repository's .env file",
+        ))
+    }
+
+    /// The server's own checks of deployment `id`'s project. Only where
+    /// [`Capabilities::project_checks`]; elsewhere [`ErrorKind::Unsupported`].
+    async fn project_checks(&self, id: i64) -> Result<Vec<ProjectCheck>> {
+        let _ = id;
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            "this WebOps server has no project checks",
+        ))
+    }
 }
 
 /// The most items one `GET deployments/` page holds.

@@ -16,9 +16,12 @@ use reqwest::{Method, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::any::AnyClient;
 use crate::api::WebOpsApi;
 use crate::decode::{Answer, Endpoint, RawAnswer, decode, redact};
 use crate::error::{Error, ErrorKind, Result};
+use crate::flavor::Flavor;
+use crate::panel::{PanelClient, RequestBudget, TransportConfig};
 use crate::retry::{Backoff, RetryPolicy, Wait, parse_retry_after};
 use crate::types::*;
 
@@ -39,6 +42,16 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Retries after the first attempt.
     pub max_retries: u32,
+    /// Which API the server speaks (default: find out at first use).
+    pub flavor: Flavor,
+    /// The control panel user to log in as.
+    pub username: Option<String>,
+    /// Its password (secret: never shown by `Debug`).
+    pub password: Option<String>,
+    /// Requests the panel client may send per window.
+    pub budget: RequestBudget,
+    /// How long the panel client reuses the deployment list (and its id ↔ name map).
+    pub cache_ttl: Duration,
 }
 
 impl Default for ClientConfig {
@@ -49,6 +62,11 @@ impl Default for ClientConfig {
             api_key: None,
             timeout: Duration::from_secs(30),
             max_retries: 3,
+            flavor: Flavor::Auto,
+            username: None,
+            password: None,
+            budget: RequestBudget::default(),
+            cache_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -61,15 +79,21 @@ impl fmt::Debug for ClientConfig {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
+            .field("flavor", &self.flavor)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("budget", &self.budget)
+            .field("cache_ttl", &self.cache_ttl)
             .finish()
     }
 }
 
 impl ClientConfig {
-    /// Reads `WEBOPS_API_URL`, `WEBOPS_API_VERSION` and `WEBOPS_API_KEY`; unset ones keep
-    /// their defaults.
+    /// Reads `WEBOPS_API_URL`, `WEBOPS_API_VERSION`, `WEBOPS_API_KEY`, `WEBOPS_API_FLAVOR`,
+    /// `WEBOPS_USERNAME` and `WEBOPS_PASSWORD`; unset ones keep their defaults.
     ///
-    /// Values are trimmed, and an empty value counts as unset.
+    /// Values are trimmed, and an empty value counts as unset; an unknown flavour is kept as
+    /// `auto`.
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -89,6 +113,11 @@ impl ClientConfig {
             config.api_version = version;
         }
         config.api_key = var("WEBOPS_API_KEY");
+        if let Some(flavor) = var("WEBOPS_API_FLAVOR") {
+            config.flavor = flavor.parse().unwrap_or_default();
+        }
+        config.username = var("WEBOPS_USERNAME");
+        config.password = var("WEBOPS_PASSWORD");
         config
     }
 
@@ -201,6 +230,99 @@ impl ClientBuilder {
     pub fn observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
         self.observer = Some(observer);
         self
+    }
+    /// Which API the server speaks (default [`Flavor::Auto`]); see [`ClientBuilder::build_any`].
+    pub fn flavor(mut self, flavor: Flavor) -> Self {
+        self.config.flavor = flavor;
+        self
+    }
+    /// The control panel user and password the panel client logs in with.
+    pub fn credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.config.username = Some(username.into());
+        self.config.password = Some(password.into());
+        self
+    }
+    /// Requests the panel client may send per window (default 20 per 60 s, the panel's own
+    /// limit; 0 requests turns the budget off).
+    pub fn budget(mut self, requests: u32, window: Duration) -> Self {
+        self.config.budget = RequestBudget { requests, window };
+        self
+    }
+    /// How long the panel client reuses the deployment list (default 10 s).
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.config.cache_ttl = ttl;
+        self
+    }
+
+    /// Builds the client of the configured [`Flavor`]: [`Client`] for `v1`, the control panel
+    /// client for `panel`, and both for `auto`, which probes the server once at first use.
+    ///
+    /// Fails like [`ClientBuilder::build`], and when the panel user or password is empty or
+    /// only one of them is set.
+    pub fn build_any(self) -> Result<AnyClient> {
+        let flavor = self.config.flavor;
+        let panel = match flavor {
+            Flavor::V1 => None,
+            Flavor::Panel | Flavor::Auto => Some(self.panel_client()?),
+        };
+        let v1 = match flavor {
+            Flavor::Panel => None,
+            Flavor::V1 | Flavor::Auto => Some(self.build()?),
+        };
+        Ok(AnyClient::new(flavor, v1, panel))
+    }
+
+    fn panel_client(&self) -> Result<PanelClient> {
+        let config = &self.config;
+        let (base, _) = api_root(&config.api_url, &config.api_version)?;
+        let base = Url::parse(&base)
+            .map_err(|e| config_error(format!("the WebOps URL is invalid: {e}")))?;
+        if config.timeout.is_zero() {
+            return Err(config_error("the request timeout must be longer than zero"));
+        }
+        match (&config.username, &config.password) {
+            (Some(user), _) if user.is_empty() || user.chars().any(char::is_control) => {
+                return Err(config_error(
+                    "the panel user name is empty or has control characters",
+                ));
+            }
+            (Some(_), Some(password)) if password.is_empty() => {
+                return Err(config_error("the panel password is empty"));
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(config_error(
+                    "the panel login needs both a user name and a password",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(token) = &config.api_key {
+            authorization(token)?;
+        }
+        let user_agent = self
+            .user_agent
+            .clone()
+            .unwrap_or_else(|| concat!("webops-client/", env!("CARGO_PKG_VERSION")).to_owned());
+        let user_agent = HeaderValue::from_str(&user_agent).map_err(|_| {
+            config_error("the user agent is not a valid HTTP header value (visible ASCII only)")
+        })?;
+        PanelClient::new(
+            TransportConfig {
+                base,
+                username: config.username.clone(),
+                password: config.password.clone(),
+                api_key: config.api_key.clone(),
+                timeout: config.timeout,
+                user_agent,
+                budget: config.budget,
+                policy: RetryPolicy {
+                    max_retries: config.max_retries,
+                    ..self.policy
+                },
+                observer: self.observer.clone(),
+            },
+            config.cache_ttl,
+        )
     }
     /// Validates the settings and builds the client.
     ///

@@ -329,7 +329,7 @@ pub(crate) fn redact(text: &str, token: Option<&str>) -> String {
 
 /// serde_json's description of a decoding failure, without the offending value (a value in
 /// the wrong place could be a secret, e.g. an env var).
-fn describe_json_error(error: &serde_json::Error) -> String {
+pub(crate) fn describe_json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = text.strip_prefix(prefix)

@@ -28,7 +28,8 @@ pub enum ErrorKind {
     Timeout,
     /// The API could not be reached (refused, reset, DNS).
     Connection,
-    /// 404/405 on an extension endpoint: this WebOps server does not support it.
+    /// This WebOps server does not support the operation (404/405 on an extension endpoint,
+    /// or a capability its flavour lacks).
     Unsupported,
     /// The answer could not be decoded.
     Decode,
@@ -78,6 +79,8 @@ pub struct Error {
     retry_after: Option<Duration>,
     /// The request may have reached WebOps although no answer came back.
     unanswered: bool,
+    /// Text quoted from the server's answer (bounded, secrets removed): untrusted data.
+    upstream_text: Option<String>,
 }
 
 impl Error {
@@ -91,6 +94,7 @@ impl Error {
             details: BTreeMap::new(),
             retry_after: None,
             unanswered: false,
+            upstream_text: None,
         }
     }
 
@@ -130,6 +134,13 @@ impl Error {
         self
     }
 
+    /// Attaches text quoted from the server's answer. It is untrusted data: whoever shows it
+    /// to a model must fence it as such. The caller bounds it and removes secrets first.
+    pub fn with_upstream_text(mut self, text: impl Into<String>) -> Self {
+        self.upstream_text = Some(text.into());
+        self
+    }
+
     /// Replaces the message (used to add context such as the number of attempts).
     pub(crate) fn with_message(mut self, message: String) -> Self {
         self.message = message;
@@ -164,6 +175,12 @@ impl Error {
     /// How long the server asked to wait before retrying.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+
+    /// Text quoted from the server's answer, kept out of [`Error::message`] because it is
+    /// untrusted: bounded and with the client's secrets removed, but still the server's words.
+    pub fn upstream_text(&self) -> Option<&str> {
+        self.upstream_text.as_deref()
     }
 }
 

@@ -1,4 +1,6 @@
-//! A typed async client of the WebOps hosting platform's REST API v1.
+//! A typed async client of the WebOps hosting platform: the documented REST API v1
+//! ([`Client`]) and the shipped WebOps control panel ([`PanelClient`]), behind one trait,
+//! [`WebOpsApi`]; [`ClientBuilder::build_any`] picks the one a server speaks.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), webops_client::Error> {
@@ -21,18 +23,24 @@
 //!
 //! The library reads no environment on its own; [`ClientConfig::from_env`] is an explicit helper.
 
+mod any;
 mod api;
 mod client;
 mod decode;
 mod error;
+mod flavor;
+mod panel;
 mod retry;
 mod types;
 
+pub use any::AnyClient;
 #[cfg(feature = "mock")]
 pub use api::MockWebOpsApi;
 pub use api::{MAX_PER_PAGE, WebOpsApi, WebOpsApiExt};
 pub use client::{Client, ClientBuilder, ClientConfig, RequestEvent, RequestObserver};
 pub use error::{Error, ErrorKind, Result};
+pub use flavor::{ApiFlavor, Capabilities, Flavor};
+pub use panel::{PanelClient, RequestBudget};
 pub use types::*;
 
 /// Compiles the README's example as a doctest.

@@ -673,8 +673,31 @@ impl DeploymentUpdate {
 pub struct Deleted {
     /// The deleted id.
     pub id: i64,
-    /// Always true.
+    /// True when the deployment is gone; false when WebOps only accepted the request and
+    /// deletes in the background (the control panel).
     pub deleted: bool,
+}
+
+impl Deleted {
+    /// A delete answer (for alternative [`crate::WebOpsApi`] implementations).
+    pub fn new(id: i64, deleted: bool) -> Self {
+        Deleted { id, deleted }
+    }
+}
+
+/// One of the server's own checks of a deployment's project (the control panel's project
+/// validation). The message is the server's text: untrusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProjectCheck {
+    /// Whether the check passed.
+    pub passed: bool,
+    /// `info`, `warning`, `error`, ...
+    pub level: String,
+    /// What the server found.
+    pub message: String,
+    /// The server marked the finding as a security risk.
+    pub security_risk: bool,
 }
 
 /// Answer of start/stop/restart/redeploy.
