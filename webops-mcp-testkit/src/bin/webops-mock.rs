@@ -1,9 +1,11 @@
-//! `webops-mock`: serves the mock WebOps REST API v1 for manual use, demos and contract checks.
+//! `webops-mock`: serves the mock WebOps REST API v1 (or, with `--flavor panel`, a mock of
+//! the shipped control panel's API) for manual use, demos and contract checks.
 //!
 //! ```text
 //! webops-mock --bind 127.0.0.1:8000 --token TOKEN [--read-only-token TOKEN]
-//!             [--seed demo|empty] [--step-delay-ms 1000]
+//!             [--seed demo|empty] [--step-delay-ms 1000] [--flavor v1|panel]
 //! ```
+//! With `--flavor panel` the token options are ignored: log in with the printed user.
 //! Logs go to stderr, one line per answered request by default (`RUST_LOG` filters them).
 
 use std::net::SocketAddr;
@@ -11,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use webops_mcp_testkit::{MockWebOps, Seed};
+use webops_mcp_testkit::{MockPanel, MockWebOps, PANEL_PASSWORD, PANEL_USER, PanelSeed, Seed};
 
 /// A stateful mock of the WebOps REST API v1.
 #[derive(Debug, Parser)]
@@ -36,6 +38,18 @@ struct Args {
     /// Duration of each lifecycle step (pending → building → running), in milliseconds.
     #[arg(long, default_value_t = 1000)]
     step_delay_ms: u64,
+
+    /// Which API to serve: the documented REST API v1, or the shipped control panel's.
+    #[arg(long, value_enum, default_value_t = Flavor::V1)]
+    flavor: Flavor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Flavor {
+    /// The documented WebOps REST API v1 under `/api/v1/`, bearer tokens.
+    V1,
+    /// The shipped control panel: form login, CSRF and session cookies, `/api/...`.
+    Panel,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -58,6 +72,9 @@ async fn main() -> ExitCode {
         )
         .init();
     let args = Args::parse();
+    if args.flavor == Flavor::Panel {
+        return serve_panel(&args).await;
+    }
     if args.token.is_empty() {
         eprintln!("webops-mock: --token must not be empty");
         return ExitCode::from(2);
@@ -90,5 +107,36 @@ async fn main() -> ExitCode {
     }
     tracing::info!("webops-mock stopping");
     mock.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Serves the panel flavour until Ctrl-C.
+async fn serve_panel(args: &Args) -> ExitCode {
+    let panel = match MockPanel::builder()
+        .bind(args.bind)
+        .seed(match args.seed {
+            SeedArg::Demo => PanelSeed::Demo,
+            SeedArg::Empty => PanelSeed::Empty,
+        })
+        .start()
+        .await
+    {
+        Ok(panel) => panel,
+        Err(e) => {
+            eprintln!("webops-mock: cannot start on {}: {e}", args.bind);
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        base_url = %panel.base_url(),
+        user = PANEL_USER,
+        password = PANEL_PASSWORD,
+        "webops-mock panel listening (log in at /auth/login/)"
+    );
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::warn!(error = %e, "cannot listen for Ctrl-C; stopping");
+    }
+    tracing::info!("webops-mock stopping");
+    panel.shutdown().await;
     ExitCode::SUCCESS
 }

@@ -109,7 +109,12 @@ fn session_key() -> String {
 fn form_page(secret: &str, error: Option<&str>) -> Response {
     let masked = mask(secret, &token(32));
     let error = error
-        .map(|e| format!("<ul class=\"errorlist nonfield\"><li>{}</li></ul>\n", escape(e)))
+        .map(|e| {
+            format!(
+                "<ul class=\"errorlist nonfield\"><li>{}</li></ul>\n",
+                escape(e)
+            )
+        })
         .unwrap_or_default();
     let body = format!(
         "<h1>Sign in to WebOps</h1>\n{error}<form method=\"post\">\n\

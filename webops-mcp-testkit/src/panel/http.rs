@@ -117,8 +117,8 @@ pub(crate) async fn serve(
             })
             .or_insert(value);
     }
-    let mut text = String::from_utf8_lossy(&req.body[..req.body.len().min(RECORDED_BODY_BYTES)])
-        .into_owned();
+    let mut text =
+        String::from_utf8_lossy(&req.body[..req.body.len().min(RECORDED_BODY_BYTES)]).into_owned();
     if req.body.len() > RECORDED_BODY_BYTES {
         text.push('…');
     }

@@ -39,8 +39,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use seed::{
-    PANEL_2FA_PASSWORD, PANEL_2FA_USER, PANEL_PASSWORD, PANEL_USER, PanelDatabase,
-    PanelDeployment, PanelSeed, PanelUser,
+    PANEL_2FA_PASSWORD, PANEL_2FA_USER, PANEL_PASSWORD, PANEL_USER, PanelDatabase, PanelDeployment,
+    PanelSeed, PanelUser,
 };
 
 use crate::fault::RecordedRequest;

@@ -57,9 +57,7 @@ pub(crate) fn resolve(path: &str) -> Option<Route> {
         ["auth", "2fa", "verify"] => Route::TwoFactor,
         ["api", "deployments"] => Route::List,
         ["api", "deployments", "create"] => Route::Create,
-        ["api", "deployments", id, "files", kind]
-            if id.bytes().all(|b| b.is_ascii_digit()) =>
-        {
+        ["api", "deployments", id, "files", kind] if id.bytes().all(|b| b.is_ascii_digit()) => {
             match *kind {
                 "tree" => Route::Files("tree"),
                 "read" => Route::Files("read"),
@@ -258,7 +256,11 @@ fn list(state: &PanelState, req: &Req, user: &str) -> Response {
     } else {
         -(hits / -per_page)
     };
-    let number = if page < 1 || page > pages { pages } else { page };
+    let number = if page < 1 || page > pages {
+        pages
+    } else {
+        page
+    };
     if number < 1 {
         return server_error(req, "EmptyPage", "That page contains no results");
     }
@@ -436,9 +438,7 @@ fn project_validate(d: &Deployment) -> Response {
             "Repository not cloned yet. Deploy first.",
         );
     };
-    let result = |passed: bool, message: &str, level: &str, details: Value| {
-        json!({"passed": passed, "message": message, "level": level, "details": details})
-    };
+    let result = |passed: bool, message: &str, level: &str, details: Value| json!({"passed": passed, "message": message, "level": level, "details": details});
     let mut results = Vec::new();
     if repo.static_site {
         results.push(result(
@@ -546,10 +546,7 @@ fn databases(state: &PanelState, user: &str) -> Response {
 /// `GET /api/databases/{name}/`: `connection_string` masked, `connection_uri` raw.
 fn database(state: &PanelState, user: &str, name: &str) -> Response {
     let Some(db) = owned_databases(state, user).find(|db| db.name == name) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            &format!("Database {name} not found"),
-        );
+        return error(StatusCode::NOT_FOUND, &format!("Database {name} not found"));
     };
     let mut m = database_base(state, db);
     let scheme = db.db_type.as_str();

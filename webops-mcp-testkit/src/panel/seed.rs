@@ -262,7 +262,10 @@ pub(crate) fn demo() -> (Vec<PanelDeployment>, Vec<PanelDatabase>) {
         .env_var("N", 1)
         .cloned()
         .log("info", "Starting deployment process")
-        .log("info", "Cloning repository: https://github.com/alice/shop.git")
+        .log(
+            "info",
+            "Cloning repository: https://github.com/alice/shop.git",
+        )
         .log("success", "Repository cloned successfully (branch: main)")
         .log("info", "Detected buildpack: static-html")
         .log("info", "Allocated port: 8002")

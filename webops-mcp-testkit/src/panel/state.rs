@@ -332,7 +332,11 @@ impl PanelState {
         self.set_status(id, "building", now);
         step(self, "info", format!("Cloning repository: {url}"));
         if let Some(error) = clone_error(&url) {
-            step(self, "error", format!("Failed to clone repository: {error}"));
+            step(
+                self,
+                "error",
+                format!("Failed to clone repository: {error}"),
+            );
             self.set_status(id, "failed", now);
             return;
         }
@@ -344,7 +348,11 @@ impl PanelState {
         step(self, "info", "Detected buildpack: static-html".to_owned());
         let port = self.allocate_port();
         step(self, "info", format!("Allocated port: {port}"));
-        step(self, "success", "Deployment prepared successfully".to_owned());
+        step(
+            self,
+            "success",
+            "Deployment prepared successfully".to_owned(),
+        );
         step(
             self,
             "info",
@@ -421,9 +429,7 @@ pub(crate) fn clone_error(url: &str) -> Option<String> {
         if std::path::Path::new(path).exists() {
             return None;
         }
-        return fatal(format!(
-            "'{path}' does not appear to be a git repository"
-        ));
+        return fatal(format!("'{path}' does not appear to be a git repository"));
     }
     let known = ["https://", "http://", "ssh://", "git://", "git@"]
         .iter()
@@ -455,9 +461,10 @@ pub(crate) fn token(len: usize) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let mut x = nanos ^ COUNTER
-        .fetch_add(1, Ordering::Relaxed)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    let mut x = nanos
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ (std::process::id() as u64) << 32
         | 1;
     (0..len)

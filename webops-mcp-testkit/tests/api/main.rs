@@ -11,3 +11,4 @@ mod lifecycle;
 mod listing;
 mod logs;
 mod monitoring;
+mod panel;
