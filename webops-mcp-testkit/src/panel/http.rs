@@ -55,10 +55,10 @@ impl Req {
         for value in self.headers.get_all(header::COOKIE) {
             let Ok(value) = value.to_str() else { continue };
             for pair in value.split(';') {
-                if let Some((k, v)) = pair.trim().split_once('=') {
-                    if k.trim() == name {
-                        found = Some(v.trim().trim_matches('"').to_owned());
-                    }
+                if let Some((k, v)) = pair.trim().split_once('=')
+                    && k.trim() == name
+                {
+                    found = Some(v.trim().trim_matches('"').to_owned());
                 }
             }
         }
@@ -181,22 +181,23 @@ fn dispatch(shared: &Shared, req: &mut Req, peer: IpAddr) -> Response {
         req.method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     );
-    if !safe && !route.csrf_exempt() {
-        if let Err(reason) = check_csrf(req) {
-            return csrf_failure(&reason);
-        }
+    if !safe
+        && !route.csrf_exempt()
+        && let Err(reason) = check_csrf(req)
+    {
+        return csrf_failure(&reason);
     }
     if route.login_required() && req.user.is_none() {
         let next = quote(&req.full_path());
         return redirect(StatusCode::FOUND, &format!("/auth/login/?next={next}"));
     }
-    if let Some(allowed) = route.methods() {
-        if !allowed.contains(&req.method.as_str()) {
-            let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
-            set(&mut response, "allow", &allowed.join(", "));
-            set(&mut response, "content-type", "text/html; charset=utf-8");
-            return response;
-        }
+    if let Some(allowed) = route.methods()
+        && !allowed.contains(&req.method.as_str())
+    {
+        let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        set(&mut response, "allow", &allowed.join(", "));
+        set(&mut response, "content-type", "text/html; charset=utf-8");
+        return response;
     }
     routes::view(shared, req, route)
 }
@@ -288,12 +289,13 @@ pub(crate) fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

@@ -51,7 +51,7 @@ pub(crate) fn history(state: &PanelState, req: &Req) -> Response {
     };
     let since = chrono::Utc::now() - chrono::Duration::hours(hours.clamp(-1_000_000, 1_000_000));
     let mut points: Vec<&Sample> = state.samples.iter().filter(|s| s.at >= since).collect();
-    points.sort_by(|a, b| b.at.cmp(&a.at));
+    points.sort_by_key(|s| std::cmp::Reverse(s.at));
     let column = |f: &dyn Fn(&Sample) -> Value| points.iter().map(|s| f(s)).collect::<Vec<_>>();
     json_response(
         StatusCode::OK,

@@ -530,7 +530,7 @@ fn owned_databases<'a>(
         .iter()
         .filter(|db| owned.contains(&db.deployment))
         .collect();
-    dbs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    dbs.sort_by_key(|db| std::cmp::Reverse(db.created_at));
     dbs.into_iter()
 }
 

@@ -103,10 +103,8 @@ impl Panel {
             .request(method, self.url(path))
             .header("accept", "application/json")
             .header("cookie", jar.header());
-        if unsafe_method {
-            if let Some(t) = &jar.csrftoken {
-                request = request.header("x-csrftoken", t);
-            }
+        if unsafe_method && let Some(t) = &jar.csrftoken {
+            request = request.header("x-csrftoken", t);
         }
         if let Some(body) = body {
             request = request.json(&body);
