@@ -72,13 +72,19 @@ impl AnyClient {
         let panel = self.panel.as_ref().ok_or_else(|| {
             Error::new(ErrorKind::Config, "the auto flavour needs the panel client")
         })?;
-        if panel.probe(&["api", "v1", "status"], "data").await? {
+        if panel
+            .probe("status/", &["api", "v1", "status"], "data")
+            .await?
+        {
             return Ok((
                 ApiFlavor::V1,
                 "auto: GET /api/v1/status/ answered the REST API v1's envelope".to_owned(),
             ));
         }
-        if panel.probe(&["api", "status"], "status").await? {
+        if panel
+            .probe("api/status/", &["api", "status"], "status")
+            .await?
+        {
             return Ok((
                 ApiFlavor::Panel,
                 "auto: GET /api/v1/status/ did not answer as the REST API v1, GET /api/status/ \

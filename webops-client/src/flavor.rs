@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use crate::types::LogType;
 
+/// The environment shown for deployments of a server without environments.
+pub const NO_ENVIRONMENT: &str = "none";
+
 /// The configured flavour: which API to speak, or `Auto` to find out at first use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Flavor {

@@ -39,7 +39,7 @@ pub use api::MockWebOpsApi;
 pub use api::{MAX_PER_PAGE, WebOpsApi, WebOpsApiExt};
 pub use client::{Client, ClientBuilder, ClientConfig, RequestEvent, RequestObserver};
 pub use error::{Error, ErrorKind, Result};
-pub use flavor::{ApiFlavor, Capabilities, Flavor};
+pub use flavor::{ApiFlavor, Capabilities, Flavor, NO_ENVIRONMENT};
 pub use panel::{PanelClient, RequestBudget};
 pub use types::*;
 

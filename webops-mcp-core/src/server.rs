@@ -376,7 +376,7 @@ impl WebOpsMcpServerBuilder {
                     .builder()
                     .user_agent(concat!("webops-mcp/", env!("CARGO_PKG_VERSION")))
                     .observer(metrics.clone())
-                    .build()
+                    .build_any()
                     .map_err(BuildError::Client)?,
             ),
         };

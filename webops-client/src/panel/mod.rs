@@ -83,10 +83,15 @@ impl PanelClient {
         self.transport.budget_available()
     }
 
-    /// `GET path` without the session, for the flavour probe: the status and whether the
-    /// body is a JSON object holding `key`.
-    pub(crate) async fn probe(&self, segments: &[&str], key: &str) -> Result<bool> {
-        let mut request = Request::get("probe", segments);
+    /// `GET path` without the session, for the flavour probe: whether it answered 2xx with
+    /// a JSON object holding `key`. `template` names the endpoint for metrics.
+    pub(crate) async fn probe(
+        &self,
+        template: &'static str,
+        segments: &[&str],
+        key: &str,
+    ) -> Result<bool> {
+        let mut request = Request::get(template, segments);
         request.anonymous = true;
         match self.transport.json::<serde_json::Value>(&request).await {
             Ok(body) => Ok(body.get(key).is_some()),

@@ -8,10 +8,8 @@ use chrono::{NaiveDateTime, TimeZone, Utc};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use crate::flavor::NO_ENVIRONMENT;
 use crate::types::*;
-
-/// The environment shown for panel deployments: the panel has none.
-pub(crate) const NO_ENVIRONMENT: &str = "none";
 
 /// A timestamp as the panel writes it: RFC 3339 with offset, or naive (taken as UTC).
 fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {

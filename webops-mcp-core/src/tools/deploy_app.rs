@@ -8,13 +8,14 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use webops_client::{
-    CreatedDeployment, DatabaseType, DeploymentDetail, DeploymentStatus, Environment,
-    ErrorKind as ApiErrorKind, LogQuery, LogType, NewDeployment, WebOpsApiExt,
+    ApiFlavor, Capabilities, CreatedDeployment, DatabaseType, DeploymentDetail, DeploymentStatus,
+    Environment, ErrorKind as ApiErrorKind, LogQuery, LogType, NO_ENVIRONMENT, NewDeployment,
+    WebOpsApiExt,
 };
 
 use super::common::{
-    DeploymentName, EnvironmentArg, KnownSecrets, LogLine, UntrustedBlock, clean_untrusted_with,
-    plural, upstream_error,
+    DeploymentName, EnvironmentArg, Given, KnownSecrets, LogLine, UntrustedBlock,
+    clean_untrusted_with, plural, upstream_error,
 };
 use crate::identity::Permission;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
@@ -97,12 +98,12 @@ fn default_branch() -> String {
     "main".to_owned()
 }
 
-fn default_memory_limit() -> String {
-    "512M".to_owned()
+fn default_memory_limit() -> Given<String> {
+    Given::default_of("512M".to_owned())
 }
 
-fn yes() -> bool {
-    true
+fn yes() -> Given<bool> {
+    Given::default_of(true)
 }
 
 /// Arguments of `webops_deploy_app`.
@@ -127,21 +128,21 @@ pub(crate) struct DeployAppArgs {
     pub(crate) branch: String,
     /// Environment the app belongs to: development, staging or production.
     #[serde(default)]
-    pub(crate) environment: EnvironmentArg,
+    pub(crate) environment: Given<EnvironmentArg>,
     /// Python version to run the app with.
     #[serde(default)]
-    pub(crate) python_version: PythonVersion,
+    pub(crate) python_version: Given<PythonVersion>,
     /// Database engine to attach: postgresql, mysql or sqlite.
     #[serde(default)]
-    pub(crate) database_type: DatabaseArg,
+    pub(crate) database_type: Given<DatabaseArg>,
     /// Memory limit per instance: a number followed by M (mebibytes) or G (gibibytes), e.g.
     /// "512M" or "1G".
     #[serde(default = "default_memory_limit")]
     #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}[MG]$"))]
-    pub(crate) memory_limit: String,
+    pub(crate) memory_limit: Given<String>,
     /// Serve the app over HTTPS with a managed TLS certificate.
     #[serde(default = "yes")]
-    pub(crate) ssl_enabled: bool,
+    pub(crate) ssl_enabled: Given<bool>,
     /// Wait until the deployment is running or has failed (up to 10 minutes), reporting
     /// progress, instead of returning as soon as WebOps accepted it.
     #[serde(default)]
@@ -204,15 +205,18 @@ impl Tool for DeployApp {
         ctx: &ToolContext,
         args: DeployAppArgs,
     ) -> Result<DeployAppOutput, ToolError> {
-        let environment = Environment::from(args.environment);
-        let new = NewDeployment::new(args.app_name.as_str(), args.repository.as_str())
-            .branch(args.branch.as_str())
-            .project_type("django")
-            .environment(environment.clone())
-            .python_version(args.python_version.as_str())
-            .database_type(args.database_type.into())
-            .ssl_enabled(args.ssl_enabled)
-            .memory_limit(args.memory_limit.as_str());
+        let capabilities = ctx
+            .api()
+            .capabilities()
+            .await
+            .map_err(|e| upstream_error(e, None))?;
+        let environment = Environment::from(args.environment.value);
+        let new = new_deployment(&args, capabilities.deploy_options);
+        let shown_environment = if capabilities.environments {
+            environment.to_string()
+        } else {
+            NO_ENVIRONMENT.to_owned()
+        };
         // A fresh key per call: the client may retry the POST, WebOps creates one deployment.
         let idempotency_key = uuid::Uuid::new_v4().to_string();
         let created = match ctx
@@ -231,7 +235,7 @@ impl Tool for DeployApp {
                 id: created.id,
                 name: created.name.clone(),
                 status: created.status.to_string(),
-                environment: environment.to_string(),
+                environment: shown_environment,
                 url: None,
                 waited: false,
                 estimated_completion: created.estimated_completion,
@@ -243,7 +247,32 @@ impl Tool for DeployApp {
                 ),
             });
         }
-        let detail = self.wait_until_done(ctx, &created).await?;
+        let detail = self.wait_until_done(ctx, &created, &capabilities).await?;
+        let next_steps = if detail.status != DeploymentStatus::Running {
+            format!(
+                "WebOps left it {status}. On this WebOps server (the control panel), {status} \
+                 after the build log has stopped growing means its background work is over \
+                 without serving the app: the panel could not install the web server \
+                 configuration it needs, or no background worker ran the build. Read the \
+                 build log with webops_get_logs (deployment_id: {id}, log_type: deployment); \
+                 webops_manage_service (action: start) only marks it running in the panel.",
+                status = detail.status,
+                id = detail.id
+            )
+        } else if capabilities.scaling {
+            format!(
+                "It is running with {} instance{}. Check it with webops_get_status \
+                 (deployment_id: {}).",
+                detail.instances,
+                plural(detail.instances as usize),
+                detail.id
+            )
+        } else {
+            format!(
+                "It is running. Check it with webops_get_status (deployment_id: {}).",
+                detail.id
+            )
+        };
         Ok(DeployAppOutput {
             id: detail.id,
             name: detail.name.clone(),
@@ -252,15 +281,36 @@ impl Tool for DeployApp {
             url: detail.url.clone(),
             waited: true,
             estimated_completion: None,
-            next_steps: format!(
-                "It is running with {} instance{}. Check it with webops_get_status \
-                 (deployment_id: {}).",
-                detail.instances,
-                plural(detail.instances as usize),
-                detail.id
-            ),
+            next_steps,
         })
     }
+}
+
+/// The request for `args`. A server that honours every option gets each (the defaults
+/// included, as before); one that does not gets only those the caller set, which its client
+/// refuses by name instead of dropping them.
+fn new_deployment(args: &DeployAppArgs, all_options: bool) -> NewDeployment {
+    let mut new = NewDeployment::new(args.app_name.as_str(), args.repository.as_str())
+        .branch(args.branch.as_str());
+    if all_options {
+        new = new.project_type("django");
+    }
+    if all_options || args.environment.given {
+        new = new.environment(args.environment.value.into());
+    }
+    if all_options || args.python_version.given {
+        new = new.python_version(args.python_version.value.as_str());
+    }
+    if all_options || args.database_type.given {
+        new = new.database_type(args.database_type.value.into());
+    }
+    if all_options || args.ssl_enabled.given {
+        new = new.ssl_enabled(args.ssl_enabled.value);
+    }
+    if all_options || args.memory_limit.given {
+        new = new.memory_limit(args.memory_limit.value.as_str());
+    }
+    new
 }
 
 /// The error for a name that is taken: which deployment has it, and what to do instead.
@@ -357,10 +407,11 @@ impl DeployApp {
         &self,
         ctx: &ToolContext,
         created: &CreatedDeployment,
+        capabilities: &Capabilities,
     ) -> Result<DeploymentDetail, ToolError> {
         let mut follow = Follow::new(ctx);
         let outcome = {
-            let poll = self.poll(ctx, created.id, &mut follow);
+            let poll = self.poll(ctx, created.id, &mut follow, capabilities);
             tokio::select! {
                 biased;
                 () = ctx.cancellation().cancelled() => None,
@@ -397,14 +448,27 @@ impl DeployApp {
         ctx: &ToolContext,
         id: i64,
         follow: &mut Follow<'_>,
+        capabilities: &Capabilities,
     ) -> Result<DeploymentDetail, ToolError> {
         follow.observe(&DeploymentStatus::Pending, None).await;
-        let mut ticker = tokio::time::interval(self.poll_interval);
+        let mut ticker = tokio::time::interval(self.poll_interval.max(capabilities.poll_interval));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
+        // A server whose deployments can stop short of running (the control panel) is done
+        // when the status and the build log stay the same over two polls.
+        let settles = capabilities.flavor == ApiFlavor::Panel;
+        let mut last_seen: Option<(DeploymentStatus, Option<String>)> = None;
         loop {
             ticker.tick().await;
-            let detail = ctx.api().get_deployment(id).await.map_err(|e| {
+            let detail = match ctx.api().get_deployment(id).await {
+                Err(e) if e.kind() == ApiErrorKind::RateLimited => {
+                    // Our own request budget: wait for it, the deployment goes on meanwhile.
+                    tokio::time::sleep(e.retry_after().unwrap_or(self.poll_interval)).await;
+                    continue;
+                }
+                other => other,
+            };
+            let detail = detail.map_err(|e| {
                 let inner = upstream_error(e, Some(&id.into()));
                 ToolError::new(
                     inner.kind(),
@@ -433,7 +497,12 @@ impl DeployApp {
                 }
                 _ => {
                     let line = latest_deployment_line(ctx, id, &KnownSecrets::of(&detail)).await;
-                    follow.observe(&detail.status, line).await;
+                    follow.observe(&detail.status, line.clone()).await;
+                    let seen = (detail.status.clone(), line);
+                    if settles && last_seen.as_ref() == Some(&seen) {
+                        return Ok(detail);
+                    }
+                    last_seen = Some(seen);
                 }
             }
         }
@@ -529,11 +598,12 @@ mod tests {
             serde_json::from_value(json!({"app_name": "a", "repository": "https://x/y.git"}))
                 .unwrap();
         assert_eq!(a.branch, "main");
-        assert_eq!(a.environment, EnvironmentArg::Production);
-        assert_eq!(a.python_version, PythonVersion::V3_11);
-        assert_eq!(a.database_type, DatabaseArg::Postgresql);
-        assert_eq!(a.memory_limit, "512M");
-        assert!(a.ssl_enabled);
+        assert_eq!(a.environment.value, EnvironmentArg::Production);
+        assert_eq!(a.python_version.value, PythonVersion::V3_11);
+        assert_eq!(a.database_type.value, DatabaseArg::Postgresql);
+        assert_eq!(a.memory_limit.value, "512M");
+        assert!(a.ssl_enabled.value);
+        assert!(!a.environment.given && !a.memory_limit.given && !a.ssl_enabled.given);
         assert!(!a.wait);
         let unknown = serde_json::from_value::<DeployAppArgs>(
             json!({"app_name": "a", "repository": "r", "colour": "red"}),
