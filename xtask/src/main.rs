@@ -29,7 +29,7 @@ commands:
   load-test    N concurrent MCP clients for a while against a release server (see --help; docs/performance.md)
   bench        tools/call vs the direct WebOps API, RSS over 200k calls, startup time (see --help)
   panel-up     set up the real WebOps panel (WEBOPS_PANEL_TARBALL or WEBOPS_PANEL_SRC) and run it on
-               loopback until Ctrl-C ([--setup-only] [NAME ...]; one instance per name)";
+               loopback until Ctrl-C ([--setup-only] [--redis] [NAME ...]; one instance per name)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

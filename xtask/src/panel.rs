@@ -426,11 +426,18 @@ fn layout(setup: &PanelSetup, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `python manage.py` for the instance directory `dir`, with the panel's environment.
+/// `python manage.py` for the instance directory `dir`, with the panel's environment (mode B
+/// settings; [`PanelMode::Redis`] changes them in [`PanelInstance::start_with`]).
 fn manage(setup: &PanelSetup, dir: &Path) -> Command {
+    let mut cmd = python(setup, dir);
+    cmd.arg("manage.py");
+    cmd
+}
+
+/// The venv's python in `control-panel/`, with the panel's environment for instance `dir`.
+fn python(setup: &PanelSetup, dir: &Path) -> Command {
     let mut cmd = Command::new(&setup.python);
-    cmd.arg("manage.py")
-        .current_dir(&setup.control_panel)
+    cmd.current_dir(&setup.control_panel)
         .env("DJANGO_SETTINGS_MODULE", "webops_panel_settings")
         .env("PYTHONPATH", workspace_root().join("xtask/panel"))
         .env("PYTHONUNBUFFERED", "1")
@@ -466,20 +473,113 @@ fn run_logged(cmd: &mut Command, log: &Path, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// One running panel; killed with its process group when dropped.
+/// Environment variables to add to a command.
+type EnvVars = Vec<(String, String)>;
+
+/// How a panel does its background work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PanelMode {
+    /// No Redis, no worker: in-memory channel layer, Celery tasks run eagerly inside the request
+    /// (a create answers 201 after the deploy has already ended). `system/health` reports
+    /// `celery.healthy: false`, so `healthy: false`.
+    Eager,
+    /// The shipped settings with a private `redis-server` on a free port and a
+    /// `celery -A config worker -P solo`: deploy and delete run asynchronously, as in
+    /// production. Needs `redis-server` (installed with apt-get when missing and run as root).
+    Redis,
+}
+
+/// A child in its own process group, killed with the group when dropped.
+struct GroupChild {
+    what: &'static str,
+    child: Option<Child>,
+}
+
+impl GroupChild {
+    fn spawn(mut cmd: Command, log: &Path, what: &'static str) -> Result<GroupChild> {
+        let file = File::create(log)?;
+        cmd.stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("could not start {what}"))?;
+        Ok(GroupChild {
+            what,
+            child: Some(child),
+        })
+    }
+
+    /// `Err` when it has exited.
+    fn check_running(&mut self) -> Result<()> {
+        if let Some(child) = self.child.as_mut()
+            && let Some(status) = child.try_wait()?
+        {
+            bail!("{} exited ({status})", self.what);
+        }
+        Ok(())
+    }
+
+    /// SIGTERM to the group, SIGKILL after 5 s (or at once to what is left when the leader
+    /// has gone).
+    fn kill(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let group = format!("-{}", child.id());
+        let signal = |sig: &str| {
+            Command::new("kill")
+                .args([sig, "--", &group])
+                .stderr(Stdio::null())
+                .status()
+        };
+        let _ = signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if child.try_wait()?.is_some() {
+                let _ = signal("-KILL");
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = signal("-KILL");
+        child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for GroupChild {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}
+
+/// One running panel (plus, in [`PanelMode::Redis`], its Redis and worker); everything is
+/// killed with its process group when dropped.
 pub(crate) struct PanelInstance {
     name: String,
     dir: PathBuf,
     base_url: String,
     log: PathBuf,
-    child: Option<Child>,
+    /// Stopped in this order: runserver, worker, Redis.
+    children: Vec<GroupChild>,
 }
 
 impl PanelInstance {
+    /// [`PanelInstance::start_with`] in [`PanelMode::Eager`].
+    pub(crate) fn start(setup: &PanelSetup, name: &str) -> Result<PanelInstance> {
+        Self::start_with(setup, name, PanelMode::Eager)
+    }
+
     /// Starts a fresh panel named `name` (letters, digits, `-`, `_`): empties
     /// `.cache/webops-panel/run/<name>/`, copies the template database, writes the fixture
     /// repository, runs `runserver` on a free loopback port and waits for `/api/status/`.
-    pub(crate) fn start(setup: &PanelSetup, name: &str) -> Result<PanelInstance> {
+    pub(crate) fn start_with(
+        setup: &PanelSetup,
+        name: &str,
+        mode: PanelMode,
+    ) -> Result<PanelInstance> {
         if name.is_empty()
             || !name
                 .chars()
@@ -494,51 +594,70 @@ impl PanelInstance {
         }
         layout(setup, &dir)?;
         std::fs::copy(&setup.template_db, dir.join("db.sqlite3"))?;
-
         let repo = repo_dir_in(&dir, FIXTURE_DEPLOYMENT);
         std::fs::create_dir_all(&repo)?;
         std::fs::write(repo.join(".env"), FIXTURE_DOTENV)?;
         std::fs::write(repo.join(".env.example"), FIXTURE_DOTENV_EXAMPLE)?;
 
+        let started = Instant::now();
+        let mut children = Vec::new();
+        let redis_env = match mode {
+            PanelMode::Eager => None,
+            PanelMode::Redis => {
+                let (redis, redis_port, env) = start_redis(&dir)?;
+                children.push(redis);
+                let mut worker = python(setup, &dir);
+                worker
+                    .args(["-m", "celery", "-A", "config", "worker", "-P", "solo"])
+                    .args(["--loglevel=info", "--without-gossip", "--without-mingle"])
+                    .arg(format!("--hostname=webops-{name}@%h"))
+                    .env("DJANGO_SETTINGS_MODULE", "config.settings")
+                    .envs(env.iter().map(|(k, v)| (k, v)));
+                let log = dir.join("worker.log");
+                let mut worker = GroupChild::spawn(worker, &log, "the celery worker")?;
+                wait_for_worker(&mut worker, redis_port, &log)?;
+                children.push(worker);
+                Some(env)
+            }
+        };
+
         let port = free_port()?;
         let log = dir.join("panel.log");
-        let file = File::create(&log)?;
         let mut cmd = manage(setup, &dir);
-        cmd.args(["runserver", &format!("127.0.0.1:{port}"), "--noreload"])
-            .stdin(Stdio::null())
-            .stdout(file.try_clone()?)
-            .stderr(file);
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd.spawn().context("could not start manage.py runserver")?;
+        cmd.args(["runserver", &format!("127.0.0.1:{port}"), "--noreload"]);
+        if let Some(env) = &redis_env {
+            cmd.env("DJANGO_SETTINGS_MODULE", "config.settings")
+                .envs(env.iter().map(|(k, v)| (k, v)));
+        }
+        children.insert(0, GroupChild::spawn(cmd, &log, "manage.py runserver")?);
         let mut panel = PanelInstance {
             name: name.to_owned(),
             dir,
             base_url: format!("http://127.0.0.1:{port}"),
             log,
-            child: Some(child),
+            children,
         };
-        let started = Instant::now();
+        let runserver_started = Instant::now();
         let mut probe = 0u32;
         loop {
             probe += 1;
             if status_answers(port, probe) {
                 eprintln!(
-                    "panel {name}: {} answers after {:.1} s (log {})",
+                    "panel {name} ({mode:?}): {} answers {:.1} s after runserver started, {:.1} s \
+                     in all (log {})",
                     panel.base_url,
+                    runserver_started.elapsed().as_secs_f64(),
                     started.elapsed().as_secs_f64(),
                     panel.log.display()
                 );
                 return Ok(panel);
             }
-            if let Some(child) = panel.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                bail!(
-                    "panel {name} exited ({status}) before it answered\n{}",
-                    panel.log_tail()
-                );
+            for child in &mut panel.children {
+                if let Err(e) = child.check_running() {
+                    bail!("panel {name}: {e} before it answered\n{}", panel.log_tail());
+                }
             }
-            if started.elapsed() > READY_TIMEOUT {
+            if runserver_started.elapsed() > READY_TIMEOUT {
                 bail!(
                     "panel {name} did not answer GET /api/status/ within {} s\n{}",
                     READY_TIMEOUT.as_secs(),
@@ -554,7 +673,8 @@ impl PanelInstance {
         &self.base_url
     }
 
-    /// The file holding the panel's stdout and stderr.
+    /// The file holding the panel's stdout and stderr (`worker.log` and `redis.log` beside it
+    /// in [`PanelMode::Redis`]).
     pub(crate) fn log_path(&self) -> &Path {
         &self.log
     }
@@ -572,10 +692,7 @@ impl PanelInstance {
     /// Where the panel keeps a deployment's repository (`<WEBOPS_INSTALL_PATH>/deployments/
     /// <name>/repo`, read by `…/env/` and `…/project/validate/`).
     pub(crate) fn repo_dir(&self, deployment: &str) -> PathBuf {
-        self.dir
-            .join("webops/deployments")
-            .join(deployment)
-            .join("repo")
+        repo_dir_in(&self.dir, deployment)
     }
 
     /// The last lines of the panel's log, for error messages.
@@ -583,45 +700,141 @@ impl PanelInstance {
         tail(&self.log, 40)
     }
 
-    /// Stops the panel and everything it started (its process group).
+    /// Stops the panel and everything it started (each child's process group).
     pub(crate) fn stop(mut self) -> Result<()> {
-        self.kill()
-    }
-
-    fn kill(&mut self) -> Result<()> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
-        if child.try_wait()?.is_some() {
-            return Ok(());
-        }
-        let group = format!("-{}", child.id());
-        let signal = |sig: &str| {
-            Command::new("kill")
-                .args([sig, "--", &group])
-                .stderr(Stdio::null())
-                .status()
-        };
-        let _ = signal("-TERM");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if child.try_wait()?.is_some() {
-                // The leader is gone; anything left in its group gets no second chance.
-                let _ = signal("-KILL");
-                return Ok(());
+        let mut result = Ok(());
+        for child in &mut self.children {
+            if let Err(e) = child.kill() {
+                result = Err(e);
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = signal("-KILL");
-        child.wait()?;
-        Ok(())
+        result
     }
 }
 
-impl Drop for PanelInstance {
-    fn drop(&mut self) {
-        let _ = self.kill();
+/// Starts `redis-server` on a free loopback port (no persistence, files in `dir`) and waits for
+/// its PONG; returns it, its port and the panel's environment for it.
+fn start_redis(dir: &Path) -> Result<(GroupChild, u16, EnvVars)> {
+    let binary = redis_server()?;
+    let port = free_port()?;
+    let mut cmd = Command::new(binary);
+    cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(dir);
+    let log = dir.join("redis.log");
+    let mut redis = GroupChild::spawn(cmd, &log, "redis-server")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if redis_pong(port) {
+            break;
+        }
+        redis.check_running().with_context(|| tail(&log, 20))?;
+        if Instant::now() > deadline {
+            bail!(
+                "redis-server did not answer PING within 10 s\n{}",
+                tail(&log, 20)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
+    let url = |db: u8| format!("redis://127.0.0.1:{port}/{db}");
+    let env = vec![
+        ("CELERY_BROKER_URL".to_owned(), url(0)),
+        ("CELERY_RESULT_BACKEND".to_owned(), url(1)),
+        ("REDIS_URL".to_owned(), url(3)),
+    ];
+    Ok((redis, port, env))
+}
+
+fn redis_pong(port: u16) -> bool {
+    let attempt = || -> std::io::Result<bool> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        stream.write_all(b"PING\r\n")?;
+        let mut answer = [0u8; 7];
+        stream.read_exact(&mut answer)?;
+        Ok(&answer == b"+PONG\r\n")
+    };
+    attempt().unwrap_or(false)
+}
+
+/// `redis-server` on PATH; when missing and running as root with apt-get,
+/// `apt-get install -y redis-server` (about 10 s) first.
+fn redis_server() -> Result<PathBuf> {
+    let find = || {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("redis-server"))
+                .find(|candidate| candidate.is_file())
+        })
+    };
+    if let Some(found) = find() {
+        return Ok(found);
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
+    if !root {
+        bail!("redis-server is not on PATH; install it (e.g. apt-get install -y redis-server)");
+    }
+    let install = || run(Command::new("apt-get").args(["install", "-y", "-q", "redis-server"]));
+    if install().is_err() {
+        // Empty package lists on a fresh machine.
+        run(Command::new("apt-get").args(["update", "-q"]))?;
+        install().context("apt-get install redis-server")?;
+    }
+    find().context("apt-get installed redis-server, yet it is not on PATH")
+}
+
+/// Waits up to 60 s until a client of the Redis at `port` blocks in BRPOP: the worker
+/// consumes its queue. (Its "ready." line never reaches the log: the panel's logging config
+/// swallows the worker's own messages.)
+fn wait_for_worker(worker: &mut GroupChild, port: u16, log: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if redis_client_list(port).is_some_and(|list| list.contains("cmd=brpop")) {
+            return Ok(());
+        }
+        worker.check_running().with_context(|| tail(log, 30))?;
+        if Instant::now() > deadline {
+            bail!(
+                "the celery worker did not consume its queue within 60 s\n{}",
+                tail(log, 30)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The answer to `CLIENT LIST` (a RESP bulk string).
+fn redis_client_list(port: u16) -> Option<String> {
+    let attempt = || -> std::io::Result<Option<String>> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        stream.write_all(b"CLIENT LIST\r\n")?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf);
+            let Some((head, body)) = text.split_once("\r\n") else {
+                continue;
+            };
+            let Some(len) = head.strip_prefix('$').and_then(|l| l.parse::<usize>().ok()) else {
+                return Ok(None);
+            };
+            if body.len() >= len {
+                return Ok(Some(body[..len].to_owned()));
+            }
+        }
+    };
+    attempt().ok().flatten()
 }
 
 fn repo_dir_in(instance_dir: &Path, deployment: &str) -> PathBuf {
@@ -663,10 +876,16 @@ fn status_answers(port: u16, probe: u32) -> bool {
     attempt().unwrap_or(false)
 }
 
-/// `cargo xtask panel-up [--setup-only] [NAME ...]`: sets up, starts one panel per name
-/// (default `manual`), prints how to reach them and keeps them running until Ctrl-C.
+/// `cargo xtask panel-up [--setup-only] [--redis] [NAME ...]`: sets up, starts one panel per
+/// name (default `manual`; `--redis`: [`PanelMode::Redis`]), prints how to reach them and keeps
+/// them running until Ctrl-C.
 pub(crate) fn panel_up(args: &[String]) -> Result<()> {
     let setup_only = args.iter().any(|a| a == "--setup-only");
+    let mode = if args.iter().any(|a| a == "--redis") {
+        PanelMode::Redis
+    } else {
+        PanelMode::Eager
+    };
     let mut names: Vec<&str> = args
         .iter()
         .map(String::as_str)
@@ -674,10 +893,11 @@ pub(crate) fn panel_up(args: &[String]) -> Result<()> {
         .collect();
     if let Some(flag) = args
         .iter()
-        .find(|a| a.starts_with("--") && *a != "--setup-only")
+        .find(|a| a.starts_with("--") && *a != "--setup-only" && *a != "--redis")
     {
         bail!(
-            "panel-up: unknown flag {flag}; usage: cargo xtask panel-up [--setup-only] [NAME ...]"
+            "panel-up: unknown flag {flag}; usage: cargo xtask panel-up [--setup-only] [--redis] \
+             [NAME ...]"
         );
     }
     let setup = ensure_setup()?;
@@ -694,7 +914,10 @@ pub(crate) fn panel_up(args: &[String]) -> Result<()> {
     }
     let mut panels = Vec::new();
     for name in names {
-        panels.push(PanelInstance::start(&setup, name)?);
+        panels.push(match mode {
+            PanelMode::Eager => PanelInstance::start(&setup, name)?,
+            PanelMode::Redis => PanelInstance::start_with(&setup, name, mode)?,
+        });
     }
     for panel in &panels {
         println!(
