@@ -14,9 +14,18 @@
 //! `GET /api/status/`. Several instances run side by side; each is killed with its whole
 //! process group when dropped.
 //!
-//! The panel runs in "mode B": the shipped settings plus an in-memory channel layer and eager
-//! Celery tasks (`xtask/panel/webops_panel_settings.py`), so no Redis and no worker: a deploy
-//! runs inside the create request.
+//! [`PanelMode::Eager`] ("mode B", the default): the shipped settings plus an in-memory channel
+//! layer and eager Celery tasks (`xtask/panel/webops_panel_settings.py`), so no Redis and no
+//! worker: a deploy runs inside the create request, which still answers
+//! `201 {"status":"pending"}`; the detail right after shows the outcome ([`PanelSetup`] has a
+//! repository that ends `pending` and one that ends `failed`). [`PanelMode::Redis`] ("mode A"):
+//! the shipped settings, a private `redis-server` and a solo Celery worker per panel; the same
+//! outcomes about 0.5 s later, and `system/health` reports the worker.
+//!
+//! Caveats: the fixture rows are timestamped when the template is seeded (the log rows ten
+//! minutes before that), not when an instance starts; the panel also logs into
+//! `control-panel/logs/webops.log` of the source (shared by all instances); two `cargo xtask`
+//! processes must not set up or start the same instance name at once.
 //!
 //! Fixtures (the constants below are the single source of truth):
 //! * `alice` / [`ALICE_PASSWORD`], no 2FA, owns [`FIXTURE_DEPLOYMENT`] (`running`, no domain,
@@ -164,7 +173,7 @@ pub(crate) fn ensure_setup() -> Result<PanelSetup> {
     let python = venv(&root)?;
     let encryption_key = encryption_key(&root, &python)?;
     let (deploy_repo_url, unclonable_repo_url) = deploy_repos(&root)?;
-    let mut setup = PanelSetup {
+    let setup = PanelSetup {
         template_db: root.join("template/db.sqlite3"),
         root,
         control_panel,
@@ -174,7 +183,7 @@ pub(crate) fn ensure_setup() -> Result<PanelSetup> {
         deploy_repo_url,
         unclonable_repo_url,
     };
-    template_db(&mut setup, &source_id)?;
+    template_db(&setup, &source_id)?;
     eprintln!(
         "panel: set up in {:.1} s ({})",
         started.elapsed().as_secs_f64(),
@@ -353,7 +362,7 @@ fn helper(name: &str) -> PathBuf {
 
 /// Migrates and seeds `<root>/template/db.sqlite3` unless its stamp matches the source, the
 /// helper scripts, the key and the fixtures.
-fn template_db(setup: &mut PanelSetup, source_id: &str) -> Result<()> {
+fn template_db(setup: &PanelSetup, source_id: &str) -> Result<()> {
     let dir = setup.root.join("template");
     let stamp = dir.join(".seeded");
     let mut hasher = Sha256::new();
@@ -942,4 +951,49 @@ pub(crate) fn panel_up(args: &[String]) -> Result<()> {
         panel.stop()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fixture_spec_is_what_the_constants_say() {
+        let spec = fixture_spec();
+        let logs: Vec<(&str, &str)> = spec["logs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                (
+                    l["level"].as_str().unwrap_or(""),
+                    l["message"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(logs, FIXTURE_LOGS);
+        let databases = spec["databases"].as_array().map_or(0, Vec::len);
+        assert_eq!(databases, 2);
+        // Every database is visible to alice: the panel lists only those of her deployments.
+        for db in spec["databases"].as_array().into_iter().flatten() {
+            assert_eq!(db["deployment"], FIXTURE_DEPLOYMENT);
+        }
+        // No domain anywhere: system/health would GET it.
+        assert!(spec["deployment"].get("domain").is_none());
+    }
+
+    #[test]
+    fn the_env_example_names_a_key_the_env_lacks() {
+        let keys = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_owned()))
+                .collect()
+        };
+        let env = keys(FIXTURE_DOTENV);
+        let missing: Vec<String> = keys(FIXTURE_DOTENV_EXAMPLE)
+            .into_iter()
+            .filter(|k| !env.contains(k))
+            .collect();
+        assert_eq!(missing, ["SENTRY_DSN"]);
+    }
 }
