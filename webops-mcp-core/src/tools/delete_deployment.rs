@@ -36,12 +36,24 @@ pub(crate) struct DeleteDeploymentOutput {
     pub(crate) previous_status: String,
     /// Its environment.
     pub(crate) environment: String,
-    /// Always true: a refused or failed deletion is an error instead.
+    /// True when WebOps confirmed the deployment is gone; false when it only accepted the
+    /// request (the WebOps control panel deletes in the background). A refused or failed
+    /// deletion is an error instead.
     pub(crate) deleted: bool,
 }
 
 impl ToolOutput for DeleteDeploymentOutput {
     fn to_text(&self) -> String {
+        if !self.deleted {
+            return format!(
+                "Delete requested for deployment '{}' (id {}, was {}); WebOps accepted it and \
+                 deletes in the background. This WebOps server (the control panel) keeps \
+                 listing the deployment afterwards with its old status, so its disappearance \
+                 cannot be observed through the API, and its name stays taken. This cannot be \
+                 undone.",
+                self.deployment.name, self.deployment.id, self.previous_status
+            );
+        }
         format!(
             "Deleted {} deployment '{}' (id {}, was {}). This cannot be undone; deploy it \
              again with webops_deploy_app if needed.",
@@ -92,7 +104,8 @@ impl Tool for DeleteDeployment {
                 ),
             ));
         }
-        ctx.api()
+        let answer = ctx
+            .api()
             .delete_deployment(detail.id)
             .await
             .map_err(|e| upstream_error(e, Some(&detail.id.into())))?;
@@ -100,7 +113,7 @@ impl Tool for DeleteDeployment {
             deployment: DeploymentName::from(&detail.deployment),
             previous_status: detail.status.to_string(),
             environment: detail.environment.to_string(),
-            deleted: true,
+            deleted: answer.deleted,
         })
     }
 }

@@ -156,7 +156,8 @@ pub(crate) struct DeployAppOutput {
     pub(crate) id: i64,
     /// Its unique name.
     pub(crate) name: String,
-    /// Its status: pending when not waited for, running when waited for.
+    /// Its status: pending when not waited for, running when waited for (a WebOps control
+    /// panel may leave it pending; next_steps then says why).
     pub(crate) status: String,
     /// Its environment.
     pub(crate) environment: String,

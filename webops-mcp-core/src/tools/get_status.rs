@@ -189,7 +189,15 @@ async fn one(
 ) -> Result<GetStatusOutput, ToolError> {
     let detail = fetch_deployment(ctx, id).await?;
     let mut view = view(&detail);
-    if args.include_metrics {
+    let capabilities = ctx.api().capabilities().await.unwrap_or_default();
+    if !capabilities.deployment_health {
+        view.notes.push(
+            "This WebOps server (the control panel) keeps no health checks or metrics per \
+             deployment: health.healthy only mirrors status running."
+                .to_owned(),
+        );
+    }
+    if args.include_metrics && capabilities.deployment_health {
         let m = &detail.metrics;
         view.metrics = Some(MetricsView {
             cpu_percent: round2(m.cpu_usage),
@@ -206,9 +214,17 @@ async fn one(
                     .to_owned(),
             );
         } else {
-            let query = LogQuery::new()
-                .log_type(LogType::Application)
-                .lines(STATUS_LOG_LINES);
+            let log_type = if capabilities.has_log_type(&LogType::Application) {
+                LogType::Application
+            } else {
+                view.notes.push(
+                    "This WebOps server keeps no application log: the logs shown are the \
+                     deployment (build) log."
+                        .to_owned(),
+                );
+                LogType::Deployment
+            };
+            let query = LogQuery::new().log_type(log_type).lines(STATUS_LOG_LINES);
             match ctx.api().logs(detail.id, &query).await {
                 Ok(logs) => {
                     let known = KnownSecrets::of(&detail);

@@ -228,6 +228,16 @@ impl Tool for SystemHealth {
             }
             Some(Err(e)) => return Err(upstream_error(e, None)),
         };
+        let now = Utc::now();
+        let newest_sample = metrics.as_ref().and_then(|m| m.to);
+        for (what, at) in [
+            ("health report", Some(health.timestamp)),
+            ("resource sample of the time range", newest_sample),
+        ] {
+            if let Some(note) = at.and_then(|at| stale_note(what, at, now)) {
+                notes.push(note);
+            }
+        }
         let s = &health.system;
         Ok(SystemHealthOutput {
             overall_status: health.overall_status.to_string(),
@@ -257,6 +267,28 @@ impl Tool for SystemHealth {
             notes,
         })
     }
+}
+
+/// Older than this, a sample is reported with its age.
+const STALE_AFTER_MINUTES: i64 = 15;
+
+/// A note when `at` is stale: WebOps may report its latest stored sample instead of a fresh
+/// measurement (the control panel stores one every five minutes, and only while its
+/// scheduler runs).
+fn stale_note(what: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> Option<String> {
+    let minutes = (now - at).num_minutes();
+    (minutes >= STALE_AFTER_MINUTES).then(|| {
+        let age = if minutes >= 120 {
+            format!("{} hours", minutes / 60)
+        } else {
+            format!("{minutes} minutes")
+        };
+        format!(
+            "The newest {what} is {age} old (taken {}): WebOps reported its latest stored \
+             sample, not a fresh measurement.",
+            timestamp(&at)
+        )
+    })
 }
 
 impl ToolOutput for SystemHealthOutput {

@@ -1,6 +1,7 @@
 //! `webops_security_audit`: run the rule engine ([`rules`]) over one deployment or all of
 //! them, score the results and, for `compliance`, map findings to framework controls.
 
+mod panel_rules;
 mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,10 +13,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use webops_client::{
-    Database, DeploymentDetail, DeploymentFilter, ErrorKind as ApiErrorKind, WebOpsApiExt,
+    Capabilities, Database, DeploymentDetail, DeploymentFilter, EnvVars, ErrorKind as ApiErrorKind,
+    ProjectCheck, WebOpsApiExt,
 };
 
-use self::rules::{Framework, RULES, Rule, Severity, Subject, control_id, evaluate, score};
+use self::panel_rules::PANEL_RULES;
+use self::rules::{
+    Framework, PanelInputs, RULES, Rule, Severity, Subject, control_id, evaluate, score,
+    unavailable,
+};
 use super::common::{DeploymentId, DeploymentName, fetch_deployment, plural, upstream_error};
 use crate::identity::Permission;
 use crate::redact::mask_secrets_in_text;
@@ -179,9 +185,31 @@ pub(crate) struct SecurityAuditOutput {
     /// Per-framework summary (compliance audits only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) compliance: Option<Vec<FrameworkSummary>>,
+    /// Rules that could not run because this WebOps server does not expose what they read
+    /// (never counted as passed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) not_checked: Vec<NotChecked>,
     /// What could not be checked, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) notes: Vec<String>,
+}
+
+/// A rule that did not run.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub(crate) struct NotChecked {
+    /// The rule id, e.g. WEBOPS-SEC-001.
+    pub(crate) rule_id: String,
+    /// What the rule checks.
+    pub(crate) title: String,
+    /// Why it could not run.
+    pub(crate) why: String,
+}
+
+/// What the WebOps control panel told about one deployment beyond its detail.
+#[derive(Debug, Clone, Default)]
+struct PanelData {
+    repo_env: Option<EnvVars>,
+    checks: Vec<ProjectCheck>,
 }
 
 /// How many deployment details are fetched at once.
@@ -218,6 +246,12 @@ impl Tool for SecurityAudit {
         };
         let (targets, databases) = tokio::join!(targets, ctx.api().databases());
         let (details, mut notes) = targets?;
+        let capabilities = ctx
+            .api()
+            .capabilities()
+            .await
+            .map_err(|e| upstream_error(e, None))?;
+        let panel = panel_data(ctx, &capabilities, &details, &mut notes).await;
         let databases = match databases {
             Ok(databases) => databases,
             Err(e) => {
@@ -232,8 +266,58 @@ impl Tool for SecurityAudit {
                 Vec::new()
             }
         };
-        Ok(audit(&details, &databases, &args, Utc::now(), notes))
+        Ok(audit(
+            &details,
+            &databases,
+            &args,
+            Utc::now(),
+            notes,
+            &capabilities,
+            &panel,
+        ))
     }
+}
+
+/// The repository `.env` and project checks of each deployment, where the server exposes
+/// them (the control panel), read one deployment at a time to spare its request budget. What
+/// cannot be read becomes a note; the rules that need it then find nothing for it.
+async fn panel_data(
+    ctx: &ToolContext,
+    capabilities: &Capabilities,
+    details: &[DeploymentDetail],
+    notes: &mut Vec<String>,
+) -> BTreeMap<i64, PanelData> {
+    let mut out = BTreeMap::new();
+    if !capabilities.repo_env && !capabilities.project_checks {
+        return out;
+    }
+    for detail in details {
+        let mut data = PanelData::default();
+        if capabilities.repo_env {
+            match ctx.api().repo_env(detail.id).await {
+                Ok(env) => data.repo_env = Some(env),
+                Err(e) => notes.push(format!(
+                    "The repository .env file of '{}' could not be read, so WEBOPS-SEC-018 did \
+                     not check it: {}",
+                    detail.name,
+                    upstream_error(e, Some(&detail.id.into())).message()
+                )),
+            }
+        }
+        if capabilities.project_checks {
+            match ctx.api().project_checks(detail.id).await {
+                Ok(checks) => data.checks = checks,
+                Err(e) => notes.push(format!(
+                    "The panel's project checks of '{}' could not be read, so WEBOPS-SEC-020 \
+                     did not check them: {}",
+                    detail.name,
+                    upstream_error(e, Some(&detail.id.into())).message()
+                )),
+            }
+        }
+        out.insert(detail.id, data);
+    }
+    out
 }
 
 /// Lists every deployment and fetches their details, a few at a time.
@@ -307,9 +391,30 @@ fn audit(
     args: &SecurityAuditArgs,
     now: DateTime<Utc>,
     notes: Vec<String>,
+    capabilities: &Capabilities,
+    panel: &BTreeMap<i64, PanelData>,
 ) -> SecurityAuditOutput {
     let compliance = args.audit_type == AuditType::Compliance;
-    let rules: Vec<&Rule> = RULES.iter().filter(|r| args.audit_type.runs(r)).collect();
+    let panel_rules: &[Rule] = if capabilities.repo_env || capabilities.project_checks {
+        PANEL_RULES
+    } else {
+        &[]
+    };
+    let mut not_checked = Vec::new();
+    let mut rules: Vec<&Rule> = Vec::new();
+    for rule in RULES.iter().chain(panel_rules) {
+        if !args.audit_type.runs(rule) {
+            continue;
+        }
+        match unavailable(rule, capabilities) {
+            Some(why) => not_checked.push(NotChecked {
+                rule_id: rule.id.to_owned(),
+                title: rule.title.to_owned(),
+                why: why.to_owned(),
+            }),
+            None => rules.push(rule),
+        }
+    }
     let mut findings = Vec::new();
     let mut deployments = Vec::new();
     let mut counts = SeverityCounts::default();
@@ -324,10 +429,27 @@ fn audit(
                     .is_some_and(|link| link.id == detail.id)
             })
             .collect();
+        // Settings a deployment takes from its repository's .env, under its own variables.
+        let effective;
+        let data = panel.get(&detail.id);
+        let deployment = match data.and_then(|d| d.repo_env.as_ref()) {
+            Some(repo_env) if !repo_env.is_empty() => {
+                let mut merged = detail.clone();
+                merged.env_vars = repo_env.iter().chain(detail.env_vars.iter()).collect();
+                effective = merged;
+                &effective
+            }
+            _ => detail,
+        };
+        let inputs = data.map(|d| PanelInputs {
+            repo_env: d.repo_env.as_ref(),
+            checks: &d.checks,
+        });
         let subject = Subject {
-            deployment: detail,
+            deployment,
             databases: &attached,
             now,
+            panel: inputs.as_ref(),
         };
         let hits = evaluate(rules.iter().copied(), &subject);
         let mut own = SeverityCounts::default();
@@ -398,7 +520,7 @@ fn audit(
                     findings: findings
                         .iter()
                         .filter(|f| {
-                            RULES.iter().any(|r| {
+                            rules.iter().any(|r| {
                                 r.id == f.rule_id
                                     && r.controls.iter().any(|(fw, _)| fw == framework)
                             })
@@ -423,6 +545,7 @@ fn audit(
         deployments,
         findings,
         compliance,
+        not_checked,
         notes,
     }
 }
@@ -487,6 +610,17 @@ impl ToolOutput for SecurityAuditOutput {
                         format!(": {}", fw.controls_failed.join(", "))
                     }
                 );
+            }
+        }
+        if !self.not_checked.is_empty() {
+            let _ = writeln!(
+                out,
+                "Not checked ({} rule{}; this is not a pass):",
+                self.not_checked.len(),
+                plural(self.not_checked.len())
+            );
+            for rule in &self.not_checked {
+                let _ = writeln!(out, "- {} {}: {}.", rule.rule_id, rule.title, rule.why);
             }
         }
         for note in &self.notes {
@@ -557,6 +691,8 @@ mod tests {
                 &args(json!({"audit_type": t})),
                 now(),
                 vec![],
+                &Capabilities::default(),
+                &BTreeMap::new(),
             )
         };
         let basic = run("basic");
@@ -614,6 +750,8 @@ mod tests {
             &args(json!({})),
             now(),
             vec![],
+            &Capabilities::default(),
+            &BTreeMap::new(),
         );
         let risky_score = out.deployments[0].score;
         let tidy_score = out.deployments[1].score;
@@ -638,6 +776,8 @@ mod tests {
             &args(json!({"include_recommendations": false})),
             now(),
             vec![],
+            &Capabilities::default(),
+            &BTreeMap::new(),
         );
         assert!(quiet.findings.iter().all(|f| f.recommendation.is_none()));
     }

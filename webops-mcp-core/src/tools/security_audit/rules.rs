@@ -9,7 +9,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use regex::Regex;
 use schemars::JsonSchema;
 use serde::Serialize;
-use webops_client::{Database, DeploymentDetail, DeploymentStatus, Environment, HealthChecks};
+use webops_client::{
+    Capabilities, Database, DeploymentDetail, DeploymentStatus, EnvVars, Environment, HealthChecks,
+    NO_ENVIRONMENT, ProjectCheck,
+};
 
 use crate::redact::{credentials_in, mask};
 
@@ -99,11 +102,28 @@ pub(crate) struct Subject<'a> {
     pub(crate) databases: &'a [&'a Database],
     /// When the audit runs (for end-of-life dates).
     pub(crate) now: DateTime<Utc>,
+    /// What only the WebOps control panel exposes, when the server is one.
+    pub(crate) panel: Option<&'a PanelInputs<'a>>,
+}
+
+/// What the WebOps control panel exposes beyond a deployment's detail.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PanelInputs<'a> {
+    /// The variables of the `.env` file in the deployment's repository, if there is one.
+    pub(crate) repo_env: Option<&'a EnvVars>,
+    /// The panel's own checks of the project.
+    pub(crate) checks: &'a [ProjectCheck],
 }
 
 impl Subject<'_> {
-    fn production(&self) -> bool {
-        self.deployment.environment == Environment::Production
+    /// A production deployment, or any deployment of a server without environments (each
+    /// of them is served live).
+    pub(crate) fn production(&self) -> bool {
+        match &self.deployment.environment {
+            Environment::Production => true,
+            Environment::Other(other) => other == NO_ENVIRONMENT,
+            _ => false,
+        }
     }
 
     /// The first of `names` set in the env, with its value.
@@ -350,6 +370,34 @@ pub(crate) static RULES: &[Rule] = &[
         check: insecure_cookies,
     },
 ];
+
+/// Why `rule` cannot run on a server with `capabilities`: the data it reads does not exist
+/// there. Such a rule is reported as not checked, never as passed.
+pub(crate) fn unavailable(rule: &Rule, capabilities: &Capabilities) -> Option<&'static str> {
+    let lacks = match rule.id {
+        "WEBOPS-SEC-001" | "WEBOPS-SEC-006" | "WEBOPS-SEC-007" | "WEBOPS-SEC-012" => {
+            !capabilities.deploy_options
+        }
+        "WEBOPS-SEC-009" | "WEBOPS-SEC-010" => !capabilities.database_exposure,
+        "WEBOPS-SEC-011" => !capabilities.scaling,
+        "WEBOPS-SEC-013" | "WEBOPS-SEC-014" => !capabilities.deployment_health,
+        _ => false,
+    };
+    lacks.then(|| match rule.id {
+        "WEBOPS-SEC-001" => {
+            "this WebOps server does not report whether a deployment is served over HTTPS"
+        }
+        "WEBOPS-SEC-006" | "WEBOPS-SEC-007" => {
+            "this WebOps server does not report a deployment's Python version"
+        }
+        "WEBOPS-SEC-012" => "this WebOps server does not report memory limits",
+        "WEBOPS-SEC-009" | "WEBOPS-SEC-010" => {
+            "this WebOps server does not report whether a database is public or requires TLS"
+        }
+        "WEBOPS-SEC-011" => "this WebOps server has no instances to count",
+        _ => "this WebOps server keeps no health checks or request metrics per deployment",
+    })
+}
 
 /// Runs `rules` on `subject`: every hit with the rule that produced it.
 pub(crate) fn evaluate<'r>(
@@ -882,6 +930,7 @@ mod tests {
             deployment: d,
             databases: dbs,
             now: now(),
+            panel: None,
         })
     }
 
@@ -911,6 +960,7 @@ mod tests {
                 deployment: &d,
                 databases: &[&db],
                 now: now(),
+                panel: None,
             },
         );
         assert!(
