@@ -248,11 +248,16 @@ fn action_error(detail: &DeploymentDetail, action: ServiceAction, err: ApiError)
             ToolErrorKind::Conflict,
             transition_message(detail, action, err.message()),
         ),
-        ApiErrorKind::Unsupported if action.is_scale() => ToolError::new(
-            ToolErrorKind::Unsupported,
-            "This WebOps server cannot scale deployments (it has no scale endpoint); change \
-             the instance count in WebOps itself.",
-        ),
+        // A v1 server without the scale extension; a control panel says why itself.
+        ApiErrorKind::Unsupported
+            if action.is_scale() && err.code() != Some("PANEL_UNSUPPORTED") =>
+        {
+            ToolError::new(
+                ToolErrorKind::Unsupported,
+                "This WebOps server cannot scale deployments (it has no scale endpoint); change \
+                 the instance count in WebOps itself.",
+            )
+        }
         _ => upstream_error(err, Some(&detail.id.into())),
     }
 }
