@@ -16,17 +16,20 @@ use argon2::password_hash::PasswordHash;
 use ipnet::IpNet;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::{Deserialize, Serialize};
-use webops_client::ClientConfig;
+use webops_client::{ApiFlavor, ClientConfig, Flavor};
 use webops_mcp_core::{PermissionSet, SecurityConfig};
 
 use crate::error::Error;
 
 /// The environment variables the configuration reads (besides `WEBOPS_MCP_CONFIG`, which
 /// names the file and is handled by the command line).
-pub const ENV_VARS: [&str; 4] = [
+pub const ENV_VARS: [&str; 7] = [
     "WEBOPS_API_URL",
     "WEBOPS_API_VERSION",
     "WEBOPS_API_KEY",
+    "WEBOPS_API_FLAVOR",
+    "WEBOPS_USERNAME",
+    "WEBOPS_PASSWORD",
     "JWT_SECRET",
 ];
 
@@ -87,6 +90,8 @@ pub struct Config {
     pub auth: AuthSettings,
     /// `--demo`: serve an in-process mock WebOps API.
     pub demo: bool,
+    /// `--demo-flavor`: which API the demo's mock speaks (default [`ApiFlavor::V1`]).
+    pub demo_flavor: ApiFlavor,
     /// The configuration file that was read, if any.
     pub source: Option<PathBuf>,
 }
@@ -361,6 +366,13 @@ impl Config {
         }
     }
 
+    /// Whether the server has WebOps credentials of its own: an API key, or a control panel
+    /// user name and password.
+    pub fn has_webops_credentials(&self) -> bool {
+        self.webops.api_key.is_some()
+            || (self.webops.username.is_some() && self.webops.password.is_some())
+    }
+
     /// The effective configuration as TOML in the file's shape, secrets replaced by
     /// `<redacted>` (what `check-config` prints).
     pub fn to_redacted_toml(&self) -> String {
@@ -382,6 +394,7 @@ pub struct ConfigLoader {
     bind: Option<String>,
     read_only: bool,
     demo: bool,
+    demo_flavor: Option<ApiFlavor>,
 }
 
 /// Shows a length in place of a text that may hold secrets.
@@ -403,6 +416,7 @@ impl fmt::Debug for ConfigLoader {
             .field("bind", &self.bind)
             .field("read_only", &self.read_only)
             .field("demo", &self.demo)
+            .field("demo_flavor", &self.demo_flavor)
             .finish()
     }
 }
@@ -444,6 +458,12 @@ impl ConfigLoader {
     /// `--demo`.
     pub fn demo(mut self, on: bool) -> Self {
         self.demo = on;
+        self
+    }
+
+    /// `--demo-flavor`: the API the demo's mock speaks (default [`ApiFlavor::V1`]).
+    pub fn demo_flavor(mut self, flavor: ApiFlavor) -> Self {
+        self.demo_flavor = Some(flavor);
         self
     }
 
@@ -497,6 +517,7 @@ impl ConfigLoader {
             http,
             auth,
             demo: self.demo,
+            demo_flavor: self.demo_flavor.unwrap_or(ApiFlavor::V1),
             source: self.file.clone(),
         }
     }
@@ -523,6 +544,66 @@ impl ConfigLoader {
             .or(file.api_key.map(|s| s.0))
         {
             config.api_key = (!key.is_empty()).then_some(key);
+        }
+        // The flavour: an empty environment value counts as unset.
+        let flavor_env = self
+            .env_value("WEBOPS_API_FLAVOR")
+            .filter(|v| !v.trim().is_empty());
+        if let Some(name) = flavor_env.map(str::to_owned).or(file.flavor) {
+            match name.parse::<Flavor>() {
+                Ok(flavor) => config.flavor = flavor,
+                Err(e) => errors.push(format!(
+                    "[webops] flavor: {e}{}",
+                    from_env_note(flavor_env.is_some(), "WEBOPS_API_FLAVOR")
+                )),
+            }
+        }
+        // The control panel login: like the API key, the environment beats the file and an
+        // empty value means none.
+        let username_env = self.env_value("WEBOPS_USERNAME").is_some();
+        if let Some(username) = self
+            .env_value("WEBOPS_USERNAME")
+            .map(str::to_owned)
+            .or(file.username)
+        {
+            config.username = (!username.is_empty()).then_some(username);
+        }
+        if let Some(password) = self
+            .env_value("WEBOPS_PASSWORD")
+            .map(str::to_owned)
+            .or(file.password.map(|s| s.0))
+        {
+            config.password = (!password.is_empty()).then_some(password);
+        }
+        match (&config.username, &config.password) {
+            (Some(username), _) if username.chars().any(char::is_control) => {
+                errors.push(format!(
+                    "[webops] username must not contain control characters{}",
+                    from_env_note(username_env, "WEBOPS_USERNAME")
+                ));
+            }
+            (Some(_), None) => errors.push(
+                "[webops] username is set but password is not: the control panel login needs \
+                 both (username and password, or WEBOPS_USERNAME and WEBOPS_PASSWORD)"
+                    .to_owned(),
+            ),
+            (None, Some(_)) => errors.push(
+                "[webops] password is set but username is not: the control panel login needs \
+                 both (username and password, or WEBOPS_USERNAME and WEBOPS_PASSWORD)"
+                    .to_owned(),
+            ),
+            _ => {}
+        }
+        if let Some(requests) = file.budget_requests {
+            config.budget.requests = requests;
+        }
+        match file.budget_window_secs {
+            Some(0) => errors.push("[webops] budget_window_secs must be at least 1".to_owned()),
+            Some(secs) => config.budget.window = Duration::from_secs(secs),
+            None => {}
+        }
+        if let Some(secs) = file.cache_ttl_secs {
+            config.cache_ttl = Duration::from_secs(secs);
         }
         match file.timeout_secs {
             Some(0) => errors.push("[webops] timeout_secs must be at least 1".to_owned()),
@@ -1005,7 +1086,7 @@ fn parse_file(text: &str, label: &str) -> Result<FileConfig, Error> {
 }
 
 /// Keys whose values are secrets.
-const SECRET_KEYS: [&str; 3] = ["api_key", "secret", "password_hash"];
+const SECRET_KEYS: [&str; 4] = ["api_key", "password", "secret", "password_hash"];
 
 /// ` (line N)` for a byte span.
 fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
@@ -1097,6 +1178,18 @@ struct WebopsFile {
     timeout_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_retries: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flavor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<FileSecret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    budget_requests: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    budget_window_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -1210,6 +1303,12 @@ impl FileConfig {
                 api_key: config.webops.api_key.as_ref().map(|_| redacted()),
                 timeout_secs: Some(config.webops.timeout.as_secs()),
                 max_retries: Some(config.webops.max_retries),
+                flavor: Some(config.webops.flavor.as_str().to_owned()),
+                username: config.webops.username.clone(),
+                password: config.webops.password.as_ref().map(|_| redacted()),
+                budget_requests: Some(config.webops.budget.requests),
+                budget_window_secs: Some(config.webops.budget.window.as_secs()),
+                cache_ttl_secs: Some(config.webops.cache_ttl.as_secs()),
             },
             security: SecurityFile {
                 rate_limit_per_minute: Some(config.security.rate_limit_per_minute),

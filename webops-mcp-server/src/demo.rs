@@ -1,11 +1,14 @@
 //! `--demo`: an in-process mock WebOps API with demo data, so a newcomer needs no WebOps
 //! server; in HTTP mode without API keys, an admin and a viewer key made for the run.
+//! `--demo-flavor panel` runs a mock of the shipped WebOps control panel instead of the REST
+//! API v1, logged in to as its demo user, with the panel's request budget.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use webops_client::{ApiFlavor, Flavor, RequestBudget};
 use webops_mcp_core::PermissionSet;
-use webops_mcp_testkit::{MockWebOps, Seed};
+use webops_mcp_testkit::{MockPanel, MockWebOps, PANEL_PASSWORD, PANEL_USER, PanelSeed, Seed};
 
 use crate::config::{ApiKeyEntry, Config};
 use crate::error::Error;
@@ -19,8 +22,16 @@ pub const VIEWER_PERMISSIONS: &str = "deploy:read logs:read system:read";
 
 /// A running demo. Dropping it stops the mock WebOps API.
 pub struct Demo {
-    mock: MockWebOps,
+    mock: DemoMock,
     keys: Option<DemoKeys>,
+}
+
+/// The mock the demo runs.
+enum DemoMock {
+    /// The REST API v1.
+    V1(MockWebOps),
+    /// The shipped control panel, and the request budget the server keeps to.
+    Panel(MockPanel, RequestBudget),
 }
 
 /// The keys made for an HTTP demo.
@@ -30,21 +41,45 @@ struct DemoKeys {
 }
 
 impl Demo {
-    /// Starts the mock (demo seed, a random token, [`DEMO_STEP_DELAY`]) and points
-    /// `config.webops` at it. With `http` and no `[[auth.api_keys]]` configured, adds an
-    /// admin key (all permissions) and a viewer key ([`VIEWER_PERMISSIONS`]) to
-    /// `config.auth`; [`Demo::banner`] shows them.
+    /// Starts the mock of `config.demo_flavor` and points `config.webops` at it: for
+    /// [`ApiFlavor::V1`] the REST API v1 mock (demo seed, a random token,
+    /// [`DEMO_STEP_DELAY`]); for [`ApiFlavor::Panel`] the control panel mock (its demo seed,
+    /// logged in to as [`PANEL_USER`], the configured request budget kept, as against a real
+    /// panel). With `http` and no `[[auth.api_keys]]` configured, adds an admin key (all
+    /// permissions) and a viewer key ([`VIEWER_PERMISSIONS`]) to `config.auth`;
+    /// [`Demo::banner`] shows them.
     pub async fn start(config: &mut Config, http: bool) -> Result<Demo, Error> {
-        let (token, _) = generate_api_key()?;
-        let mock = MockWebOps::builder()
-            .seed(Seed::Demo)
-            .token(token.clone())
-            .step_delay(DEMO_STEP_DELAY)
-            .start()
-            .await
-            .map_err(|e| Error::io("starting the demo WebOps API", e))?;
-        config.webops.api_url = mock.base_url();
-        config.webops.api_key = Some(token);
+        let mock = match config.demo_flavor {
+            ApiFlavor::V1 => {
+                let (token, _) = generate_api_key()?;
+                let mock = MockWebOps::builder()
+                    .seed(Seed::Demo)
+                    .token(token.clone())
+                    .step_delay(DEMO_STEP_DELAY)
+                    .start()
+                    .await
+                    .map_err(|e| Error::io("starting the demo WebOps API", e))?;
+                config.webops.api_url = mock.base_url();
+                config.webops.flavor = Flavor::V1;
+                config.webops.api_key = Some(token);
+                config.webops.username = None;
+                config.webops.password = None;
+                DemoMock::V1(mock)
+            }
+            ApiFlavor::Panel => {
+                let mock = MockPanel::builder()
+                    .seed(PanelSeed::Demo)
+                    .start()
+                    .await
+                    .map_err(|e| Error::io("starting the demo WebOps control panel", e))?;
+                config.webops.api_url = mock.base_url();
+                config.webops.flavor = Flavor::Panel;
+                config.webops.api_key = None;
+                config.webops.username = Some(PANEL_USER.to_owned());
+                config.webops.password = Some(PANEL_PASSWORD.to_owned());
+                DemoMock::Panel(mock, config.webops.budget)
+            }
+        };
         let mut keys = None;
         if http && config.auth.api_keys.is_empty() {
             let (admin, admin_digest) = generate_api_key()?;
@@ -68,7 +103,47 @@ impl Demo {
 
     /// Where the mock WebOps API listens.
     pub fn api_url(&self) -> String {
-        self.mock.base_url()
+        match &self.mock {
+            DemoMock::V1(mock) => mock.base_url(),
+            DemoMock::Panel(mock, _) => mock.base_url(),
+        }
+    }
+
+    /// The API the mock speaks.
+    pub fn flavor(&self) -> ApiFlavor {
+        match &self.mock {
+            DemoMock::V1(_) => ApiFlavor::V1,
+            DemoMock::Panel(..) => ApiFlavor::Panel,
+        }
+    }
+
+    /// One line on what the mock is and, for the panel, how to log in to it.
+    pub fn describe(&self) -> String {
+        match &self.mock {
+            DemoMock::V1(mock) => format!(
+                "a mock WebOps REST API v1 (flavour v1) with demo data runs in-process at {}",
+                mock.base_url()
+            ),
+            DemoMock::Panel(mock, budget) => {
+                let budget = if budget.requests == 0 {
+                    "no request budget ([webops] budget_requests = 0)".to_owned()
+                } else {
+                    format!(
+                        "a budget of {} requests per {} s, as against a real panel (which allows \
+                         20 a minute per address)",
+                        budget.requests,
+                        budget.window.as_secs()
+                    )
+                };
+                format!(
+                    "a mock WebOps control panel (flavour panel) with demo data runs in-process \
+                     at {}\nThe server logs in to it with the panel's form login as user \
+                     {PANEL_USER:?}, password {PANEL_PASSWORD:?} (the mock's demo user), and \
+                     keeps to {budget}",
+                    mock.base_url()
+                )
+            }
+        }
     }
 
     /// What to print on stderr when the HTTP demo starts listening on `bind`: the keys
@@ -82,10 +157,7 @@ impl Demo {
             bind.ip().to_string()
         };
         let url = format!("http://{host}:{}/mcp", bind.port());
-        let mut out = format!(
-            "\nwebops-mcp demo: a mock WebOps API with demo data runs in-process at {}\n",
-            self.mock.base_url()
-        );
+        let mut out = format!("\nwebops-mcp demo: {}\n", self.describe());
         match &self.keys {
             None => out.push_str(&format!(
                 "MCP endpoint: {url} (authenticate with the keys of your configuration)\n"

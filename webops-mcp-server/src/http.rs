@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use webops_client::WebOpsApi;
+use webops_client::{ApiFlavor, WebOpsApi};
 use webops_mcp_core::{Permission, WebOpsMcpServer};
 
 use crate::auth::{AuthLayerState, Authenticator, ProxyTrust, authenticate};
@@ -407,6 +407,8 @@ async fn health_handler(State(state): State<AppState>) -> Response {
         "webops_api": {
             "reachable": upstream.reachable,
             "latency_ms": upstream.latency_ms,
+            "flavor": upstream.flavor.map(ApiFlavor::as_str),
+            "flavor_reason": upstream.flavor_reason,
         },
     });
     axum::Json(body).into_response()
@@ -454,10 +456,14 @@ async fn not_found() -> Response {
 }
 
 /// What `/health` reports about the WebOps API.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Upstream {
     reachable: bool,
     latency_ms: Option<f64>,
+    /// The API flavour in use; `None` while `auto` has not found it out.
+    flavor: Option<ApiFlavor>,
+    /// How the flavour was chosen.
+    flavor_reason: Option<String>,
 }
 
 /// A cached upstream check: at most one check in flight, reused for [`HEALTH_CACHE`].
@@ -478,22 +484,33 @@ impl HealthCheck {
         // Holding the lock across the check makes concurrent callers wait for it and then
         // reuse its answer instead of starting their own.
         let mut cached = self.cached.lock().await;
-        if let Some((at, upstream)) = *cached
+        if let Some((at, upstream)) = &*cached
             && at.elapsed() < HEALTH_CACHE
         {
-            return upstream;
+            return upstream.clone();
         }
+        let deadline = tokio::time::Instant::now() + HEALTH_TIMEOUT;
+        // The capabilities cost no request once the flavour is known (configured, or found
+        // by `auto`); before that they run the one probe that `status` would run anyway. A
+        // failed probe means `status` would fail the same way, so it is not asked again.
+        let capabilities = match tokio::time::timeout_at(deadline, self.api.capabilities()).await {
+            Ok(Ok(capabilities)) => Some(capabilities),
+            _ => None,
+        };
         let started = Instant::now();
-        let reachable = matches!(
-            tokio::time::timeout(HEALTH_TIMEOUT, self.api.status()).await,
-            Ok(Ok(_))
-        );
+        let reachable = capabilities.is_some()
+            && matches!(
+                tokio::time::timeout_at(deadline, self.api.status()).await,
+                Ok(Ok(_))
+            );
         let upstream = Upstream {
             reachable,
             latency_ms: reachable
                 .then(|| (started.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0),
+            flavor: capabilities.as_ref().map(|c| c.flavor),
+            flavor_reason: capabilities.map(|c| c.why),
         };
-        *cached = Some((Instant::now(), upstream));
+        *cached = Some((Instant::now(), upstream.clone()));
         upstream
     }
 }

@@ -4,12 +4,14 @@
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
+use webops_client::{ApiFlavor, Flavor};
 use webops_mcp_server::config::ENV_VARS;
 use webops_mcp_server::{
     Config, Demo, HttpApp, Transport, build_server, generate_api_key, hash_password, serve_stdio,
@@ -26,6 +28,18 @@ struct Cli {
     /// Serve an in-process mock WebOps API with demo data (no WebOps server needed).
     #[arg(long, global = true)]
     demo: bool,
+
+    /// With --demo: which API the mock speaks, the REST API v1 or the shipped WebOps control
+    /// panel (form login as the demo user, the panel's request budget).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FLAVOR",
+        default_value = "v1",
+        value_parser = parse_demo_flavor,
+        requires = "demo"
+    )]
+    demo_flavor: ApiFlavor,
 
     /// Offer only tools that read, whatever the permissions say.
     #[arg(long, global = true)]
@@ -76,6 +90,17 @@ enum AuditCommand {
         /// The audit log file.
         file: PathBuf,
     },
+}
+
+/// `--demo-flavor`: `v1` or `panel`.
+fn parse_demo_flavor(value: &str) -> std::result::Result<ApiFlavor, String> {
+    match value.trim() {
+        "v1" => Ok(ApiFlavor::V1),
+        "panel" => Ok(ApiFlavor::Panel),
+        other => Err(format!(
+            "unknown demo flavour {other:?}; use one of: v1, panel"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -171,7 +196,10 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// The configuration from the file, the environment and the flags.
 fn load_config(cli: &Cli, bind: Option<&str>) -> Result<Config> {
-    let mut loader = Config::loader().read_only(cli.read_only).demo(cli.demo);
+    let mut loader = Config::loader()
+        .read_only(cli.read_only)
+        .demo(cli.demo)
+        .demo_flavor(cli.demo_flavor);
     if let Some(path) = &cli.config {
         loader = loader.file(path);
     }
@@ -184,10 +212,11 @@ fn load_config(cli: &Cli, bind: Option<&str>) -> Result<Config> {
         loader = loader.bind(bind);
     }
     let config = loader.load()?;
-    if config.webops.api_key.is_none() && !config.demo {
+    if !config.has_webops_credentials() && !config.demo {
         tracing::warn!(
-            "no WebOps API key is set (WEBOPS_API_KEY or [webops] api_key): WebOps will refuse \
-             every call but status"
+            "no WebOps credentials are set: set an API key (WEBOPS_API_KEY or [webops] api_key) \
+             or a control panel login (WEBOPS_USERNAME and WEBOPS_PASSWORD, or [webops] username \
+             and password); without one WebOps will refuse every call but status"
         );
     }
     Ok(config)
@@ -202,7 +231,8 @@ fn check_config(cli: &Cli, stdio_only: bool) -> Result<ExitCode> {
         ),
         None => println!("# effective configuration: defaults + environment + flags (no file)"),
     }
-    println!("# secrets are shown as <redacted>\n");
+    println!("# secrets are shown as <redacted>");
+    println!("# webops flavour: {}\n", flavour_line(&config));
     print!("{}", config.to_redacted_toml());
     if !stdio_only && let Err(e) = config.check_http_auth() {
         eprintln!(
@@ -214,11 +244,59 @@ fn check_config(cli: &Cli, stdio_only: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long `check-config` waits for the `auto` flavour probe.
+const FLAVOUR_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What `check-config` says about the WebOps API flavour: the configured one, or for `auto`
+/// what one probe of the server finds (never a secret: the probe is anonymous and client
+/// errors carry no credentials).
+fn flavour_line(config: &Config) -> String {
+    if config.demo {
+        return format!(
+            "{} (demo: --demo-flavor {}, an in-process mock)",
+            config.demo_flavor, config.demo_flavor
+        );
+    }
+    match config.webops.flavor {
+        Flavor::V1 | Flavor::Panel => format!("{} (configured)", config.webops.flavor),
+        Flavor::Auto => match probe_flavour(config) {
+            Ok((flavor, why)) => format!("{flavor} ({why})"),
+            Err(e) => format!("undetermined (auto: {e})"),
+        },
+    }
+}
+
+/// Builds the client of `config` and probes the server once, within
+/// [`FLAVOUR_PROBE_TIMEOUT`], without retries.
+fn probe_flavour(config: &Config) -> Result<(ApiFlavor, String)> {
+    let client = config
+        .webops
+        .builder()
+        .timeout(config.webops.timeout.min(FLAVOUR_PROBE_TIMEOUT))
+        .max_retries(0)
+        .build_any()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        match tokio::time::timeout(FLAVOUR_PROBE_TIMEOUT, client.detect()).await {
+            Ok(Ok((flavor, why))) => Ok((flavor, why.to_owned())),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => bail!("no answer within {} s", FLAVOUR_PROBE_TIMEOUT.as_secs()),
+        }
+    })
+}
+
 async fn stdio(cli: &Cli) -> Result<ExitCode> {
     let mut config = load_config(cli, None)?;
     let _demo = if config.demo {
         let demo = Demo::start(&mut config, false).await?;
-        tracing::info!(api = %demo.api_url(), "demo: mock WebOps API started");
+        tracing::info!(
+            api = %demo.api_url(),
+            flavor = %demo.flavor(),
+            "demo: mock WebOps API started"
+        );
         Some(demo)
     } else {
         None

@@ -7,8 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::{TempDir, cheap_argon2id, command, fixture};
+use webops_client::Flavor;
 use webops_mcp_core::Permission;
 use webops_mcp_server::{Config, Error, key_digest};
+use webops_mcp_testkit::{MockPanel, MockWebOps, PANEL_PASSWORD, PANEL_USER, PanelSeed, Seed};
 
 fn errors_of(result: Result<Config, Error>) -> Vec<String> {
     match result {
@@ -679,4 +681,301 @@ fn check_config_fails_when_http_would_refuse_to_start_unless_stdio_only() {
         .output()
         .unwrap();
     assert!(output.status.success());
+}
+
+#[test]
+fn flavor_login_budget_and_cache_are_read_and_the_environment_wins() {
+    let defaults = Config::loader().load().unwrap();
+    assert_eq!(defaults.webops.flavor, Flavor::Auto);
+    assert_eq!(defaults.webops.username, None);
+    assert_eq!(defaults.webops.password, None);
+    assert_eq!(defaults.webops.budget.requests, 20);
+    assert_eq!(defaults.webops.budget.window, Duration::from_secs(60));
+    assert_eq!(defaults.webops.cache_ttl, Duration::from_secs(10));
+    assert!(!defaults.has_webops_credentials());
+
+    let toml = r#"
+[webops]
+flavor = "panel"
+username = "file-user"
+password = "file-panel-password"
+budget_requests = 0
+budget_window_secs = 30
+cache_ttl_secs = 0
+"#;
+    let from_file = Config::loader().toml(toml).load().unwrap();
+    assert_eq!(from_file.webops.flavor, Flavor::Panel);
+    assert_eq!(from_file.webops.username.as_deref(), Some("file-user"));
+    assert_eq!(
+        from_file.webops.password.as_deref(),
+        Some("file-panel-password")
+    );
+    assert_eq!(
+        from_file.webops.budget.requests, 0,
+        "0 turns the budget off"
+    );
+    assert_eq!(from_file.webops.budget.window, Duration::from_secs(30));
+    assert_eq!(from_file.webops.cache_ttl, Duration::ZERO);
+    assert!(from_file.has_webops_credentials());
+
+    let with_env = Config::loader()
+        .toml(toml)
+        .env("WEBOPS_API_FLAVOR", "v1")
+        .env("WEBOPS_USERNAME", "env-user")
+        .env("WEBOPS_PASSWORD", "env-panel-password")
+        .load()
+        .unwrap();
+    assert_eq!(with_env.webops.flavor, Flavor::V1);
+    assert_eq!(with_env.webops.username.as_deref(), Some("env-user"));
+    assert_eq!(
+        with_env.webops.password.as_deref(),
+        Some("env-panel-password")
+    );
+    // The environment leaves what it does not name alone.
+    assert_eq!(with_env.webops.budget.window, Duration::from_secs(30));
+
+    // An empty flavour in the environment counts as unset; empty credentials remove the
+    // file's, like an empty WEBOPS_API_KEY.
+    let emptied = Config::loader()
+        .toml(toml)
+        .env("WEBOPS_API_FLAVOR", " ")
+        .env("WEBOPS_USERNAME", "")
+        .env("WEBOPS_PASSWORD", "")
+        .load()
+        .unwrap();
+    assert_eq!(emptied.webops.flavor, Flavor::Panel);
+    assert_eq!(emptied.webops.username, None);
+    assert_eq!(emptied.webops.password, None);
+
+    // Every flavour name is accepted, from the file and from the environment.
+    for (name, flavor) in [
+        ("auto", Flavor::Auto),
+        ("v1", Flavor::V1),
+        ("panel", Flavor::Panel),
+    ] {
+        let config = Config::loader()
+            .toml(format!("[webops]\nflavor = \"{name}\"\n"))
+            .load()
+            .unwrap();
+        assert_eq!(config.webops.flavor, flavor);
+        let config = Config::loader()
+            .env("WEBOPS_API_FLAVOR", name)
+            .load()
+            .unwrap();
+        assert_eq!(config.webops.flavor, flavor);
+    }
+}
+
+#[test]
+fn flavor_and_login_errors_say_what_is_allowed() {
+    let error = one_error("[webops]\nflavor = \"django\"\n");
+    assert!(
+        error.contains("[webops] flavor") && error.contains("\"django\""),
+        "{error}"
+    );
+    assert!(
+        error.contains("auto, v1, panel"),
+        "lists the values: {error}"
+    );
+
+    let errors = errors_of(Config::loader().env("WEBOPS_API_FLAVOR", "rest").load());
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].contains("auto, v1, panel") && errors[0].contains("WEBOPS_API_FLAVOR"),
+        "{errors:#?}"
+    );
+
+    let error = one_error("[webops]\nusername = \"alice\"\n");
+    assert!(
+        error.contains("username is set but password is not"),
+        "{error}"
+    );
+    let errors = errors_of(
+        Config::loader()
+            .env("WEBOPS_PASSWORD", "lonely-password-value")
+            .load(),
+    );
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].contains("password is set but username is not"),
+        "{errors:#?}"
+    );
+    assert!(!errors[0].contains("lonely-password-value"), "{errors:#?}");
+
+    let error = one_error("[webops]\nbudget_window_secs = 0\n");
+    assert!(
+        error.contains("budget_window_secs must be at least 1"),
+        "{error}"
+    );
+
+    // A password of the wrong type is a secret too: its value is not shown.
+    let error = one_error("[webops]\nusername = \"a\"\npassword = 4242424242\n");
+    assert!(
+        error.contains("[webops]") && error.contains("secret"),
+        "{error}"
+    );
+    assert!(!error.contains("4242424242"), "{error}");
+
+    let error = one_error("[webops]\nbudget = 5\n");
+    assert!(
+        error.contains("`budget`") && error.contains("budget_requests"),
+        "{error}"
+    );
+
+    // All of them at once.
+    let errors = errors_of(
+        Config::loader()
+            .toml("[webops]\nflavor = \"x\"\nbudget_window_secs = 0\nusername = \"u\"\n")
+            .load(),
+    );
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+}
+
+#[test]
+fn the_panel_password_is_a_secret_in_debug_and_redacted_toml() {
+    let config = Config::loader()
+        .toml("[webops]\nflavor = \"panel\"\nusername = \"alice\"\npassword = \"file-panel-secret\"\n")
+        .env("WEBOPS_PASSWORD", "env-panel-secret")
+        .load()
+        .unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("panel-secret"), "{debug}");
+    let toml = config.to_redacted_toml();
+    assert!(!toml.contains("panel-secret"), "{toml}");
+    assert!(toml.contains("password = \"<redacted>\""), "{toml}");
+    assert!(toml.contains("username = \"alice\""), "{toml}");
+    assert!(toml.contains("flavor = \"panel\""), "{toml}");
+    assert!(toml.contains("budget_requests = 20"), "{toml}");
+    assert!(toml.contains("budget_window_secs = 60"), "{toml}");
+    assert!(toml.contains("cache_ttl_secs = 10"), "{toml}");
+    // The redacted view is itself a valid configuration of the same shape.
+    let reread = Config::loader().toml(toml).load().unwrap();
+    assert_eq!(reread.webops.flavor, Flavor::Panel);
+    assert_eq!(reread.webops.username.as_deref(), Some("alice"));
+
+    let loader = Config::loader().env("WEBOPS_PASSWORD", "env-panel-secret");
+    let debug = format!("{loader:?}");
+    assert!(!debug.contains("panel-secret"), "{debug}");
+}
+
+#[test]
+fn check_config_redacts_the_panel_password_and_names_a_configured_flavor() {
+    let dir = TempDir::new();
+    let file = dir.write(
+        "panel.toml",
+        "[webops]\napi_url = \"http://127.0.0.1:9\"\nflavor = \"panel\"\nusername = \"ops\"\npassword = \"file-panel-secret\"\n",
+    );
+    let output = command()
+        .args(["check-config", "--stdio", "--config"])
+        .arg(&file)
+        .env("WEBOPS_PASSWORD", "env-panel-secret")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("# webops flavour: panel (configured)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("password = \"<redacted>\""), "{stdout}");
+    assert!(stdout.contains("username = \"ops\""), "{stdout}");
+    for shown in [&stdout, &stderr] {
+        assert!(!shown.contains("panel-secret"), "password shown:\n{shown}");
+    }
+    // A login counts as credentials: no warning about missing ones.
+    assert!(!stderr.contains("no WebOps credentials"), "{stderr}");
+
+    // Without any credentials the warning names both ways to give them.
+    let output = command()
+        .args(["check-config", "--stdio"])
+        .env("WEBOPS_API_FLAVOR", "v1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("# webops flavour: v1 (configured)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("WEBOPS_API_KEY") && stderr.contains("WEBOPS_USERNAME and WEBOPS_PASSWORD"),
+        "{stderr}"
+    );
+
+    // An unknown flavour in the environment stops check-config with the allowed values.
+    let output = command()
+        .args(["check-config", "--stdio"])
+        .env("WEBOPS_API_FLAVOR", "graphql")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("auto, v1, panel"), "{stderr}");
+}
+
+/// Runs `check-config --stdio` against `api_url` with flavour `auto` and returns its
+/// `# webops flavour:` line.
+async fn probed_flavour_line(api_url: &str) -> String {
+    let mut command = tokio::process::Command::from(command());
+    let output = command
+        .args(["check-config", "--stdio"])
+        .env("WEBOPS_API_URL", api_url)
+        .env("WEBOPS_USERNAME", PANEL_USER)
+        .env("WEBOPS_PASSWORD", PANEL_PASSWORD)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(!stdout.contains(PANEL_PASSWORD), "{stdout}");
+    assert!(!stderr.contains(PANEL_PASSWORD), "{stderr}");
+    stdout
+        .lines()
+        .find(|l| l.starts_with("# webops flavour: "))
+        .unwrap_or_else(|| panic!("no flavour line:\n{stdout}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn check_config_probes_the_server_once_for_the_auto_flavor() {
+    let panel = MockPanel::builder()
+        .seed(PanelSeed::Demo)
+        .start()
+        .await
+        .unwrap();
+    let line = probed_flavour_line(&panel.base_url()).await;
+    assert!(
+        line.starts_with("# webops flavour: panel (auto: "),
+        "{line}"
+    );
+    assert!(line.contains("GET /api/status/"), "{line}");
+    // The probe is anonymous: it never logs in.
+    let paths: Vec<String> = panel.requests().into_iter().map(|r| r.path).collect();
+    assert!(!paths.is_empty());
+    assert!(paths.iter().all(|p| p.ends_with("/status/")), "{paths:?}");
+    panel.shutdown().await;
+
+    let v1 = MockWebOps::builder()
+        .seed(Seed::Demo)
+        .start()
+        .await
+        .unwrap();
+    let line = probed_flavour_line(&v1.base_url()).await;
+    assert!(line.starts_with("# webops flavour: v1 (auto: "), "{line}");
+    assert!(line.contains("GET /api/v1/status/"), "{line}");
+    v1.shutdown().await;
+
+    // Nothing listens: the flavour is undetermined and check-config still succeeds.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let line = probed_flavour_line(&format!("http://{closed}")).await;
+    assert!(
+        line.starts_with("# webops flavour: undetermined (auto: "),
+        "{line}"
+    );
 }

@@ -15,6 +15,8 @@ use common::{
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use webops_mcp_server::ConfigLoader;
+use webops_mcp_testkit::{MockPanel, PANEL_PASSWORD, PANEL_USER, PanelSeed};
 
 #[tokio::test]
 async fn a_viewer_deploy_is_a_tool_error_not_a_protocol_error() {
@@ -280,6 +282,10 @@ async fn health_reports_ok_and_an_unreachable_api_as_degraded() {
     assert!(body["uptime_seconds"].is_u64());
     assert_eq!(body["webops_api"]["reachable"], true);
     assert!(body["webops_api"]["latency_ms"].is_number());
+    // The v1 mock, found by the auto flavour's probe.
+    assert_eq!(body["webops_api"]["flavor"], "v1", "{body}");
+    let reason = body["webops_api"]["flavor_reason"].as_str().unwrap();
+    assert!(reason.starts_with("auto: GET /api/v1/status/"), "{reason}");
     server.stop().await.unwrap();
 
     // A closed port: bind, note the port, close it.
@@ -300,7 +306,92 @@ async fn health_reports_ok_and_an_unreachable_api_as_degraded() {
     assert_eq!(body["status"], "degraded", "{body}");
     assert_eq!(body["webops_api"]["reachable"], false);
     assert!(body["webops_api"]["latency_ms"].is_null());
+    // Nothing answered the auto flavour's probe: the flavour is not known.
+    assert!(body["webops_api"]["flavor"].is_null(), "{body}");
+    assert!(body["webops_api"]["flavor_reason"].is_null(), "{body}");
     server.stop().await.unwrap();
+}
+
+/// `/health` (asked twice) of a server in front of a fresh demo `MockPanel`, configured by
+/// `configured`, and the requests the panel received.
+async fn panel_health(configured: fn(ConfigLoader) -> ConfigLoader) -> (Value, Vec<String>) {
+    let panel = MockPanel::builder()
+        .seed(PanelSeed::Demo)
+        .start()
+        .await
+        .unwrap();
+    let server = TestServer::start_with(ServerOptions {
+        api_url: Some(panel.base_url()),
+        loader: configured,
+        ..ServerOptions::default()
+    })
+    .await;
+    let response = reqwest::get(format!("{}/health", server.base()))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    // Cached: a second look sends nothing more to the panel.
+    let sent = panel.requests().len();
+    let again: Value = reqwest::get(format!("{}/health", server.base()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["webops_api"], body["webops_api"]);
+    let requests: Vec<String> = panel
+        .requests()
+        .into_iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(requests.len(), sent, "{requests:?}");
+    server.stop().await.unwrap();
+    panel.shutdown().await;
+    (body, requests)
+}
+
+#[tokio::test]
+async fn health_names_the_panel_flavor_found_or_configured() {
+    // auto: the probe finds the control panel.
+    let (body, requests) = panel_health(|loader| {
+        loader
+            .env("WEBOPS_API_KEY", "")
+            .env("WEBOPS_USERNAME", PANEL_USER)
+            .env("WEBOPS_PASSWORD", PANEL_PASSWORD)
+    })
+    .await;
+    assert_eq!(body["status"], "ok", "{body}");
+    assert_eq!(body["webops_api"]["reachable"], true, "{body}");
+    assert!(body["webops_api"]["latency_ms"].is_number(), "{body}");
+    assert_eq!(body["webops_api"]["flavor"], "panel", "{body}");
+    let reason = body["webops_api"]["flavor_reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("auto: ") && reason.contains("GET /api/status/"),
+        "{reason}"
+    );
+    // The flavour costs nothing beyond the probe and the status check: no login, no list.
+    assert!(
+        requests.iter().all(|r| r.ends_with("/status/")),
+        "{requests:?}"
+    );
+
+    // Configured: no probe at all.
+    let (body, requests) = panel_health(|loader| {
+        loader
+            .env("WEBOPS_API_KEY", "")
+            .env("WEBOPS_API_FLAVOR", "panel")
+            .env("WEBOPS_USERNAME", PANEL_USER)
+            .env("WEBOPS_PASSWORD", PANEL_PASSWORD)
+    })
+    .await;
+    assert_eq!(body["webops_api"]["reachable"], true, "{body}");
+    assert_eq!(body["webops_api"]["flavor"], "panel", "{body}");
+    assert_eq!(
+        body["webops_api"]["flavor_reason"], "configured: flavor = \"panel\"",
+        "{body}"
+    );
+    assert_eq!(requests, ["GET /api/status/"]);
 }
 
 #[tokio::test]
@@ -612,6 +703,137 @@ async fn http_demo_prints_working_keys() {
     for secret in [bogus, admin.as_str(), viewer.as_str()] {
         assert!(!logs.contains(secret), "{secret} logged:\n{logs}");
     }
+}
+
+#[tokio::test]
+async fn http_demo_with_the_panel_flavor_serves_the_panel_demo_data() {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = tokio::process::Command::from(command())
+        .args([
+            "http",
+            "--demo",
+            "--demo-flavor",
+            "panel",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut banner = String::new();
+    let (mut url, mut admin) = (None, None);
+    while url.is_none() || admin.is_none() {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("banner printed")
+            .unwrap()
+            .expect("banner before exit");
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("admin  (all permissions)") {
+            admin = line.split_whitespace().last().map(str::to_owned);
+        } else if line.contains("\"url\":") {
+            url = Some(line.split('"').nth(3).unwrap().to_owned());
+        }
+    }
+    let (url, admin) = (url.unwrap(), admin.unwrap());
+    // The banner says which flavour runs and how the server logs in to it.
+    assert!(
+        banner.contains("mock WebOps control panel (flavour panel)"),
+        "{banner}"
+    );
+    assert!(
+        banner.contains(&format!(
+            "user \"{PANEL_USER}\", password \"{PANEL_PASSWORD}\""
+        )),
+        "{banner}"
+    );
+    assert!(banner.contains("20 requests per 60 s"), "{banner}");
+    let _drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let (name, value) = bearer(&admin);
+    let client = connect(&url, &[(name, &value)]).await;
+    let result = call(&client, "webops_list_deployments", json!({})).await;
+    assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+    let output = result.structured_content.unwrap();
+    let mut names: Vec<&str> = output["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    // The panel demo seed: alice's deployments (bob's are not hers to see).
+    assert_eq!(names, ["api-worker", "blog", "shop"], "{output}");
+    assert_eq!(output["count"], 3, "{output}");
+    let blog = output["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "blog")
+        .unwrap();
+    assert_eq!(blog["status"], "running", "{output}");
+    client.cancel().await.unwrap();
+
+    // /health names the configured flavour.
+    let base = url.trim_end_matches("/mcp");
+    let health: Value = reqwest::get(format!("{base}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["webops_api"]["flavor"], "panel", "{health}");
+    assert_eq!(
+        health["webops_api"]["flavor_reason"], "configured: flavor = \"panel\"",
+        "{health}"
+    );
+
+    let pid = child.id().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn demo_flavor_needs_demo_and_a_known_flavor() {
+    let output = command()
+        .args(["check-config", "--stdio", "--demo-flavor", "panel"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--demo"), "{stderr}");
+
+    let output = command()
+        .args(["check-config", "--demo", "--demo-flavor", "rest"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("v1, panel"), "{stderr}");
+
+    let output = command()
+        .args(["check-config", "--demo", "--demo-flavor", "panel"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("# webops flavour: panel (demo: --demo-flavor panel"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]

@@ -470,6 +470,9 @@ pub fn command() -> std::process::Command {
         "WEBOPS_API_URL",
         "WEBOPS_API_VERSION",
         "WEBOPS_API_KEY",
+        "WEBOPS_API_FLAVOR",
+        "WEBOPS_USERNAME",
+        "WEBOPS_PASSWORD",
         "JWT_SECRET",
         "RUST_LOG",
     ] {
