@@ -10,8 +10,8 @@ use crate::types::*;
 /// One async method per endpoint of the WebOps REST API v1.
 ///
 /// [`crate::Client`] implements it over HTTP. With the `mock` feature, `MockWebOpsApi`
-/// (mockall) implements it for tests that need to script odd upstream answers.
-#[cfg_attr(feature = "mock", mockall::automock)]
+/// (mockall) implements it for tests that need to script odd upstream answers; it scripts
+/// the endpoints and keeps the defaults of the methods that have one (a v1 server).
 #[async_trait]
 pub trait WebOpsApi: Send + Sync {
     /// `GET status/` (no auth): is the API up.
@@ -92,6 +92,40 @@ pub trait WebOpsApi: Send + Sync {
             ErrorKind::Unsupported,
             "this WebOps server has no project checks",
         ))
+    }
+}
+
+#[cfg(feature = "mock")]
+mockall::mock! {
+    /// A scriptable [`WebOpsApi`]: one expectation per endpoint; `capabilities`, `repo_env`
+    /// and `project_checks` keep their defaults (a REST API v1 server).
+    pub WebOpsApi {}
+
+    #[async_trait]
+    impl WebOpsApi for WebOpsApi {
+        async fn status(&self) -> Result<ApiStatus>;
+        async fn list_deployments(&self, filter: &DeploymentFilter) -> Result<Page<Deployment>>;
+        async fn get_deployment(&self, id: i64) -> Result<DeploymentDetail>;
+        async fn create_deployment(
+            &self,
+            new: &NewDeployment,
+            idempotency_key: Option<String>,
+        ) -> Result<CreatedDeployment>;
+        async fn update_deployment(
+            &self,
+            id: i64,
+            update: &DeploymentUpdate,
+        ) -> Result<DeploymentDetail>;
+        async fn delete_deployment(&self, id: i64) -> Result<Deleted>;
+        async fn start(&self, id: i64) -> Result<ActionResult>;
+        async fn stop(&self, id: i64) -> Result<ActionResult>;
+        async fn restart(&self, id: i64) -> Result<ActionResult>;
+        async fn redeploy(&self, id: i64) -> Result<ActionResult>;
+        async fn scale(&self, id: i64, instances: u32) -> Result<ScaleResult>;
+        async fn logs(&self, id: i64, query: &LogQuery) -> Result<Logs>;
+        async fn databases(&self) -> Result<Vec<Database>>;
+        async fn system_health(&self) -> Result<SystemHealth>;
+        async fn metrics(&self, period: MetricsPeriod, deployment_id: Option<i64>) -> Result<Metrics>;
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use webops_client::{Capabilities, DeploymentDetail, Logs, MockWebOpsApi};
+use webops_client::{DeploymentDetail, Logs, MockWebOpsApi};
 
 use crate::identity::{AuthMethod, Identity, PermissionSet};
 use crate::tool::{ProgressSink, ToolContext};
@@ -27,14 +27,11 @@ pub(crate) fn ctx_with(
 
 /// A context for `api` for a caller holding `permissions`.
 pub(crate) fn ctx_as(
-    mut api: MockWebOpsApi,
+    api: MockWebOpsApi,
     permissions: PermissionSet,
     sink: Option<Arc<RecordingSink>>,
     cancel: Option<CancellationToken>,
 ) -> ToolContext {
-    // A mock speaks the REST API v1 unless a test says otherwise.
-    api.expect_capabilities()
-        .returning(|| Ok(Capabilities::default()));
     let identity = Identity::new("tester", AuthMethod::Embedded, permissions);
     let mut ctx = ToolContext::new(identity, Arc::new(api), "req-1");
     if let Some(sink) = sink {

@@ -374,29 +374,26 @@ pub(crate) static RULES: &[Rule] = &[
 /// Why `rule` cannot run on a server with `capabilities`: the data it reads does not exist
 /// there. Such a rule is reported as not checked, never as passed.
 pub(crate) fn unavailable(rule: &Rule, capabilities: &Capabilities) -> Option<&'static str> {
-    let lacks = match rule.id {
-        "WEBOPS-SEC-001" | "WEBOPS-SEC-006" | "WEBOPS-SEC-007" | "WEBOPS-SEC-012" => {
-            !capabilities.deploy_options
+    let c = capabilities;
+    match rule.id {
+        "WEBOPS-SEC-001" if !c.deploy_options => {
+            Some("this WebOps server does not report whether a deployment is served over HTTPS")
         }
-        "WEBOPS-SEC-009" | "WEBOPS-SEC-010" => !capabilities.database_exposure,
-        "WEBOPS-SEC-011" => !capabilities.scaling,
-        "WEBOPS-SEC-013" | "WEBOPS-SEC-014" => !capabilities.deployment_health,
-        _ => false,
-    };
-    lacks.then(|| match rule.id {
-        "WEBOPS-SEC-001" => {
-            "this WebOps server does not report whether a deployment is served over HTTPS"
+        "WEBOPS-SEC-006" | "WEBOPS-SEC-007" if !c.deploy_options => {
+            Some("this WebOps server does not report a deployment's Python version")
         }
-        "WEBOPS-SEC-006" | "WEBOPS-SEC-007" => {
-            "this WebOps server does not report a deployment's Python version"
+        "WEBOPS-SEC-012" if !c.deploy_options => {
+            Some("this WebOps server does not report memory limits")
         }
-        "WEBOPS-SEC-012" => "this WebOps server does not report memory limits",
-        "WEBOPS-SEC-009" | "WEBOPS-SEC-010" => {
-            "this WebOps server does not report whether a database is public or requires TLS"
+        "WEBOPS-SEC-009" | "WEBOPS-SEC-010" if !c.database_exposure => {
+            Some("this WebOps server does not report whether a database is public or requires TLS")
         }
-        "WEBOPS-SEC-011" => "this WebOps server has no instances to count",
-        _ => "this WebOps server keeps no health checks or request metrics per deployment",
-    })
+        "WEBOPS-SEC-011" if !c.scaling => Some("this WebOps server has no instances to count"),
+        "WEBOPS-SEC-013" | "WEBOPS-SEC-014" if !c.deployment_health => {
+            Some("this WebOps server keeps no health checks or request metrics per deployment")
+        }
+        _ => None,
+    }
 }
 
 /// Runs `rules` on `subject`: every hit with the rule that produced it.
