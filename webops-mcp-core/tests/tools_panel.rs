@@ -58,13 +58,11 @@ impl Panel {
     }
 
     async fn err(&self, tool: &str, args: Value, kind: ToolErrorKind) -> (String, usize) {
-        let result = self
-            .server
-            .handle_tool_call(tool, args.clone(), &admin())
-            .await;
+        let before = self.mock.requests().len();
+        let result = self.server.handle_tool_call(tool, args, &admin()).await;
         assert!(result.is_error, "{tool} succeeded: {}", result.text());
         assert_eq!(result.error_kind, Some(kind), "{}", result.text());
-        (result.text(), 0)
+        (result.text(), self.mock.requests().len() - before)
     }
 }
 
@@ -139,20 +137,25 @@ async fn every_tool_against_a_control_panel() {
     );
 
     // manage: start works; stop is a clear error that says nothing changed; scale unsupported.
-    let (out, _, _) = panel
+    let (out, _, cost) = panel
         .ok(
             "webops_manage_service",
             json!({"deployment_id": "shop", "action": "start"}),
         )
         .await;
     assert_eq!(out["status"], "running");
-    let (text, _) = panel
+    assert_eq!(cost, 2, "detail + start");
+    let (text, cost) = panel
         .err(
             "webops_manage_service",
             json!({"deployment_id": "blog", "action": "stop"}),
             ToolErrorKind::Upstream,
         )
         .await;
+    assert_eq!(
+        cost, 3,
+        "detail + the failed stop + a read to check nothing changed"
+    );
     assert!(text.contains("did not happen"), "{text}");
     assert!(text.contains("UNTRUSTED WEBOPS TEXT"), "{text}");
     assert_eq!(
@@ -230,13 +233,17 @@ async fn every_tool_against_a_control_panel() {
     assert!(out["services"].to_string().contains("celery"));
 
     // delete: requested, never "deleted"; the panel keeps listing it.
-    let (out, text, _) = panel
+    let (out, text, cost) = panel
         .ok(
             "webops_delete_deployment",
             json!({"deployment_id": "fresh", "confirm_name": "fresh"}),
         )
         .await;
     assert_eq!(out["deleted"], false);
+    assert_eq!(
+        cost, 2,
+        "detail + delete (the audit's list already knows the name)"
+    );
     assert!(text.starts_with("Delete requested"), "{text}");
     assert_eq!(panel.mock.is_deleted("fresh"), Some(true));
 }

@@ -177,7 +177,14 @@ impl PanelClient {
         let request = Request::new(Method::POST, template, &["api", "deployments", &name, verb]);
         match self.transport.json::<Action>(&request).await {
             Ok(answer) => {
-                lock(&self.list).take();
+                // The cached row takes the new status rather than being dropped: names and
+                // ids stay known without another list request.
+                if let Some((_, rows)) = &mut *lock(&self.list)
+                    && let Some(row) = rows.iter_mut().find(|d| d.id == id)
+                    && let Some(status) = &answer.status
+                {
+                    row.status.clone_from(status);
+                }
                 Ok(ActionResult {
                     id,
                     status: DeploymentStatus::from(answer.status.as_deref().unwrap_or("")),

@@ -613,12 +613,12 @@ impl Transport {
         if error.is_connect() {
             return Error::new(
                 ErrorKind::Connection,
-                format!("could not connect to the WebOps panel at {server}"),
+                format!("could not connect to WebOps at {server}"),
             );
         }
         Error::new(
             ErrorKind::Connection,
-            format!("the connection to the WebOps panel at {server} failed during {what}"),
+            format!("the connection to WebOps at {server} failed during {what}"),
         )
         .unanswered()
     }
