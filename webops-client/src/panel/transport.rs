@@ -292,9 +292,10 @@ impl Transport {
             if (200..300).contains(&raw.status) {
                 return Ok(raw);
             }
+            // A redirect to the login page, or a CSRF refusal (a session or token the panel no
+            // longer knows): the panel did not run the view, so sending it again is safe.
             let csrf_refusal = raw.status == 403 && looks_like_csrf(&raw);
-            if !request.anonymous && (raw.redirects_to_login() || (use_bearer && csrf_refusal)) {
-                // The panel did not run the view: sending the request again is safe.
+            if !request.anonymous && (raw.redirects_to_login() || csrf_refusal) {
                 if use_bearer {
                     tracing::info!(
                         "the WebOps panel does not accept the API key; using a login session"
@@ -306,6 +307,9 @@ impl Transport {
                     relogged = true;
                     self.login_after(jar.map_or(0, |j| j.logins)).await?;
                     continue;
+                }
+                if csrf_refusal {
+                    return Err(self.error_of(request, &raw));
                 }
                 return Err(Error::new(
                     ErrorKind::Unauthorized,
@@ -804,6 +808,116 @@ mod tests {
             first_words(&page).as_deref(),
             Some("Page not found at /api/v1/")
         );
+    }
+
+    fn transport() -> Transport {
+        Transport::new(TransportConfig {
+            base: Url::parse("http://127.0.0.1:9/").unwrap(),
+            username: Some("ops".into()),
+            password: Some("pa55-w0rd-secret".into()),
+            api_key: None,
+            timeout: Duration::from_secs(5),
+            user_agent: HeaderValue::from_static("test"),
+            budget: RequestBudget::default(),
+            policy: RetryPolicy::default(),
+            observer: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn every_shape_of_failure_becomes_a_bounded_error() {
+        let t = transport();
+        let get = Request::get("api/deployments/", &["api", "deployments"]);
+        let cases = [
+            (
+                raw(
+                    404,
+                    "application/json",
+                    r#"{"error":"Deployment x not found"}"#,
+                ),
+                ErrorKind::NotFound,
+                Some("Deployment x not found"),
+            ),
+            (
+                raw(
+                    404,
+                    "text/html",
+                    "<html><title>Page not found at /api/v1/</title></html>",
+                ),
+                ErrorKind::Unsupported,
+                Some("Page not found at /api/v1/"),
+            ),
+            (
+                raw(
+                    500,
+                    "application/json",
+                    r#"{"error":true,"status":500,"message":"An unexpected error occurred."}"#,
+                ),
+                ErrorKind::Server,
+                Some("An unexpected error occurred."),
+            ),
+            (
+                raw(
+                    500,
+                    "text/plain",
+                    "ZeroDivisionError at /api/deployments/\nmore",
+                ),
+                ErrorKind::Server,
+                Some("ZeroDivisionError at /api/deployments/"),
+            ),
+            (
+                raw(
+                    400,
+                    "application/json",
+                    r#"{"error":"Deployment shop already exists"}"#,
+                ),
+                ErrorKind::Conflict,
+                Some("Deployment shop already exists"),
+            ),
+            (raw(405, "", ""), ErrorKind::Unsupported, None),
+            (
+                raw(
+                    403,
+                    "text/html",
+                    "<html><title>403 Forbidden</title>CSRF verification failed</html>",
+                ),
+                ErrorKind::Forbidden,
+                Some("403 Forbidden"),
+            ),
+            (raw(301, "", ""), ErrorKind::Server, None),
+            (raw(503, "text/html", ""), ErrorKind::Unavailable, None),
+        ];
+        for (answer, kind, quoted) in cases {
+            let error = t.error_of(&get, &answer);
+            assert_eq!(error.kind(), kind, "{answer:?}");
+            assert_eq!(error.upstream_text(), quoted, "{answer:?}");
+            assert!(
+                error.message().contains("GET api/deployments/"),
+                "{}",
+                error.message()
+            );
+        }
+        let limited = Raw {
+            retry_after: Some(Duration::from_secs(49)),
+            ..raw(
+                429,
+                "application/json",
+                r#"{"error":"Global rate limit exceeded"}"#,
+            )
+        };
+        let error = t.error_of(&get, &limited);
+        assert_eq!(error.kind(), ErrorKind::RateLimited);
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(49)));
+        // The panel echoing a secret, at length: masked and bounded.
+        let echo = format!(
+            r#"{{"error":"bad password pa55-w0rd-secret {}"}}"#,
+            "x".repeat(1000)
+        );
+        let error = t.error_of(&get, &raw(400, "application/json", &echo));
+        let quoted = error.upstream_text().unwrap();
+        assert!(!quoted.contains("pa55-w0rd-secret") && quoted.contains("[redacted]"));
+        assert!(quoted.chars().count() <= QUOTE_CHARS + 1);
     }
 
     #[test]
