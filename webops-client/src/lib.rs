@@ -31,6 +31,7 @@ mod error;
 mod flavor;
 mod panel;
 mod retry;
+mod sync;
 mod types;
 
 pub use any::AnyClient;

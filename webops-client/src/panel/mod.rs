@@ -28,6 +28,7 @@ use wire::*;
 use crate::api::WebOpsApi;
 use crate::error::{Error, ErrorKind, Result};
 use crate::flavor::Capabilities;
+use crate::sync::lock;
 use crate::types::*;
 
 /// Rows asked for per list page (the panel has no cap; we keep pages modest).
@@ -57,10 +58,6 @@ impl std::fmt::Debug for PanelClient {
             .field("cache_ttl", &self.cache_ttl)
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn unsupported(message: impl Into<String>) -> Error {

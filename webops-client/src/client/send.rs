@@ -1,0 +1,319 @@
+//! The send-and-retry loop: [`Call`] (one logical API call), its attempts under the retry
+//! policy, the observer report of each attempt, and the errors of attempts that got no
+//! complete answer.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use reqwest::header::{self, HeaderValue};
+use reqwest::{Method, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Client;
+use super::config::{RequestEvent, config_error};
+use crate::decode::{Answer, Endpoint, RawAnswer, decode, redact};
+use crate::error::{Error, ErrorKind, Result};
+use crate::retry::{Wait, parse_retry_after};
+
+/// The largest answer body the client reads (a guard against a runaway server).
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// One logical API call, possibly sent several times.
+pub(super) struct Call {
+    pub(super) method: Method,
+    /// The path with ids as `{id}`, for metrics and messages.
+    pub(super) template: &'static str,
+    /// The path below the API root.
+    pub(super) path: String,
+    pub(super) query: Vec<(&'static str, String)>,
+    pub(super) body: Option<Vec<u8>>,
+    pub(super) idempotency_key: Option<HeaderValue>,
+    pub(super) authenticated: bool,
+    pub(super) extension: bool,
+}
+
+impl Call {
+    pub(super) fn new(method: Method, template: &'static str, path: impl Into<String>) -> Self {
+        Call {
+            method,
+            template,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            idempotency_key: None,
+            authenticated: true,
+            extension: false,
+        }
+    }
+
+    pub(super) fn get(template: &'static str, path: impl Into<String>) -> Self {
+        Call::new(Method::GET, template, path)
+    }
+
+    pub(super) fn query(mut self, query: Vec<(&'static str, String)>) -> Self {
+        self.query = query;
+        self
+    }
+
+    pub(super) fn json(mut self, body: &impl Serialize) -> Result<Self> {
+        let body = serde_json::to_vec(body).map_err(|e| {
+            Error::new(
+                ErrorKind::Validation,
+                format!("could not encode the request body: {e}"),
+            )
+        })?;
+        self.body = Some(body);
+        Ok(self)
+    }
+
+    /// Only idempotent requests may be sent twice.
+    pub(super) fn idempotent(&self) -> bool {
+        self.method != Method::POST || self.idempotency_key.is_some()
+    }
+
+    fn endpoint(&self) -> Endpoint<'_> {
+        Endpoint {
+            method: self.method.as_str(),
+            template: self.template,
+            extension: self.extension,
+        }
+    }
+}
+
+impl Client {
+    /// Sends `call` under the retry policy and decodes its success envelope.
+    pub(super) async fn send<T: DeserializeOwned>(&self, call: Call) -> Result<Answer<T>> {
+        self.send_retried(call).await.0
+    }
+
+    /// [`Client::send`], also telling whether an earlier attempt that was retried may have
+    /// taken effect at WebOps although its answer was lost (see [`Error::may_have_acted`]).
+    pub(super) async fn send_retried<T: DeserializeOwned>(
+        &self,
+        call: Call,
+    ) -> (Result<Answer<T>>, bool) {
+        let inner = &*self.inner;
+        let url = match inner.root.join(&call.path) {
+            Ok(url) => url,
+            Err(e) => {
+                let message = format!("could not build the URL of {}: {e}", call.template);
+                return (Err(config_error(message)), false);
+            }
+        };
+        let endpoint = call.endpoint();
+        let idempotent = call.idempotent();
+        let mut attempt = 0;
+        let mut lost_answer = false;
+        loop {
+            let started = Instant::now();
+            let (status, result) = match self.attempt(&call, &url).await {
+                Ok(answer) => (
+                    Some(answer.status),
+                    decode::<T>(endpoint, &answer, inner.token.as_deref()),
+                ),
+                Err(error) => (None, Err(error)),
+            };
+            if let Some(observer) = &inner.observer {
+                observer.observe(&RequestEvent {
+                    method: endpoint.method,
+                    endpoint: endpoint.template,
+                    status,
+                    error: result.as_ref().err().map(Error::kind),
+                    duration: started.elapsed(),
+                    attempt,
+                });
+            }
+            let error = match result {
+                Ok(answer) => return (Ok(answer), lost_answer),
+                Err(error) => error,
+            };
+            let Some(wait) = inner.policy.wait_before_retry(&error, attempt, idempotent) else {
+                let error = if attempt == 0 {
+                    error
+                } else {
+                    let message = format!(
+                        "{} (gave up after {} attempts)",
+                        error.message(),
+                        attempt + 1
+                    );
+                    error.with_message(message)
+                };
+                return (Err(error), lost_answer);
+            };
+            lost_answer |= error.may_have_acted();
+            tracing::debug!(
+                method = endpoint.method,
+                endpoint = endpoint.template,
+                attempt,
+                status = status.unwrap_or(0),
+                error = error.kind().as_str(),
+                wait_ms = u64::try_from(wait.duration().as_millis()).unwrap_or(u64::MAX),
+                honours_retry_after = matches!(wait, Wait::RetryAfter(_)),
+                "retrying WebOps request"
+            );
+            tokio::time::sleep(wait.duration()).await;
+            attempt += 1;
+        }
+    }
+
+    /// Sends `call` once and reads the whole answer.
+    async fn attempt(&self, call: &Call, url: &Url) -> Result<RawAnswer> {
+        let inner = &*self.inner;
+        let mut request = inner.http.request(call.method.clone(), url.clone());
+        if !call.query.is_empty() {
+            request = request.query(&call.query);
+        }
+        if call.authenticated
+            && let Some(authorization) = &inner.authorization
+        {
+            request = request.header(header::AUTHORIZATION, authorization.clone());
+        }
+        if let Some(key) = &call.idempotency_key {
+            request = request.header("Idempotency-Key", key.clone());
+        }
+        if let Some(body) = &call.body {
+            request = request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e, call))?;
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        let retry_after = headers
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, Utc::now()));
+        let location = headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| redact(v, inner.token.as_deref()));
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(too_large(call, status));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(&e, call))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large(call, status));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(RawAnswer {
+            status,
+            retry_after,
+            location,
+            body,
+        })
+    }
+
+    /// The [`Error`] of an attempt that got no complete answer.
+    fn transport_error(&self, error: &reqwest::Error, call: &Call) -> Error {
+        let inner = &*self.inner;
+        if error.is_timeout() {
+            return Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "WebOps did not answer {} {} within {}",
+                    call.method,
+                    call.template,
+                    human_duration(inner.timeout)
+                ),
+            );
+        }
+        let cause = redact(&root_cause(error), inner.token.as_deref());
+        if error.is_builder() {
+            return config_error(format!(
+                "could not build the request {} {}: {cause}",
+                call.method, call.template
+            ));
+        }
+        if error.is_connect() {
+            let message = format!("could not connect to WebOps at {}: {cause}", inner.server);
+            return Error::new(ErrorKind::Connection, message);
+        }
+        let message = format!(
+            "the connection to WebOps at {} failed during {} {}: {cause}",
+            inner.server, call.method, call.template
+        );
+        Error::new(ErrorKind::Connection, message).unanswered()
+    }
+
+    pub(super) async fn data<T: DeserializeOwned>(&self, call: Call) -> Result<T> {
+        Ok(self.send(call).await?.data)
+    }
+}
+
+fn too_large(call: &Call, status: u16) -> Error {
+    Error::new(
+        ErrorKind::Decode,
+        format!(
+            "the WebOps answer to {} {} is larger than {} MiB",
+            call.method,
+            call.template,
+            MAX_BODY_BYTES / (1024 * 1024)
+        ),
+    )
+    .with_status(status)
+}
+
+/// The most telling description of a transport failure: an I/O cause in plain words, else
+/// the innermost error's text.
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    use std::io::ErrorKind as Io;
+    let mut current = Some(error);
+    let mut innermost = error;
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            let text = match io.kind() {
+                Io::ConnectionRefused => "connection refused",
+                Io::ConnectionReset => "connection reset by the server",
+                Io::ConnectionAborted => "connection aborted",
+                Io::BrokenPipe => "connection closed by the server (broken pipe)",
+                Io::UnexpectedEof => "connection closed before the answer was complete",
+                Io::NotConnected => "not connected",
+                Io::AddrNotAvailable => "address not available",
+                Io::HostUnreachable => "host unreachable",
+                Io::NetworkUnreachable => "network unreachable",
+                Io::TimedOut => "connection timed out",
+                _ => return io.to_string(),
+            };
+            return text.to_owned();
+        }
+        innermost = e;
+        current = e.source();
+    }
+    innermost.to_string()
+}
+
+/// `1500 ms`, `30 s`, `2.5 s`.
+fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(Duration::from_millis(250)), "250 ms");
+        assert_eq!(human_duration(Duration::from_secs(30)), "30 s");
+        assert_eq!(human_duration(Duration::from_millis(2500)), "2.5 s");
+    }
+}
