@@ -123,7 +123,18 @@ pub(crate) struct ServerProcess {
 impl ServerProcess {
     /// Starts `cmd` (stdin kept open, both output streams copied to `log`) and waits until a
     /// line of its output contains `marker` followed by an `http://` URL.
-    pub(crate) fn start(mut cmd: Command, log: &Path, marker: &str) -> Result<ServerProcess> {
+    pub(crate) fn start(cmd: Command, log: &Path, marker: &str) -> Result<ServerProcess> {
+        Self::start_until(cmd, log, marker, |line| url_after(line, marker))
+    }
+
+    /// Like [`ServerProcess::start`], but ready at the first line for which `url_in` gives the
+    /// endpoint; `what_line` describes that line in errors.
+    pub(crate) fn start_until(
+        mut cmd: Command,
+        log: &Path,
+        what_line: &str,
+        url_in: impl Fn(&str) -> Option<String>,
+    ) -> Result<ServerProcess> {
         let what = describe_program(&cmd);
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -166,13 +177,13 @@ impl ServerProcess {
         loop {
             match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(line) => {
-                    if let Some(url) = url_after(&line, marker) {
+                    if let Some(url) = url_in(&line) {
                         server.url = url;
                         return Ok(server);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => bail!(
-                    "{what} printed no {marker:?} within {} s\n{}",
+                    "{what} printed no {what_line:?} within {} s\n{}",
                     READY_TIMEOUT.as_secs(),
                     server.log_tail()
                 ),
@@ -285,7 +296,7 @@ pub(crate) fn run_within(cmd: &mut Command, limit: Duration) -> Result<()> {
     Ok(())
 }
 
-fn wait_within(child: &mut Child, limit: Duration) -> Result<ExitStatus> {
+pub(crate) fn wait_within(child: &mut Child, limit: Duration) -> Result<ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait()? {
@@ -301,13 +312,13 @@ fn wait_within(child: &mut Child, limit: Duration) -> Result<ExitStatus> {
 }
 
 /// A fresh API key and its SHA-256 digest, made by `webops-mcp hash-key`.
-struct ApiKey {
-    key: String,
-    digest: String,
+pub(crate) struct ApiKey {
+    pub(crate) key: String,
+    pub(crate) digest: String,
 }
 
 impl ApiKey {
-    fn generate(server: &Path) -> Result<ApiKey> {
+    pub(crate) fn generate(server: &Path) -> Result<ApiKey> {
         let out = Command::new(server)
             .arg("hash-key")
             .output()
@@ -378,7 +389,7 @@ impl HttpDemo {
 }
 
 /// `webops-mcp audit verify FILE`: the server's audit hash chain is intact after the run.
-fn verify_audit(server_bin: &Path, file: &Path) -> Result<()> {
+pub(crate) fn verify_audit(server_bin: &Path, file: &Path) -> Result<()> {
     let out = Command::new(server_bin)
         .args(["audit", "verify"])
         .arg(file)
@@ -773,13 +784,13 @@ fn expect_error_code(answer: &Answer, code: &str) -> Result<()> {
 
 /// Named checks: each one runs, failures are collected and reported together.
 #[derive(Default)]
-struct Checks {
+pub(crate) struct Checks {
     passed: usize,
     failed: Vec<String>,
 }
 
 impl Checks {
-    fn run(&mut self, name: &str, check: impl FnOnce() -> Result<()>) {
+    pub(crate) fn run(&mut self, name: &str, check: impl FnOnce() -> Result<()>) {
         match check() {
             Ok(()) => {
                 self.passed += 1;
@@ -792,7 +803,19 @@ impl Checks {
         }
     }
 
-    fn finish(self, what: &str) -> Result<()> {
+    /// Counts checks that ran elsewhere (and printed their own lines): `passed` of them passed,
+    /// each of `failed` (named, with why) failed.
+    pub(crate) fn absorb(&mut self, passed: usize, failed: Vec<String>) {
+        self.passed += passed;
+        self.failed.extend(failed);
+    }
+
+    /// How many checks passed and failed so far.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        (self.passed, self.failed.len())
+    }
+
+    pub(crate) fn finish(self, what: &str) -> Result<()> {
         if self.failed.is_empty() {
             eprintln!("{what}: all {} checks passed", self.passed);
             return Ok(());

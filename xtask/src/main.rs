@@ -10,6 +10,7 @@ mod harness;
 mod interop;
 mod load;
 mod panel;
+mod panel_check;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,8 @@ commands:
   inspector    the MCP Inspector CLI over stdio and HTTP: JSON results and exit codes (docs/conformance.md)
   load-test    N concurrent MCP clients for a while against a release server (see --help; docs/performance.md)
   bench        tools/call vs the direct WebOps API, RSS over 200k calls, startup time (see --help)
+  panel        the panel backend against the REAL WebOps control panel with the official MCP Python
+               SDK over stdio and HTTP (needs WEBOPS_PANEL_TARBALL or WEBOPS_PANEL_SRC; xtask/src/panel_check.rs)
   panel-up     set up the real WebOps panel (WEBOPS_PANEL_TARBALL or WEBOPS_PANEL_SRC) and run it on
                loopback until Ctrl-C ([--setup-only] [--redis] [NAME ...]; one instance per name)";
 
@@ -42,6 +45,7 @@ fn main() -> Result<()> {
         Some("inspector") => interop::inspector(),
         Some("load-test") => load::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
+        Some("panel") => panel_check::main(),
         Some("panel-up") => panel::panel_up(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -108,6 +112,8 @@ fn ci() -> Result<()> {
     conformance::ci()?;
     interop::python_client()?;
     interop::inspector()?;
+    // The panel backend against the real WebOps control panel.
+    panel_check::main()?;
     eprintln!("ci: all checks passed");
     Ok(())
 }
