@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 use webops_client::{ApiFlavor, Flavor};
-use webops_mcp_server::config::ENV_VARS;
+use webops_mcp_server::config::{CONFIG_ENV_VAR, ENV_VARS, REDACTED};
 use webops_mcp_server::{
     Config, Demo, HttpApp, Transport, build_server, generate_api_key, hash_password, serve_stdio,
 };
@@ -22,7 +22,7 @@ use webops_mcp_server::{
 #[command(name = "webops-mcp", version, about, long_about = None)]
 struct Cli {
     /// Configuration file (TOML); see docs/configuration.md.
-    #[arg(long, global = true, env = "WEBOPS_MCP_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, env = CONFIG_ENV_VAR, value_name = "FILE")]
     config: Option<PathBuf>,
 
     /// Serve an in-process mock WebOps API with demo data (no WebOps server needed).
@@ -231,7 +231,7 @@ fn check_config(cli: &Cli, stdio_only: bool) -> Result<ExitCode> {
         ),
         None => println!("# effective configuration: defaults + environment + flags (no file)"),
     }
-    println!("# secrets are shown as <redacted>");
+    println!("# secrets are shown as {REDACTED}");
     println!("# webops flavour: {}\n", flavour_line(&config));
     print!("{}", config.to_redacted_toml());
     if !stdio_only && let Err(e) = config.check_http_auth() {
