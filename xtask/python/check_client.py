@@ -8,7 +8,8 @@ stateless 2026-07-28 revision). Each run lists the tools, calls every read tool,
 `outputSchema` with `jsonschema`, and checks the error contract: an unknown tool is a JSON-RPC
 error (-32602), bad arguments and missing permissions are `isError` results.
 
-Usage: check_client.py --server-bin PATH --stdio-config FILE --http-url URL [--verbose]
+Usage: check_client.py --server-bin PATH --stdio-config FILE --http-url URL
+                       --tools NAME,... --read-tools NAME,... [--verbose]
 Environment: WEBOPS_MCP_ADMIN_KEY, WEBOPS_MCP_VIEWER_KEY (never printed).
 Exits non-zero, naming every failed check, when anything is wrong.
 """
@@ -33,23 +34,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
-ALL_TOOLS = {
-    "webops_deploy_app",
-    "webops_get_status",
-    "webops_list_deployments",
-    "webops_get_logs",
-    "webops_manage_service",
-    "webops_security_audit",
-    "webops_system_health",
-    "webops_delete_deployment",
-}
-READ_TOOLS = {
-    "webops_get_status",
-    "webops_list_deployments",
-    "webops_get_logs",
-    "webops_security_audit",
-    "webops_system_health",
-}
+# The registry's tools and those of them that only read: given by `cargo xtask python-client`
+# (--tools, --read-tools), which reads them from the tool snapshots, so no list is kept here.
+ALL_TOOLS: set[str] = set()
+READ_TOOLS: set[str] = set()
 INVALID_PARAMS = -32602
 
 
@@ -280,10 +268,17 @@ async def main() -> int:
     parser.add_argument("--server-bin", required=True)
     parser.add_argument("--stdio-config", required=True)
     parser.add_argument("--http-url", required=True)
+    parser.add_argument("--tools", required=True, help="every tool of the registry, comma-separated")
+    parser.add_argument("--read-tools", required=True, help="the registry's read tools, comma-separated")
     parser.add_argument("--verbose", action="store_true", help="print the traceback of every failure")
     args = parser.parse_args()
     global VERBOSE
     VERBOSE = args.verbose
+    ALL_TOOLS.update(name for name in args.tools.split(",") if name)
+    READ_TOOLS.update(name for name in args.read_tools.split(",") if name)
+    if not ALL_TOOLS or not READ_TOOLS <= ALL_TOOLS:
+        print(f"--tools {args.tools!r} must name the tools and include --read-tools {args.read_tools!r}", file=sys.stderr)
+        return 2
     admin_key = os.environ.get("WEBOPS_MCP_ADMIN_KEY", "")
     viewer_key = os.environ.get("WEBOPS_MCP_VIEWER_KEY", "")
     if not admin_key or not viewer_key:

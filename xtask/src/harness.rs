@@ -1004,13 +1004,13 @@ mod tests {
             rate_limit_per_minute: Some(1_000_000),
             max_concurrent_requests: 256,
             key_digest: "ab",
-            audit_log: PathBuf::from("/tmp/a \"b\".jsonl"),
-            config_path: PathBuf::from("/tmp/c.toml"),
+            audit_log: PathBuf::from("scratch/a \"b\".jsonl"),
+            config_path: PathBuf::from("scratch/c.toml"),
         };
         let toml = spec.config_toml();
         assert!(toml.contains("rate_limit_per_minute = 1000000\n"), "{toml}");
         assert!(
-            toml.contains(r#"audit_log = "/tmp/a \"b\".jsonl""#),
+            toml.contains(r#"audit_log = "scratch/a \"b\".jsonl""#),
             "{toml}"
         );
         assert!(toml.contains("api_url = \"http://127.0.0.1:9\""), "{toml}");

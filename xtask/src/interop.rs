@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 
+use crate::tidy;
 use crate::toolchain::{self, INSPECTOR, PYTHON_REQUIREMENTS};
 use crate::{cargo_command, run, workspace_root};
 
@@ -29,17 +30,17 @@ const INSPECTOR_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the whole Python client run may take.
 const PYTHON_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The eight production tools.
-const ALL_TOOLS: [&str; 8] = [
-    "webops_deploy_app",
-    "webops_get_status",
-    "webops_list_deployments",
-    "webops_get_logs",
-    "webops_manage_service",
-    "webops_security_audit",
-    "webops_system_health",
-    "webops_delete_deployment",
-];
+/// The registry's tools, all of them and those that only read (from the tool snapshots, see
+/// [`tidy::registry_tools`]): what tools/list shows the admin and the viewer key.
+fn registry_tool_names() -> Result<(Vec<String>, Vec<String>)> {
+    let tools = tidy::registry_tools(&workspace_root())?;
+    let read = tools
+        .iter()
+        .filter(|t| t.access == "read")
+        .map(|t| t.name.clone())
+        .collect();
+    Ok((tools.into_iter().map(|t| t.name).collect(), read))
+}
 
 /// What the viewer key of the interop configuration may do: the read tools.
 const VIEWER_PERMISSIONS: &str = r#"["deploy:read", "logs:read", "system:read", "security:audit"]"#;
@@ -424,8 +425,13 @@ pub(crate) fn python_client() -> Result<()> {
     )?;
     let demo = HttpDemo::start(&binaries.server, &dir)?;
     let script = workspace_root().join("xtask/python/check_client.py");
+    let (all_tools, read_tools) = registry_tool_names()?;
     let mut cmd = Command::new(&python);
     cmd.arg(&script)
+        .arg("--tools")
+        .arg(all_tools.join(","))
+        .arg("--read-tools")
+        .arg(read_tools.join(","))
         .arg("--server-bin")
         .arg(&binaries.server)
         .arg("--stdio-config")
@@ -572,6 +578,7 @@ pub(crate) fn inspector() -> Result<()> {
     let home = dir.join("inspector-home");
     std::fs::create_dir_all(&home)?;
     let inspector = Inspector { node, cli, home };
+    let (all_tools, read_tools) = registry_tool_names()?;
     let demo = HttpDemo::start(&binaries.server, &dir)?;
 
     let stdio = Target::Stdio(&binaries.server);
@@ -594,11 +601,14 @@ pub(crate) fn inspector() -> Result<()> {
     let mut checks = Checks::default();
     for (label, target) in [("stdio", &stdio), ("http", &admin)] {
         checks.run(
-            &format!("{label}: tools/list --strict lists the 8 tools"),
+            &format!(
+                "{label}: tools/list --strict lists the {} tools",
+                all_tools.len()
+            ),
             || {
                 let answer = inspector.call(target, &["--method", "tools/list", "--strict"])?;
                 answer.expect_code(EXIT_OK)?;
-                expect_tools(&answer, &ALL_TOOLS)?;
+                expect_tools(&answer, &all_tools)?;
                 for tool in answer.json["result"]["tools"]
                     .as_array()
                     .into_iter()
@@ -684,7 +694,7 @@ pub(crate) fn inspector() -> Result<()> {
             &["--method", "tools/list", "--protocol-era", "modern"],
         )?;
         answer.expect_code(EXIT_OK)?;
-        expect_tools(&answer, &ALL_TOOLS)
+        expect_tools(&answer, &all_tools)
     });
     checks.run(
         "http (2026-07-28 era): tools/call webops_system_health",
@@ -712,16 +722,7 @@ pub(crate) fn inspector() -> Result<()> {
         || {
             let answer = inspector.call(&viewer, &["--method", "tools/list"])?;
             answer.expect_code(EXIT_OK)?;
-            expect_tools(
-                &answer,
-                &[
-                    "webops_get_status",
-                    "webops_list_deployments",
-                    "webops_get_logs",
-                    "webops_security_audit",
-                    "webops_system_health",
-                ],
-            )
+            expect_tools(&answer, &read_tools)
         },
     );
     checks.run(
@@ -761,10 +762,10 @@ pub(crate) fn inspector() -> Result<()> {
     checks.finish("inspector")
 }
 
-fn expect_tools(answer: &Answer, expected: &[&str]) -> Result<()> {
+fn expect_tools(answer: &Answer, expected: &[String]) -> Result<()> {
     let mut names = answer.tool_names();
     names.sort();
-    let mut want: Vec<&str> = expected.to_vec();
+    let mut want = expected.to_vec();
     want.sort_unstable();
     if names != want {
         bail!("tools/list shows {names:?}, expected {want:?}");

@@ -11,6 +11,7 @@ mod interop;
 mod load;
 mod panel;
 mod panel_check;
+mod tidy;
 mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,8 @@ use anyhow::{Context, Result, bail};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci           fmt --check, clippy -D warnings, the whole test suite, docs with warnings denied
+  ci           tidy, fmt --check, clippy -D warnings, the whole test suite, docs with warnings denied
+  tidy         docs and sources free of drift: dead links, machine paths, hand-kept tool and env lists, //! docs
   toolchain    install Node 22, the npm packages and the Python venv into .cache/ (ci does this itself)
   schema       rewrite the tool definition snapshots (webops-mcp-core/tests/snapshots/tools/) and docs/tools.md
   conformance  the official MCP conformance suite against the fixture server ([--next] [--scenario NAME]; docs/conformance.md)
@@ -38,6 +40,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("tidy") => tidy::main(),
         Some("toolchain") => toolchain::install_all().map(|_| ()),
         Some("schema") => schema(),
         Some("conformance") => conformance::main(&args[1..]),
@@ -94,6 +97,7 @@ fn describe(cmd: &Command) -> String {
 }
 
 fn ci() -> Result<()> {
+    tidy::main()?;
     run(cargo_command().args(["fmt", "--all", "--check"]))?;
     run(cargo_command().args([
         "clippy",
