@@ -28,6 +28,7 @@ mod http;
 mod keys;
 mod metrics;
 mod sessions;
+mod sync;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! id lets nobody read another caller's stream or act inside their session.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -45,8 +45,8 @@ impl SessionOwners {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, OwnerState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, OwnerState> {
+        crate::sync::lock(&self.state)
     }
 
     fn owner(&self, session: &str) -> Option<Owner> {
