@@ -1,7 +1,7 @@
 //! A faithful, stateful mock of the WebOps REST API v1 on real loopback HTTP, with fault
 //! injection, for tests and demos.
 //!
-//! [`MockWebOps`] serves the whole contract of `shared/webops-api.md`: the envelope, validation
+//! [`MockWebOps`] serves the whole contract of the WebOps REST API v1 (`docs/webops-api.md`): the envelope, validation
 //! errors with `details`, bearer authentication (401/403), 404/405/409, pagination, filters,
 //! the deployment lifecycle (`pending` → `building` → `running`/`failed`, with `deployment` log
 //! lines), actions, logs, databases, health and metrics, and `Idempotency-Key` on create. It
