@@ -1,6 +1,6 @@
 //! A faithful mock of the shipped WebOps control panel's HTTP API (the "panel flavour"), as
-//! observed by running the real panel (`docs/webops-panel.md` says what the server makes of it): form login with Django's CSRF and session
-//! cookies, 302s instead of 401s, 403 CSRF pages, the global per-IP rate limit, the JSON views
+//! observed by running the real panel (`docs/webops-panel.md` says what the server makes of
+//! it): form login with Django's CSRF and session cookies, 302s instead of 401s, 403 CSRF pages, the global per-IP rate limit, the JSON views
 //! under `/api/` and `/monitoring/api/` with their quirks (oldest-first `tail`, soft delete,
 //! stop/restart 500s, `Paginator` 500s) and an inline deploy task that ends `pending`.
 //!
