@@ -1,8 +1,7 @@
 //! The mock platform's records (deployments, log lines, databases) and their JSON form.
 //!
 //! The wire structs mirror the contract of `docs/webops-api.md` field for field; this crate
-//! depends on no
-//! workspace crate, so it keeps its own copy of the contract's shapes.
+//! depends on no workspace crate, so it keeps its own copy of the contract's shapes.
 
 use std::collections::BTreeMap;
 
