@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::keys::generate_api_key;
 
 /// How long each step of the mock's deployment lifecycle takes.
-pub const DEMO_STEP_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const DEMO_STEP_DELAY: Duration = Duration::from_secs(1);
 
 /// The permissions of the demo's viewer key.
 pub const VIEWER_PERMISSIONS: &str = "deploy:read logs:read system:read";

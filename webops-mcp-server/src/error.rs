@@ -3,11 +3,15 @@
 use std::io;
 use std::path::PathBuf;
 
+use webops_mcp_core::BuildError;
+
 /// Why the server could not start or a command failed. `Display` never contains a secret.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The configuration is invalid; one message per problem.
+    /// The configuration is invalid; one message per problem. Messages rather than the
+    /// parser's errors: those may quote the offending line, and a line of the file can hold
+    /// a secret, so each problem is reworded to name the table and key instead.
     #[error("invalid configuration:\n{}", bullet_list(.0))]
     Config(Vec<String>),
 
@@ -31,7 +35,17 @@ pub enum Error {
 
     /// The MCP server could not be built from the configuration.
     #[error("cannot build the MCP server: {0}")]
-    Build(String),
+    Build(#[source] BuildError),
+
+    /// `hash-password` could not hash the password.
+    #[error("{context}: {cause}")]
+    HashPassword {
+        /// What was being done.
+        context: &'static str,
+        /// The cause (typed, but not a `source`: the argon2 crate's error does not implement
+        /// `std::error::Error` in the features this crate enables).
+        cause: argon2::password_hash::Error,
+    },
 
     /// An I/O operation failed.
     #[error("{context}: {source}")]
@@ -42,7 +56,9 @@ pub enum Error {
         source: io::Error,
     },
 
-    /// The MCP transport failed.
+    /// The MCP transport failed. A message, not a source: the transports (rmcp's service
+    /// start and its task join) fail with several error types, and this variant's users are
+    /// the transport modules, which another change reshapes.
     #[error("MCP transport error: {0}")]
     Transport(String),
 }

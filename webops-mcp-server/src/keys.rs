@@ -41,12 +41,17 @@ pub fn hash_password(password: &str) -> Result<String, Error> {
             std::io::Error::other(e),
         )
     })?;
-    let salt = SaltString::encode_b64(&salt)
-        .map_err(|e| Error::Build(format!("cannot encode the salt: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|cause| Error::HashPassword {
+        context: "cannot encode the salt",
+        cause,
+    })?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| Error::Build(format!("cannot hash the password: {e}")))
+        .map_err(|cause| Error::HashPassword {
+            context: "cannot hash the password",
+            cause,
+        })
 }
 
 #[cfg(test)]

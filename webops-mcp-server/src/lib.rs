@@ -44,8 +44,11 @@ use webops_mcp_core::{
 };
 
 pub use config::{Config, ConfigLoader};
-pub use demo::{DEMO_STEP_DELAY, Demo, VIEWER_PERMISSIONS};
+pub use demo::{Demo, VIEWER_PERMISSIONS};
 pub use error::Error;
+/// `MAX_BODY_BYTES` is the largest request body `/mcp` accepts (tests and embedders size
+/// requests by it); `SHUTDOWN_GRACE` is how long [`HttpApp::serve`] lets tool calls in flight
+/// finish after shutdown is signalled, so an embedder knows how long stopping may take.
 pub use http::{HttpApp, MAX_BODY_BYTES, SHUTDOWN_GRACE};
 pub use keys::{API_KEY_PREFIX, generate_api_key, hash_password, key_digest};
 
@@ -84,7 +87,7 @@ pub fn build_server(config: &Config, transport: Transport) -> Result<WebOpsMcpSe
             config.stdio.permissions.clone(),
         ));
     }
-    builder.build().map_err(|e| Error::Build(e.to_string()))
+    builder.build().map_err(Error::Build)
 }
 
 /// Serves one agent over stdin/stdout until stdin closes or `shutdown` fires. Nothing but

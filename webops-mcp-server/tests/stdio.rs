@@ -16,13 +16,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_demo_serves_every_tool_and_stdout_is_only_protocol() {
     let mut command = tokio::process::Command::new(common::binary());
-    for name in [
-        "WEBOPS_MCP_CONFIG",
-        "WEBOPS_API_URL",
-        "WEBOPS_API_KEY",
-        "JWT_SECRET",
-        "RUST_LOG",
-    ] {
+    for name in common::configuration_env() {
         command.env_remove(name);
     }
     let mut child = command

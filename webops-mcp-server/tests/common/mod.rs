@@ -465,18 +465,16 @@ pub fn binary() -> &'static str {
 /// A `Command` for the binary with the configuration environment cleared.
 pub fn command() -> std::process::Command {
     let mut command = std::process::Command::new(binary());
-    for name in [
-        "WEBOPS_MCP_CONFIG",
-        "WEBOPS_API_URL",
-        "WEBOPS_API_VERSION",
-        "WEBOPS_API_KEY",
-        "WEBOPS_API_FLAVOR",
-        "WEBOPS_USERNAME",
-        "WEBOPS_PASSWORD",
-        "JWT_SECRET",
-        "RUST_LOG",
-    ] {
+    for name in configuration_env() {
         command.env_remove(name);
     }
     command
+}
+
+/// Every environment variable the binary's configuration reads (the server's own
+/// `ENV_VARS` and `CONFIG_ENV_VAR`), plus `RUST_LOG`: what a test clears so the
+/// developer's environment cannot leak in.
+pub fn configuration_env() -> impl Iterator<Item = &'static str> {
+    use webops_mcp_server::config::{CONFIG_ENV_VAR, ENV_VARS};
+    ENV_VARS.into_iter().chain([CONFIG_ENV_VAR, "RUST_LOG"])
 }
