@@ -38,6 +38,7 @@ use webops_mcp_core::{Permission, WebOpsMcpServer};
 use crate::auth::{AuthLayerState, Authenticator, ProxyTrust, authenticate};
 use crate::config::{Config, OAuthSettings};
 use crate::error::Error;
+use crate::jsonrpc;
 use crate::metrics::HttpMetrics;
 use crate::sessions::{SessionOwners, bind_session};
 
@@ -61,6 +62,20 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Host names always accepted in the `Host` header.
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// The `Origin`s accepted when `[http] allowed_origins` is empty and the server is bound to a
+/// loopback address: pages served from this machine, on any port. Any other origin is refused.
+const LOOPBACK_ORIGINS: [&str; 6] = [
+    "http://localhost:*",
+    "http://127.0.0.1:*",
+    "http://[::1]:*",
+    "https://localhost:*",
+    "https://127.0.0.1:*",
+    "https://[::1]:*",
+];
+
+/// How much of an error answer of rmcp is read to turn it into a JSON-RPC error body.
+const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// The HTTP application: a router plus what graceful shutdown needs.
 pub struct HttpApp {
@@ -115,7 +130,7 @@ impl HttpApp {
             .collect();
         let mcp_config = StreamableHttpServerConfig::default()
             .with_allowed_hosts(hosts)
-            .with_allowed_origins(config.http.allowed_origins.clone())
+            .with_allowed_origins(allowed_origins(config))
             .enforce_origin_validation()
             .with_max_request_body_bytes(MAX_BODY_BYTES)
             .with_json_response(true)
@@ -140,7 +155,8 @@ impl HttpApp {
             .route_layer(from_fn_with_state(config.http.read_timeout, read_body))
             .route_layer(from_fn_with_state(inflight.clone(), track_inflight))
             .route_layer(from_fn_with_state(owners, bind_session))
-            .route_layer(from_fn_with_state(auth_state.clone(), authenticate));
+            .route_layer(from_fn_with_state(auth_state.clone(), authenticate))
+            .route_layer(axum::middleware::from_fn(json_rpc_errors));
 
         let metrics_route = if config.http.metrics_require_auth {
             let guarded = AuthLayerState {
@@ -180,6 +196,7 @@ impl HttpApp {
             .fallback(not_found)
             .with_state(state)
             .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn(check_host))
             .layer(from_fn_with_state(metrics, count_requests));
         HttpApp {
             router,
@@ -344,13 +361,25 @@ async fn count_requests(
 }
 
 /// Reads an authenticated `/mcp` request's body within `limit` (408 otherwise), so a client
-/// cannot hold a request open by sending its body slowly; an oversized body gets 413.
+/// cannot hold a request open by sending its body slowly; an oversized body gets 413. A JSON
+/// POST whose body is not a valid JSON-RPC message gets 400 with its JSON-RPC error
+/// ([`jsonrpc::check`]) instead of reaching rmcp.
 async fn read_body(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     // Only the body matters to the extractor (it answers 413 past the body limit).
     let read = Bytes::from_request(Request::new(body), &());
     match tokio::time::timeout(limit, read).await {
-        Ok(Ok(bytes)) => {
+        Ok(Ok(mut bytes)) => {
+            if parts.method == Method::POST && is_json(&parts.headers) {
+                if let Err(refusal) = jsonrpc::check(&bytes) {
+                    tracing::debug!(code = refusal.code, message = %refusal.message, "refused a message");
+                    return (StatusCode::BAD_REQUEST, axum::Json(refusal.to_json()))
+                        .into_response();
+                }
+                // rmcp reads the body again; without the byte order mark it reads what we did.
+                let skip = bytes.len() - jsonrpc::without_bom(&bytes).len();
+                bytes = bytes.slice(skip..);
+            }
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
@@ -366,6 +395,134 @@ async fn read_body(State(limit): State<Duration>, request: Request, next: Next) 
             })),
         )
             .into_response(),
+    }
+}
+
+/// Whether a request says its body is JSON (`Content-Type: application/json`, parameters
+/// allowed). Other bodies are left to rmcp, which refuses them with 415.
+fn is_json(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
+}
+
+/// Gives an `/mcp` error answer that is not JSON (rmcp answers HTTP misuse, such as a wrong
+/// media type, a missing `Accept`, an unknown session or a refused `Origin`, in plain text) a
+/// JSON-RPC error body with the same status and words: `-32001` for an unknown session,
+/// `-32000` otherwise, `"id": null`.
+async fn json_rpc_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let media = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if media.contains("json") || media.starts_with("text/event-stream") {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, MAX_ERROR_BODY).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let code = if status == StatusCode::NOT_FOUND {
+        -32001
+    } else {
+        -32000
+    };
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": code, "message": message},
+    });
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+/// Refuses with 400 a request with more than one `Host` header, or whose absolute-form target
+/// (`POST http://host/mcp`) names another authority than its `Host` header: the Host checks
+/// (rmcp's, and a proxy's) look at one of them, the routing at the other.
+async fn check_host(request: Request, next: Next) -> Response {
+    let hosts: Vec<&http::HeaderValue> = request
+        .headers()
+        .get_all(http::header::HOST)
+        .iter()
+        .collect();
+    let refusal = if hosts.len() > 1 {
+        Some("more than one Host header")
+    } else if let (Some(target), Some(host)) = (request.uri().authority(), hosts.first())
+        && !same_authority(target, request.uri().scheme_str(), host)
+    {
+        Some("the request target names another host than the Host header")
+    } else {
+        None
+    };
+    let Some(why) = refusal else {
+        return next.run(request).await;
+    };
+    tracing::warn!(why, "refused a request with ambiguous hosts");
+    let body = if request.uri().path() == "/mcp" {
+        json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": -32000, "message": format!("Bad Request: {why}")},
+        })
+    } else {
+        json!({"error": "bad_request", "message": why})
+    };
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+/// Whether the authority of an absolute-form target and a `Host` header name the same host and
+/// port (ports omitted mean the scheme's default).
+fn same_authority(
+    target: &http::uri::Authority,
+    scheme: Option<&str>,
+    host: &http::HeaderValue,
+) -> bool {
+    let Some(host) = host
+        .to_str()
+        .ok()
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+    else {
+        return false;
+    };
+    let default_port = match scheme {
+        Some(s) if s.eq_ignore_ascii_case("https") => 443,
+        _ => 80,
+    };
+    target.host().eq_ignore_ascii_case(host.host())
+        && target.port_u16().unwrap_or(default_port) == host.port_u16().unwrap_or(default_port)
+}
+
+/// The `Origin`s `/mcp` accepts: `[http] allowed_origins`, or when that is empty and the
+/// server is bound to a loopback address, the loopback ones ([`LOOPBACK_ORIGINS`]).
+fn allowed_origins(config: &Config) -> Vec<String> {
+    if config.http.allowed_origins.is_empty() && config.http.bind.ip().is_loopback() {
+        LOOPBACK_ORIGINS.iter().map(|o| (*o).to_owned()).collect()
+    } else {
+        config.http.allowed_origins.clone()
     }
 }
 

@@ -25,9 +25,11 @@ pub mod config;
 mod demo;
 mod error;
 mod http;
+mod jsonrpc;
 mod keys;
 mod metrics;
 mod sessions;
+mod stdio;
 mod sync;
 
 use std::sync::Arc;
@@ -91,14 +93,18 @@ pub fn build_server(config: &Config, transport: Transport) -> Result<WebOpsMcpSe
 }
 
 /// Serves one agent over stdin/stdout until stdin closes or `shutdown` fires. Nothing but
-/// MCP messages is written to stdout.
+/// MCP messages is written to stdout; a line that is not a valid message gets its JSON-RPC
+/// error (`-32700` with `"id": null` when it is not JSON) and the server reads on.
 pub async fn serve_stdio(
     server: WebOpsMcpServer,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let running = server
         .mcp_handler()
-        .serve_with_ct(rmcp::transport::stdio(), shutdown)
+        .serve_with_ct(
+            stdio::LineTransport::new(tokio::io::stdin(), tokio::io::stdout()),
+            shutdown,
+        )
         .await
         .map_err(|e| Error::Transport(e.to_string()))?;
     running

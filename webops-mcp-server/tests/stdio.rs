@@ -144,3 +144,91 @@ async fn stdio_demo_serves_every_tool_and_stdout_is_only_protocol() {
         assert!(!stderr.contains(sdk_debug), "{sdk_debug}:\n{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_that_is_not_a_message_gets_a_json_rpc_error_and_the_server_reads_on() {
+    let mut child = tokio::process::Command::new(common::binary())
+        .args(["stdio", "--demo"])
+        .env_remove("WEBOPS_MCP_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = async || -> Value {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), stdout.next_line())
+            .await
+            .expect("an answer")
+            .unwrap()
+            .expect("the server still runs");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    };
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "raw", "version": "1"}}
+    });
+    stdin
+        .write_all(format!("{initialize}\n").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(next().await["id"], 1);
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
+        .await
+        .unwrap();
+
+    // One line at a time, each answered before the next, so the order is known.
+    let cases: [(&[u8], i64, Value); 5] = [
+        (b"{\"jsonrpc\":\"2.0\",\"id\":2,\"meth", -32700, Value::Null),
+        (b"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"\xff\"}", -32700, Value::Null),
+        (b"[]", -32600, Value::Null),
+        (
+            br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"webops_get_status","name":"webops_system_health","arguments":{}}}"#,
+            -32600,
+            json!(4),
+        ),
+        (
+            br#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":["x"]}}"#,
+            -32602,
+            json!(5),
+        ),
+    ];
+    for (line, code, id) in cases {
+        stdin.write_all(line).await.unwrap();
+        stdin.write_all(b"\n").await.unwrap();
+        let answer = next().await;
+        assert_eq!(answer["jsonrpc"], "2.0", "{answer}");
+        assert_eq!(answer["error"]["code"], code, "{answer}");
+        assert_eq!(answer["id"], id, "{answer}");
+    }
+    let deep = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/list\",\"params\":{}{}}}\n",
+        "[".repeat(500),
+        "]".repeat(500)
+    );
+    stdin.write_all(deep.as_bytes()).await.unwrap();
+    assert_eq!(next().await["error"]["code"], -32700);
+
+    // And it still serves.
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/list\"}\n")
+        .await
+        .unwrap();
+    let listed = next().await;
+    assert_eq!(listed["id"], 7, "{listed}");
+    assert!(
+        listed["result"]["tools"].as_array().unwrap().len() >= 8,
+        "{listed}"
+    );
+    drop(stdin);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .expect("the server exits when stdin closes")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
