@@ -20,7 +20,8 @@ use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Map, Value};
 
 use crate::identity::{AuthMethod, Identity, PermissionSet};
-use crate::registry::{CallError, CallRequest, ToolDefinition};
+use crate::pipeline::{CallError, CallRequest};
+use crate::registry::ToolDefinition;
 use crate::server::WebOpsMcpServer;
 use crate::tool::ProgressSink;
 

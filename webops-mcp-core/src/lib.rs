@@ -7,6 +7,7 @@ mod gates;
 mod handler;
 mod identity;
 mod metrics;
+mod pipeline;
 pub mod redact;
 mod registry;
 mod server;

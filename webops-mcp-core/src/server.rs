@@ -17,10 +17,8 @@ use crate::gates::Gates;
 use crate::handler::McpHandler;
 use crate::identity::Identity;
 use crate::metrics::Metrics;
-use crate::registry::{
-    BuildError, CallError, CallOutput, CallRequest, Pipeline, Registry, RegistryBuilder,
-    ToolDefinition,
-};
+use crate::pipeline::{CallError, CallOutput, CallRequest, Pipeline};
+use crate::registry::{BuildError, Registry, RegistryBuilder, ToolDefinition};
 use crate::tool::{Access, ProgressSink, Tool, ToolErrorKind};
 
 /// Who calls: the identity an embedding application passes to

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use webops_client::{LogQuery, LogType};
 
 use super::common::{
-    DeploymentId, DeploymentName, KnownSecrets, LogLine, UntrustedBlock, fetch_deployment, plural,
-    timestamp, upstream_error,
+    DeploymentId, DeploymentName, fetch_deployment, plural, timestamp, upstream_error,
 };
+use super::untrusted::{KnownSecrets, LogLine, UntrustedBlock};
 use crate::identity::Permission;
 use crate::redact::mask_secrets_in_text;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolOutput};

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use webops_client::{DeploymentDetail, DeploymentFilter, LogQuery, LogType, WebOpsApiExt};
 
 use super::common::{
-    DeploymentId, DeploymentSummary, KnownSecrets, LogLine, UntrustedBlock, fetch_deployment,
-    plural, round2, timestamp, upstream_error,
+    DeploymentId, DeploymentSummary, fetch_deployment, plural, round2, timestamp, upstream_error,
 };
+use super::untrusted::{KnownSecrets, LogLine, UntrustedBlock};
 use crate::identity::Permission;
 use crate::redact::mask_secrets_in_text;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolOutput};

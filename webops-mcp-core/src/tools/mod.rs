@@ -11,6 +11,7 @@ mod security_audit;
 mod system_health;
 #[cfg(test)]
 mod test_support;
+mod untrusted;
 
 use crate::registry::RegistryBuilder;
 

@@ -2,10 +2,10 @@
 //! them, score the results and, for `compliance`, map findings to framework controls.
 
 mod panel_rules;
+mod report;
 mod rules;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,19 +13,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use webops_client::{
-    Capabilities, Database, DeploymentDetail, DeploymentFilter, EnvVars, ErrorKind as ApiErrorKind,
+    Capabilities, DeploymentDetail, DeploymentFilter, EnvVars, ErrorKind as ApiErrorKind,
     ProjectCheck, WebOpsApiExt,
 };
 
-use self::panel_rules::PANEL_RULES;
-use self::rules::{
-    Framework, PanelInputs, RULES, Rule, Severity, Subject, control_id, evaluate, score,
-    unavailable,
-};
-use super::common::{DeploymentId, DeploymentName, fetch_deployment, plural, upstream_error};
+use self::report::audit;
+use self::rules::{Rule, Severity};
+use super::common::{DeploymentId, DeploymentName, fetch_deployment, upstream_error};
 use crate::identity::Permission;
 use crate::redact::mask_secrets_in_text;
-use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
+use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind};
 
 /// Audits deployments; see [`Tool::DESCRIPTION`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -384,259 +381,16 @@ async fn fetch_all(ctx: &ToolContext) -> Result<(Vec<DeploymentDetail>, Vec<Stri
     Ok((fetched.into_iter().map(|(_, d)| d).collect(), notes))
 }
 
-/// The audit itself: pure, over fetched data and an explicit `now`.
-fn audit(
-    details: &[DeploymentDetail],
-    databases: &[Database],
-    args: &SecurityAuditArgs,
-    now: DateTime<Utc>,
-    notes: Vec<String>,
-    capabilities: &Capabilities,
-    panel: &BTreeMap<i64, PanelData>,
-) -> SecurityAuditOutput {
-    let compliance = args.audit_type == AuditType::Compliance;
-    let panel_rules: &[Rule] = if capabilities.repo_env || capabilities.project_checks {
-        PANEL_RULES
-    } else {
-        &[]
-    };
-    let mut not_checked = Vec::new();
-    let mut rules: Vec<&Rule> = Vec::new();
-    for rule in RULES.iter().chain(panel_rules) {
-        if !args.audit_type.runs(rule) {
-            continue;
-        }
-        match unavailable(rule, capabilities) {
-            Some(why) => not_checked.push(NotChecked {
-                rule_id: rule.id.to_owned(),
-                title: rule.title.to_owned(),
-                why: why.to_owned(),
-            }),
-            None => rules.push(rule),
-        }
-    }
-    let mut findings = Vec::new();
-    let mut deployments = Vec::new();
-    let mut counts = SeverityCounts::default();
-    // (framework, control) -> number of findings
-    let mut failed: BTreeMap<(Framework, &'static str), usize> = BTreeMap::new();
-    for detail in details {
-        let attached: Vec<&Database> = databases
-            .iter()
-            .filter(|db| {
-                db.deployment
-                    .as_ref()
-                    .is_some_and(|link| link.id == detail.id)
-            })
-            .collect();
-        // Settings a deployment takes from its repository's .env, under its own variables.
-        let effective;
-        let data = panel.get(&detail.id);
-        let deployment = match data.and_then(|d| d.repo_env.as_ref()) {
-            Some(repo_env) if !repo_env.is_empty() => {
-                let mut merged = detail.clone();
-                merged.env_vars = repo_env.iter().chain(detail.env_vars.iter()).collect();
-                effective = merged;
-                &effective
-            }
-            _ => detail,
-        };
-        let inputs = data.map(|d| PanelInputs {
-            repo_env: d.repo_env.as_ref(),
-            checks: &d.checks,
-        });
-        let subject = Subject {
-            deployment,
-            databases: &attached,
-            now,
-            panel: inputs.as_ref(),
-        };
-        let hits = evaluate(rules.iter().copied(), &subject);
-        let mut own = SeverityCounts::default();
-        for (rule, hit) in &hits {
-            own.add(hit.severity);
-            counts.add(hit.severity);
-            for control in rule.controls {
-                *failed.entry(*control).or_default() += 1;
-            }
-            findings.push(Finding {
-                rule_id: rule.id.to_owned(),
-                title: rule.title.to_owned(),
-                severity: hit.severity,
-                deployment: DeploymentName::from(&detail.deployment),
-                evidence: mask_secrets_in_text(&hit.evidence).into_owned(),
-                recommendation: args
-                    .include_recommendations
-                    .then(|| rule.recommendation.to_owned()),
-                controls: compliance
-                    .then(|| rule.controls.iter().map(|c| control_id(*c)).collect()),
-            });
-        }
-        deployments.push(DeploymentAudit {
-            id: detail.id,
-            name: detail.name.clone(),
-            environment: detail.environment.to_string(),
-            score: score(hits.iter().map(|(_, h)| h.severity)),
-            counts: own,
-        });
-    }
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.deployment.name.cmp(&b.deployment.name))
-            .then_with(|| a.rule_id.cmp(&b.rule_id))
-    });
-    let overall = if deployments.is_empty() {
-        100
-    } else {
-        let sum: u64 = deployments.iter().map(|d| u64::from(d.score)).sum();
-        u32::try_from(sum / deployments.len() as u64).unwrap_or(0)
-    };
-    let compliance = compliance.then(|| {
-        Framework::ALL
-            .iter()
-            .map(|framework| {
-                let checked: BTreeSet<&str> = rules
-                    .iter()
-                    .flat_map(|r| r.controls.iter())
-                    .filter(|(f, _)| f == framework)
-                    .map(|(_, id)| *id)
-                    .collect();
-                let failed_here: Vec<(&str, usize)> = failed
-                    .iter()
-                    .filter(|((f, _), _)| f == framework)
-                    .map(|((_, id), n)| (*id, *n))
-                    .collect();
-                FrameworkSummary {
-                    framework: framework.name().to_owned(),
-                    controls_checked: checked
-                        .iter()
-                        .map(|id| control_id((*framework, id)))
-                        .collect(),
-                    controls_failed: failed_here
-                        .iter()
-                        .map(|(id, _)| control_id((*framework, id)))
-                        .collect(),
-                    findings: findings
-                        .iter()
-                        .filter(|f| {
-                            rules.iter().any(|r| {
-                                r.id == f.rule_id
-                                    && r.controls.iter().any(|(fw, _)| fw == framework)
-                            })
-                        })
-                        .count(),
-                    status: if failed_here.is_empty() {
-                        "pass"
-                    } else {
-                        "fail"
-                    }
-                    .to_owned(),
-                }
-            })
-            .collect()
-    });
-    SecurityAuditOutput {
-        audit_type: args.audit_type.as_str().to_owned(),
-        audited_at: now,
-        rules_run: rules.iter().map(|r| r.id.to_owned()).collect(),
-        score: overall,
-        counts,
-        deployments,
-        findings,
-        compliance,
-        not_checked,
-        notes,
-    }
-}
-
-impl ToolOutput for SecurityAuditOutput {
-    fn to_text(&self) -> String {
-        let mut out = format!(
-            "Security audit ({}, {} rules) of {} deployment{}: score {}/100; {}.\n",
-            self.audit_type,
-            self.rules_run.len(),
-            self.deployments.len(),
-            plural(self.deployments.len()),
-            self.score,
-            self.counts.render()
-        );
-        for d in &self.deployments {
-            let _ = writeln!(
-                out,
-                "- {} (id {}, {}): {}/100 ({})",
-                d.name,
-                d.id,
-                d.environment,
-                d.score,
-                d.counts.render()
-            );
-        }
-        if self.findings.is_empty() {
-            out.push_str("No findings.\n");
-        } else {
-            out.push_str("Findings, most severe first:\n");
-        }
-        for f in &self.findings {
-            let _ = writeln!(
-                out,
-                "[{}] {} {} on {}: {}.",
-                f.severity.as_str().to_uppercase(),
-                f.rule_id,
-                f.title,
-                f.deployment.name,
-                f.evidence
-            );
-            if let Some(fix) = &f.recommendation {
-                let _ = writeln!(out, "  Fix: {fix}");
-            }
-            if let Some(controls) = &f.controls {
-                let _ = writeln!(out, "  Controls: {}", controls.join(", "));
-            }
-        }
-        if let Some(frameworks) = &self.compliance {
-            out.push_str("Compliance (automated checks only, not a certification):\n");
-            for fw in frameworks {
-                let _ = writeln!(
-                    out,
-                    "- {}: {} ({} of {} checked controls failed{})",
-                    fw.framework,
-                    fw.status,
-                    fw.controls_failed.len(),
-                    fw.controls_checked.len(),
-                    if fw.controls_failed.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", fw.controls_failed.join(", "))
-                    }
-                );
-            }
-        }
-        if !self.not_checked.is_empty() {
-            let _ = writeln!(
-                out,
-                "Not checked ({} rule{}; this is not a pass):",
-                self.not_checked.len(),
-                plural(self.not_checked.len())
-            );
-            for rule in &self.not_checked {
-                let _ = writeln!(out, "- {} {}: {}.", rule.rule_id, rule.title, rule.why);
-            }
-        }
-        for note in &self.notes {
-            let _ = writeln!(out, "Note: {note}");
-        }
-        out.trim_end().to_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
     use chrono::TimeZone;
     use serde_json::json;
-    use webops_client::{Error as ApiError, MockWebOpsApi};
+    use webops_client::{Database, Error as ApiError, MockWebOpsApi};
 
     use super::*;
+    use crate::tool::ToolOutput;
     use crate::tools::test_support::{ctx, detail};
 
     fn args(v: serde_json::Value) -> SecurityAuditArgs {

@@ -3,7 +3,7 @@
 
 use super::rules::{Hit, Rule, Severity, Subject};
 use crate::redact::{is_secret_name, mask_secrets_in_text};
-use crate::tools::common::clean_untrusted;
+use crate::tools::untrusted::clean_untrusted;
 
 use super::rules::Framework::{Asvs, Cis, Pci, Soc2};
 
