@@ -8,6 +8,7 @@ mod handler;
 mod identity;
 mod metrics;
 mod pipeline;
+mod prometheus;
 pub mod redact;
 mod registry;
 mod server;
@@ -22,6 +23,7 @@ pub use config::{SecurityConfig, ServerConfig};
 pub use handler::McpHandler;
 pub use identity::{AuthMethod, Identity, Permission, PermissionSet, UnknownPermission};
 pub use metrics::Metrics;
+pub use prometheus::{MetricKind, PrometheusWriter};
 pub use registry::{BuildError, Registry, RegistryBuilder, ToolAnnotations, ToolDefinition};
 pub use server::{
     AuthContext, DEFAULT_INSTRUCTIONS, TextContent, ToolCallResult, WebOpsMcpServer,

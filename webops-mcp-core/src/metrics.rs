@@ -6,7 +6,6 @@
 //! a short mutex that is never held across an await.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,6 +13,7 @@ use std::time::Duration;
 use webops_client::{RequestEvent, RequestObserver};
 
 use crate::audit::{Outcome, lock};
+use crate::prometheus::{MetricKind, PrometheusWriter};
 
 /// Upper bounds (seconds) of the duration histogram buckets.
 const BUCKETS: [f64; 14] = [
@@ -64,19 +64,20 @@ impl Histogram {
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
-    /// Writes `_bucket`, `_sum` and `_count` lines; `labels` is `key="value",` pairs or empty.
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
+    /// Writes the `_bucket`, `_sum` and `_count` lines of this histogram, labelled `labels`.
+    fn render(&self, w: &mut PrometheusWriter<'_>, name: &str, labels: &[(&str, &str)]) {
+        let bucket = format!("{name}_bucket");
         let mut cumulative = 0;
         for (bound, count) in BUCKETS.iter().zip(&self.buckets) {
             cumulative += count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
+            let le = bound.to_string();
+            w.sample(&bucket, &[labels, &[("le", &le)]].concat(), cumulative);
         }
         let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+        w.sample(&bucket, &[labels, &[("le", "+Inf")]].concat(), count);
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let trimmed = labels.trim_end_matches(',');
-        let _ = writeln!(out, "{name}_sum{{{trimmed}}} {sum}");
-        let _ = writeln!(out, "{name}_count{{{trimmed}}} {count}");
+        w.sample(&format!("{name}_sum"), labels, sum);
+        w.sample(&format!("{name}_count"), labels, count);
     }
 }
 
@@ -140,99 +141,104 @@ impl Metrics {
 
     /// Appends every metric, with `# HELP` and `# TYPE`, in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
-        header(
-            out,
+        let mut w = PrometheusWriter::new(out);
+        self.render_tools(&mut w);
+        self.render_gates(&mut w);
+        self.render_upstream(&mut w);
+    }
+
+    /// Tool calls by tool and outcome, unknown tools, and call durations by tool.
+    fn render_tools(&self, w: &mut PrometheusWriter<'_>) {
+        w.family(
             "webops_mcp_tool_calls_total",
-            "counter",
+            MetricKind::Counter,
             "Tool calls by tool and outcome (ok, denied, invalid, rate_limited, busy, failed, cancelled).",
         );
         for (tool, stats) in &self.tools {
-            let tool = escape(tool);
             for outcome in Outcome::ALL {
                 if outcome == Outcome::UnknownTool {
                     continue;
                 }
                 let n = stats.outcomes[outcome.index()].load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "webops_mcp_tool_calls_total{{tool=\"{tool}\",outcome=\"{}\"}} {n}",
-                    outcome.as_str()
-                );
+                let labels = [("tool", *tool), ("outcome", outcome.as_str())];
+                w.sample("webops_mcp_tool_calls_total", &labels, n);
             }
         }
-        counter(
-            out,
+        w.single(
             "webops_mcp_unknown_tool_calls_total",
+            MetricKind::Counter,
             "Calls naming a tool that does not exist.",
             self.unknown_tool_calls.load(Ordering::Relaxed),
         );
-        header(
-            out,
+        w.family(
             "webops_mcp_tool_call_duration_seconds",
-            "histogram",
+            MetricKind::Histogram,
             "Duration of tool calls, from arrival to result, by tool.",
         );
         for (tool, stats) in &self.tools {
-            let labels = format!("tool=\"{}\",", escape(tool));
-            stats
-                .duration
-                .render(out, "webops_mcp_tool_call_duration_seconds", &labels);
+            stats.duration.render(
+                w,
+                "webops_mcp_tool_call_duration_seconds",
+                &[("tool", tool)],
+            );
         }
-        counter(
-            out,
+    }
+
+    /// Refusals by the rate limit and permissions, calls in flight, audit write failures.
+    fn render_gates(&self, w: &mut PrometheusWriter<'_>) {
+        w.single(
             "webops_mcp_rate_limited_total",
+            MetricKind::Counter,
             "Tool calls refused by the per-user rate limit.",
             self.rate_limited.load(Ordering::Relaxed),
         );
-        counter(
-            out,
+        w.single(
             "webops_mcp_permission_denied_total",
+            MetricKind::Counter,
             "Tool calls denied: a missing permission, or a non-read tool in read-only mode.",
             self.denied.load(Ordering::Relaxed),
         );
-        header(
-            out,
+        w.single(
             "webops_mcp_tool_calls_in_flight",
-            "gauge",
+            MetricKind::Gauge,
             "Tool calls running now.",
+            self.in_flight.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "webops_mcp_tool_calls_in_flight {}",
-            self.in_flight.load(Ordering::Relaxed)
-        );
-        counter(
-            out,
+        w.single(
             "webops_mcp_audit_write_failures_total",
+            MetricKind::Counter,
             "Audit records that could not be written to the audit sink.",
             self.audit_failures.load(Ordering::Relaxed),
         );
+    }
 
+    /// HTTP attempts to WebOps by method, endpoint and status, and their durations.
+    fn render_upstream(&self, w: &mut PrometheusWriter<'_>) {
         let upstream = lock(&self.upstream);
-        header(
-            out,
+        w.family(
             "webops_mcp_upstream_requests_total",
-            "counter",
+            MetricKind::Counter,
             "HTTP attempts to the WebOps API by method, endpoint and status (or error kind).",
         );
         for ((method, endpoint, status), n) in &upstream.requests {
-            let _ = writeln!(
-                out,
-                "webops_mcp_upstream_requests_total{{method=\"{}\",endpoint=\"{}\",status=\"{}\"}} {n}",
-                escape(method),
-                escape(endpoint),
-                escape(status)
-            );
+            let labels = [
+                ("method", method.as_str()),
+                ("endpoint", endpoint),
+                ("status", status),
+            ];
+            w.sample("webops_mcp_upstream_requests_total", &labels, n);
         }
-        header(
-            out,
+        w.family(
             "webops_mcp_upstream_request_duration_seconds",
-            "histogram",
+            MetricKind::Histogram,
             "Duration of HTTP attempts to the WebOps API by endpoint.",
         );
         for (endpoint, histogram) in &upstream.durations {
-            let labels = format!("endpoint=\"{}\",", escape(endpoint));
-            histogram.render(out, "webops_mcp_upstream_request_duration_seconds", &labels);
+            histogram.render(
+                w,
+                "webops_mcp_upstream_request_duration_seconds",
+                &[("endpoint", endpoint)],
+            );
         }
     }
 }
@@ -279,24 +285,6 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    header(out, name, "counter", help);
-    let _ = writeln!(out, "{name} {value}");
-}
-
-/// Escapes a label value: backslash, double quote and newline.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,10 +311,5 @@ mod tests {
         );
         assert!(out.contains("webops_mcp_tool_call_duration_seconds_count{tool=\"t\"} 3"));
         assert!(out.contains("webops_mcp_tool_calls_total{tool=\"t\",outcome=\"failed\"} 1"));
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

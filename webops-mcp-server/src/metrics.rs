@@ -2,10 +2,13 @@
 //! metrics, rendered in the Prometheus text format after core's metrics.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use webops_mcp_core::{MetricKind, PrometheusWriter};
+
+use crate::sync::lock;
 
 /// Counters of the HTTP layer. Cheap to update: one short lock per request.
 pub(crate) struct HttpMetrics {
@@ -38,14 +41,14 @@ impl HttpMetrics {
 
     /// One answered request.
     pub(crate) fn record_request(&self, route: &'static str, status: u16) {
-        let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut requests = lock(&self.requests);
         *requests.entry((route, status)).or_insert(0) += 1;
     }
 
     /// One authentication attempt: `method` (`api_key`, `jwt`, `basic`, `anonymous`,
     /// `none`) and `outcome` (`success`, `failure`).
     pub(crate) fn record_auth(&self, method: &'static str, outcome: &'static str) {
-        let mut auth = self.auth.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut auth = lock(&self.auth);
         *auth.entry((method, outcome)).or_insert(0) += 1;
     }
 
@@ -57,109 +60,66 @@ impl HttpMetrics {
     /// Appends these metrics, the number of currently throttled addresses and the process
     /// metrics to `out`.
     pub(crate) fn render(&self, out: &mut String, throttled_addresses: usize) {
-        header(
-            out,
+        let mut w = PrometheusWriter::new(out);
+        w.family(
             "webops_mcp_http_requests_total",
+            MetricKind::Counter,
             "HTTP requests answered, by route and status.",
-            "counter",
         );
-        for ((route, status), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "webops_mcp_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
-            );
+        for ((route, status), n) in lock(&self.requests).iter() {
+            let status = status.to_string();
+            let labels = [("route", *route), ("status", status.as_str())];
+            w.sample("webops_mcp_http_requests_total", &labels, n);
         }
-        header(
-            out,
+        w.family(
             "webops_mcp_auth_attempts_total",
+            MetricKind::Counter,
             "HTTP authentication attempts, by method and outcome.",
-            "counter",
         );
-        for ((method, outcome), n) in self
-            .auth
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "webops_mcp_auth_attempts_total{{method=\"{method}\",outcome=\"{outcome}\"}} {n}"
-            );
+        for ((method, outcome), n) in lock(&self.auth).iter() {
+            let labels = [("method", *method), ("outcome", *outcome)];
+            w.sample("webops_mcp_auth_attempts_total", &labels, n);
         }
-        header(
-            out,
+        w.single(
             "webops_mcp_auth_throttled_requests_total",
+            MetricKind::Counter,
             "Requests refused with 429 because their address failed authentication too often.",
-            "counter",
+            self.throttled.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "webops_mcp_auth_throttled_requests_total {}",
-            self.throttled.load(Ordering::Relaxed)
-        );
-        header(
-            out,
+        w.single(
             "webops_mcp_auth_throttled_addresses",
+            MetricKind::Gauge,
             "Client addresses currently refused after repeated authentication failures.",
-            "gauge",
+            throttled_addresses,
         );
-        let _ = writeln!(
-            out,
-            "webops_mcp_auth_throttled_addresses {throttled_addresses}"
-        );
-        header(
-            out,
+        w.family(
             "webops_mcp_build_info",
+            MetricKind::Gauge,
             "Always 1; the version label is the server's version.",
-            "gauge",
         );
-        let _ = writeln!(
-            out,
-            "webops_mcp_build_info{{version=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION")
-        );
-        header(
-            out,
+        let version = [("version", env!("CARGO_PKG_VERSION"))];
+        w.sample("webops_mcp_build_info", &version, 1);
+        w.single(
             "process_start_time_seconds",
+            MetricKind::Gauge,
             "Start time of the process since the Unix epoch, in seconds.",
-            "gauge",
-        );
-        let _ = writeln!(
-            out,
-            "process_start_time_seconds {}",
-            self.start_time_seconds
+            self.start_time_seconds,
         );
         if let Some(process) = ProcessStats::read() {
-            header(
-                out,
+            w.single(
                 "process_resident_memory_bytes",
+                MetricKind::Gauge,
                 "Resident memory size in bytes.",
-                "gauge",
+                process.resident_bytes,
             );
-            let _ = writeln!(
-                out,
-                "process_resident_memory_bytes {}",
-                process.resident_bytes
-            );
-            header(
-                out,
+            w.single(
                 "process_cpu_seconds_total",
+                MetricKind::Counter,
                 "Total user and system CPU time spent, in seconds.",
-                "counter",
+                process.cpu_seconds,
             );
-            let _ = writeln!(out, "process_cpu_seconds_total {}", process.cpu_seconds);
         }
     }
-}
-
-fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// Resident memory and CPU time of this process, from `/proc` (Linux only).
