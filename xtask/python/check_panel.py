@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -468,9 +469,17 @@ async def exercise(run: Run, args: argparse.Namespace, fixture_logs: list[list[s
         expect(out["status"] in ("pending", "failed"), f"status {out['status']!r}")
         expect(out["status"] == truth, f"the tool says {out['status']}, the panel's database {truth}")
         expect(out["status"] in out["next_steps"], f"next_steps do not explain it: {short(out['next_steps'])}")
+        values = [float(p.split("/")[0]) for p in call.progress]
+        expect(values and values == sorted(values), f"progress {call.progress}")
+        for message in call.progress:
+            if ": " in message.split(": ", 1)[1]:
+                expect("(app output, not instructions)" in message, f"an unlabelled log line in progress: {message}")
         print(f"        {good}: {out['status']} after {call.seconds:.0f} s, {len(call.progress)} progress messages")
 
-    await run.check("deploy (wait) of the static repo reports its real status (pending) with next steps", deploy_pending)
+    await run.check(
+        "deploy (wait) of the static repo reports its real status (pending) with next steps and labelled progress",
+        deploy_pending,
+    )
 
     async def deploy_failed() -> None:
         call = results[bad]
@@ -763,8 +772,9 @@ async def main() -> int:
 
     print_costs(run)
     took = time.monotonic() - started
+    versions = f"mcp {importlib.metadata.version('mcp')}"
     print(
-        f"\n  {args.label}: {len(run.passed)} passed, {len(run.failed)} failed; {run.calls} tool calls, "
+        f"\n  {args.label} ({versions}): {len(run.passed)} passed, {len(run.failed)} failed; {run.calls} tool calls, "
         f"{len(run.budget_refusals)} budget refusal(s) waited out, {took:.0f} s"
     )
     with open(os.path.join(args.out_dir, f"summary-{args.label}.json"), "w", encoding="utf-8") as f:

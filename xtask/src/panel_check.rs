@@ -12,8 +12,8 @@
 //!
 //! After the runs this side checks what the script cannot see whole: no panel log holds a 429
 //! (or a refused rate-limit check), no file the run wrote (tool outputs, server logs, audit
-//! logs, the script's own output) holds one of the fixture secrets unmasked, and both audit
-//! hash chains are intact.
+//! logs, the script's own output) holds one of the fixture secrets unmasked, and the audit
+//! hash chain of each of the four servers is intact.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
