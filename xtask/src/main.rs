@@ -26,7 +26,7 @@ commands:
   tidy         docs and sources free of drift: dead links, machine paths, hand-kept tool and env lists, //! docs
   toolchain    install Node 22, the npm packages and the Python venv into .cache/ (ci does this itself)
   schema       rewrite the tool definition snapshots (webops-mcp-core/tests/snapshots/tools/) and docs/tools.md
-  conformance  the official MCP conformance suite against the fixture server ([--next] [--scenario NAME]; docs/conformance.md)
+  conformance  the official MCP conformance suite against the fixture server and webops-mcp http --demo ([--next] [--target T] [--scenario NAME]; docs/conformance.md)
   python-client  the official MCP Python SDK over stdio and HTTP, legacy and 2026-07-28 modes (docs/conformance.md)
   inspector    the MCP Inspector CLI over stdio and HTTP: JSON results and exit codes (docs/conformance.md)
   load-test    N concurrent MCP clients for a while against a release server (see --help; docs/performance.md)

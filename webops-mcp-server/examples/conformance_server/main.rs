@@ -102,14 +102,9 @@ async fn run() -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http.bind))?;
     let local = listener.local_addr()?;
-    // Origin validation stays on; the only origins accepted are this server's own loopback
-    // ones, which the suite's DNS-rebinding scenario sends and expects to be accepted.
-    for host in ["127.0.0.1", "localhost"] {
-        config
-            .http
-            .allowed_origins
-            .push(format!("http://{host}:{}", local.port()));
-    }
+    // Origin validation stays on with the production default: a loopback-bound server accepts
+    // loopback origins only, which the suite's DNS-rebinding scenario sends and expects to be
+    // accepted.
     let server = build_server(&config, Transport::Http)?;
     let handler = ConformanceHandler::new(server.mcp_handler());
     let app = HttpApp::with_handler(&config, server, handler);
