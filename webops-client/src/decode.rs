@@ -317,12 +317,15 @@ fn collapse(text: &str, max: usize) -> String {
     out
 }
 
-/// `text` with every occurrence of the token replaced by `<redacted>`.
+/// What a whole secret is replaced with wherever the workspace hides one: in `Debug` output,
+/// in quoted server text, and in the tool output and audit records of `webops-mcp-core`.
+/// (A masked value that tells its length is a different rendering, of core's own.)
+pub const REDACTED: &str = "<redacted>";
+
+/// `text` with every occurrence of the token replaced by [`REDACTED`].
 pub(crate) fn redact(text: &str, token: Option<&str>) -> String {
     match token {
-        Some(token) if !token.is_empty() && text.contains(token) => {
-            text.replace(token, "<redacted>")
-        }
+        Some(token) if !token.is_empty() && text.contains(token) => text.replace(token, REDACTED),
         _ => text.to_owned(),
     }
 }

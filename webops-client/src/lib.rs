@@ -39,6 +39,7 @@ pub use any::AnyClient;
 pub use api::MockWebOpsApi;
 pub use api::{MAX_PER_PAGE, WebOpsApi, WebOpsApiExt};
 pub use client::{Client, ClientBuilder, ClientConfig, RequestEvent, RequestObserver};
+pub use decode::REDACTED;
 pub use error::{Error, ErrorKind, Result};
 pub use flavor::{ApiFlavor, Capabilities, Flavor, NO_ENVIRONMENT};
 pub use panel::{PanelClient, RequestBudget};

@@ -7,8 +7,11 @@ use std::sync::LazyLock;
 use regex::{Regex, RegexSet};
 use serde_json::{Map, Value};
 
-/// What a masked value is replaced with.
-pub const REDACTED: &str = "[redacted]";
+/// What a whole secret is replaced with: the client's marker, so one answer never mixes two.
+pub use webops_client::REDACTED;
+
+/// Where a replacement below puts [`REDACTED`].
+const MARKER: &str = "{REDACTED}";
 
 /// Name fragments that mark a value as secret (matched case-insensitively).
 const SECRET_NAME_PARTS: &[&str] = &[
@@ -114,7 +117,7 @@ pub(crate) struct Credential {
     pub(crate) what: &'static str,
     /// The regular expression that finds it.
     pattern: &'static str,
-    /// What free text shows instead.
+    /// What free text shows instead ([`MARKER`] stands for [`REDACTED`]).
     replacement: &'static str,
     /// Whether it grants access to something real (a Stripe test key does not).
     pub(crate) live: bool,
@@ -168,7 +171,7 @@ const CREDENTIALS: &[Credential] = &[
     Credential {
         what: "a Slack webhook URL",
         pattern: r"hooks\.slack\.com/services/[A-Za-z0-9/]+",
-        replacement: "hooks.slack.com/services/[redacted]",
+        replacement: "hooks.slack.com/services/{REDACTED}",
         live: true,
     },
     Credential {
@@ -193,12 +196,12 @@ const CONTEXT_PATTERNS: [(&str, &str); 3] = [
     // markup does not swallow what follows it.
     (
         r#"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#"<>`{}|\\^]+@"#,
-        "${1}[redacted]@",
+        "${1}{REDACTED}@",
     ),
     // Authorization headers and bearer tokens.
     (
         r"(?i)\b(authorization\s*[:=]\s*)?(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}",
-        "${1}${2} [redacted]",
+        "${1}${2} {REDACTED}",
     ),
     // JSON Web Tokens.
     (
@@ -208,16 +211,21 @@ const CONTEXT_PATTERNS: [(&str, &str); 3] = [
 ];
 
 /// Every text pattern with its replacement, in the order they are applied: the context
-/// patterns first, so a token in a URL's user part masks as `scheme://[redacted]@host`.
+/// patterns first, so a token in a URL's user part masks as `scheme://<redacted>@host`.
 fn text_pattern_sources() -> impl Iterator<Item = (&'static str, &'static str)> {
     CONTEXT_PATTERNS
         .into_iter()
         .chain(CREDENTIALS.iter().map(|c| (c.pattern, c.replacement)))
 }
 
-static TEXT_PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+static TEXT_PATTERNS: LazyLock<Vec<(Regex, String)>> = LazyLock::new(|| {
     text_pattern_sources()
-        .filter_map(|(pattern, replacement)| Some((Regex::new(pattern).ok()?, replacement)))
+        .filter_map(|(pattern, replacement)| {
+            Some((
+                Regex::new(pattern).ok()?,
+                replacement.replace(MARKER, REDACTED),
+            ))
+        })
         .collect()
 });
 
@@ -260,7 +268,7 @@ pub fn mask_secrets_in_text(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
     for (regex, replacement) in TEXT_PATTERNS.iter() {
         if regex.is_match(&out) {
-            out = Cow::Owned(regex.replace_all(&out, *replacement).into_owned());
+            out = Cow::Owned(regex.replace_all(&out, replacement.as_str()).into_owned());
         }
     }
     if let Some(regex) = SECRET_ASSIGNMENT.as_ref()
@@ -298,19 +306,19 @@ mod tests {
         let cases = [
             (
                 "https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/acme/shop.git",
-                "https://[redacted]@github.com/acme/shop.git",
+                "https://<redacted>@github.com/acme/shop.git",
             ),
             (
                 "https://0123456789abcdef0123456789abcdef01234567:x-oauth-basic@github.com/a/b",
-                "https://[redacted]@github.com/a/b",
+                "https://<redacted>@github.com/a/b",
             ),
             (
                 "clone https://oauth2:glpat-abcdefghijklmnopqrst@gitlab.com/a/b.git failed",
-                "clone https://[redacted]@gitlab.com/a/b.git failed",
+                "clone https://<redacted>@gitlab.com/a/b.git failed",
             ),
             (
                 "postgres://app:p@ss@db:5432/app",
-                "postgres://[redacted]@db:5432/app",
+                "postgres://<redacted>@db:5432/app",
             ),
         ];
         for (text, masked) in cases {
@@ -404,7 +412,7 @@ mod tests {
         assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"), "{text}");
         // A masked name looks secret, so its value is masked too.
         assert_eq!(v["[redacted token]"], REDACTED);
-        assert_eq!(v["password=[redacted]"], REDACTED);
+        assert_eq!(v["password=<redacted>"], REDACTED);
         assert_eq!(v["nested"]["[redacted aws key id]"], true);
         assert_eq!(v["app_name"], "shop");
 
@@ -461,7 +469,7 @@ mod tests {
         }
         assert_eq!(
             mask_secrets_in_text("settings: SECRET_KEY='abc' DEBUG=True"),
-            "settings: SECRET_KEY='[redacted]' DEBUG=True"
+            "settings: SECRET_KEY='<redacted>' DEBUG=True"
         );
         assert!(matches!(
             mask_secrets_in_text("GET /health 200 12ms"),

@@ -391,7 +391,7 @@ mod tests {
         assert!(!msg.contains("hunter2"), "{msg}");
         assert!(msg.contains("unknown properties"), "{msg}");
         assert!(msg.contains("\"[redacted token]\""), "{msg}");
-        assert!(msg.contains("\"password=[redacted]\""), "{msg}");
+        assert!(msg.contains("\"password=<redacted>\""), "{msg}");
 
         // A secret-looking name inside a nested object is masked in the path too.
         let nested = ArgsValidator::new(json!({

@@ -249,8 +249,8 @@ async fn no_secret_value_reaches_a_record() {
     }
     let first = &sink.records()[0];
     assert_eq!(first["arguments"]["app_name"], "shop-api");
-    assert_eq!(first["arguments"]["env_vars"]["SECRET_KEY"], "[redacted]");
-    assert_eq!(first["arguments"]["api_key"], "[redacted]");
+    assert_eq!(first["arguments"]["env_vars"]["SECRET_KEY"], "<redacted>");
+    assert_eq!(first["arguments"]["api_key"], "<redacted>");
 }
 
 #[tokio::test]

@@ -234,11 +234,11 @@ async fn no_tool_output_or_audit_record_contains_an_env_var_value() {
     assert!(mock.deployment_id(shop).is_none());
     assert!(
         seen.iter()
-            .any(|(_, text, _)| text.contains("Cloning https://[redacted]@github.com"))
+            .any(|(_, text, _)| text.contains("Cloning https://<redacted>@github.com"))
     );
     assert!(seen.iter().any(|(call, _, structured)| {
         call.starts_with("webops_get_status {\"deployment_id\":\"private-app\"")
-            && structured.contains("https://[redacted]@github.com/acme/private.git")
+            && structured.contains("https://<redacted>@github.com/acme/private.git")
     }));
     // The deploy with a token in its repository URL really created the deployment.
     assert!(mock.deployment_id("cloned").is_some());

@@ -10,6 +10,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 
 use super::{Client, Inner};
 use crate::any::AnyClient;
+use crate::decode::REDACTED;
 use crate::error::{Error, ErrorKind, Result};
 use crate::flavor::Flavor;
 use crate::panel::{PanelClient, RequestBudget, TransportConfig};
@@ -63,12 +64,12 @@ impl fmt::Debug for ClientConfig {
         f.debug_struct("ClientConfig")
             .field("api_url", &without_userinfo(&self.api_url))
             .field("api_version", &self.api_version)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("api_key", &self.api_key.as_ref().map(|_| REDACTED))
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
             .field("flavor", &self.flavor)
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
             .field("budget", &self.budget)
             .field("cache_ttl", &self.cache_ttl)
             .finish()
@@ -377,7 +378,7 @@ fn without_userinfo(url: &str) -> String {
         .map_or(url.len(), |i| scheme_end + i);
     match url[scheme_end..authority_end].rfind('@') {
         Some(at) => format!(
-            "{}<redacted>{}",
+            "{}{REDACTED}{}",
             &url[..scheme_end],
             &url[scheme_end + at..]
         ),

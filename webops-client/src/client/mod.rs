@@ -19,6 +19,7 @@ use reqwest::header::HeaderValue;
 
 #[cfg(doc)]
 use crate::api::WebOpsApi;
+use crate::decode::REDACTED;
 use crate::retry::RetryPolicy;
 
 pub use config::{ClientBuilder, ClientConfig, RequestEvent, RequestObserver};
@@ -55,7 +56,7 @@ impl fmt::Debug for Client {
         let inner = &*self.inner;
         f.debug_struct("Client")
             .field("api_root", &inner.root.as_str())
-            .field("token", &inner.token.as_ref().map(|_| "<redacted>"))
+            .field("token", &inner.token.as_ref().map(|_| REDACTED))
             .field("timeout", &inner.timeout)
             .field("max_retries", &inner.policy.max_retries)
             .field("max_retry_after", &inner.policy.max_retry_after)

@@ -2,6 +2,7 @@
 //! names one ([`DeploymentRef`]).
 
 use super::*;
+use crate::decode::REDACTED;
 
 /// The user who deployed something.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,7 +146,7 @@ impl EnvVars {
 impl fmt::Debug for EnvVars {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.0.keys().map(|k| (k, "<redacted>")))
+            .entries(self.0.keys().map(|k| (k, REDACTED)))
             .finish()
     }
 }

@@ -242,7 +242,7 @@ mod tests {
             clean_untrusted("settings: SECRET_KEY='django-insecure-abc' api_token=\"t0k3n\"");
         assert!(!quoted.contains("django-insecure-abc"), "{quoted}");
         assert!(!quoted.contains("t0k3n"), "{quoted}");
-        assert!(quoted.contains("SECRET_KEY='[redacted]'"), "{quoted}");
+        assert!(quoted.contains("SECRET_KEY='<redacted>'"), "{quoted}");
 
         let long = "x".repeat(MAX_LINE_CHARS + 10);
         assert!(clean_untrusted(&long).ends_with("[10 more characters cut]"));

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::{Raw, Request, Transport};
+use crate::decode::REDACTED;
 use crate::error::{Error, ErrorKind};
 
 /// How many characters of the panel's own text an error quotes.
@@ -115,7 +116,7 @@ impl Transport {
         let mut out = text.split_whitespace().collect::<Vec<_>>().join(" ");
         for secret in self.secrets() {
             if out.contains(&secret) {
-                out = out.replace(&secret, "[redacted]");
+                out = out.replace(&secret, REDACTED);
             }
         }
         if out.chars().count() > QUOTE_CHARS {
@@ -308,7 +309,7 @@ mod tests {
         );
         let error = t.error_of(&get, &raw(400, "application/json", &echo));
         let quoted = error.upstream_text().unwrap();
-        assert!(!quoted.contains("pa55-w0rd-secret") && quoted.contains("[redacted]"));
+        assert!(!quoted.contains("pa55-w0rd-secret") && quoted.contains(REDACTED));
         assert!(quoted.chars().count() <= QUOTE_CHARS + 1);
     }
 }
