@@ -15,7 +15,6 @@ use super::common::{
 };
 use super::untrusted::{KnownSecrets, LogLine, UntrustedBlock};
 use crate::identity::Permission;
-use crate::redact::mask_secrets_in_text;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolOutput};
 
 /// Shows deployment status; see [`Tool::DESCRIPTION`].
@@ -70,24 +69,11 @@ pub(crate) struct MetricsView {
 /// One deployment in detail. Environment variable values are never shown.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct DeploymentStatusView {
-    /// Numeric id.
-    pub(crate) id: i64,
-    /// Unique name.
-    pub(crate) name: String,
-    /// pending, building, running, stopped or failed.
-    pub(crate) status: String,
-    /// development, staging or production.
-    pub(crate) environment: String,
-    /// Project type, e.g. django.
-    pub(crate) project_type: String,
-    /// Git repository URL (credentials masked).
-    pub(crate) repository: String,
-    /// Git branch.
-    pub(crate) branch: String,
+    /// What `webops_list_deployments` shows of it.
+    #[serde(flatten)]
+    pub(crate) summary: DeploymentSummary,
     /// Custom domain.
     pub(crate) domain: Option<String>,
-    /// Public URL.
-    pub(crate) url: Option<String>,
     /// Whether HTTPS is enabled.
     pub(crate) ssl_enabled: bool,
     /// Python version.
@@ -96,14 +82,10 @@ pub(crate) struct DeploymentStatusView {
     pub(crate) database_type: Option<String>,
     /// Memory limit per instance.
     pub(crate) memory_limit: Option<String>,
-    /// Number of instances.
-    pub(crate) instances: u32,
     /// Who deployed it.
     pub(crate) deployed_by: String,
     /// Creation time.
     pub(crate) created_at: DateTime<Utc>,
-    /// Last change.
-    pub(crate) updated_at: DateTime<Utc>,
     /// Health.
     pub(crate) health: HealthView,
     /// Names of the environment variables set (values are secret and never shown).
@@ -251,23 +233,14 @@ fn view(d: &DeploymentDetail) -> DeploymentStatusView {
         .map(|c| c.failed().into_iter().map(str::to_owned).collect())
         .unwrap_or_default();
     DeploymentStatusView {
-        id: d.id,
-        name: d.name.clone(),
-        status: d.status.to_string(),
-        environment: d.environment.to_string(),
-        project_type: d.project_type.clone(),
-        repository: mask_secrets_in_text(&d.repo_url).into_owned(),
-        branch: d.branch.clone(),
+        summary: DeploymentSummary::from(&d.deployment),
         domain: d.domain.clone(),
-        url: d.url.clone(),
         ssl_enabled: d.ssl_enabled,
         python_version: d.python_version.clone(),
         database_type: d.database_type.as_ref().map(ToString::to_string),
         memory_limit: d.memory_limit.clone(),
-        instances: d.instances,
         deployed_by: d.deployed_by.username.clone(),
         created_at: d.created_at,
-        updated_at: d.updated_at,
         health: HealthView {
             healthy: d.health.is_healthy,
             uptime_seconds: d.health.uptime_seconds,
@@ -320,12 +293,12 @@ impl ToolOutput for GetStatusOutput {
             let _ = writeln!(
                 out,
                 "{} (id {}): {} in {}, {} instance{}, {}.",
-                d.name,
-                d.id,
-                d.status,
-                d.environment,
-                d.instances,
-                plural(d.instances as usize),
+                d.summary.name,
+                d.summary.id,
+                d.summary.status,
+                d.summary.environment,
+                d.summary.instances,
+                plural(d.summary.instances as usize),
                 if d.health.healthy {
                     "healthy".to_owned()
                 } else if d.health.failed_checks.is_empty() {
@@ -337,11 +310,11 @@ impl ToolOutput for GetStatusOutput {
             let _ = writeln!(
                 out,
                 "URL: {}; HTTPS {}; {} {} on branch {}; Python {}; database {}; memory {}.",
-                d.url.as_deref().unwrap_or("none"),
+                d.summary.url.as_deref().unwrap_or("none"),
                 if d.ssl_enabled { "on" } else { "off" },
-                d.project_type,
-                d.repository,
-                d.branch,
+                d.summary.project_type,
+                d.summary.repository,
+                d.summary.branch,
                 d.python_version.as_deref().unwrap_or("unknown"),
                 d.database_type.as_deref().unwrap_or("none"),
                 d.memory_limit.as_deref().unwrap_or("no limit"),
@@ -350,7 +323,7 @@ impl ToolOutput for GetStatusOutput {
                 out,
                 "Deployed by {}; updated {}; up {} s.",
                 d.deployed_by,
-                timestamp(&d.updated_at),
+                timestamp(&d.summary.updated_at),
                 d.health.uptime_seconds
             );
             if !d.env_var_names.is_empty() {
