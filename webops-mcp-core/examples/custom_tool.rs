@@ -12,13 +12,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use webops_client::{Client, DeploymentFilter, WebOpsApiExt};
+// The crate re-exports what a tool needs, so a tool crate depends on no more than these two.
+use webops_mcp_core::schemars::JsonSchema;
+use webops_mcp_core::serde::{Deserialize, Serialize};
 use webops_mcp_core::{
     Access, AuthMethod, Identity, MemorySink, Permission, PermissionSet, Tool, ToolContext,
-    ToolError, ToolOutput, WebOpsMcpServer,
+    ToolError, ToolOutput, WebOpsMcpServer, async_trait,
 };
 use webops_mcp_testkit::{MockWebOps, Seed};
 
@@ -27,7 +27,8 @@ struct CountByEnvironment;
 
 /// Arguments: an optional status filter.
 #[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(crate = "webops_mcp_core::serde", deny_unknown_fields)]
+#[schemars(crate = "webops_mcp_core::schemars")]
 struct CountArgs {
     /// Only count deployments in this state (e.g. "running"); all of them when left out.
     #[serde(default)]
@@ -36,6 +37,8 @@ struct CountArgs {
 
 /// The counts.
 #[derive(Serialize, JsonSchema)]
+#[serde(crate = "webops_mcp_core::serde")]
+#[schemars(crate = "webops_mcp_core::schemars")]
 struct Counts {
     /// Deployments per environment.
     by_environment: BTreeMap<String, usize>,

@@ -29,7 +29,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every concrete permission.
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: &'static [Permission] = &[
         Permission::DeployRead,
         Permission::DeployCreate,
         Permission::DeployManage,
@@ -79,7 +79,7 @@ impl PermissionSet {
 
     /// Every permission (`admin:*`).
     pub fn all() -> Self {
-        Permission::ALL.into_iter().collect()
+        Permission::ALL.iter().copied().collect()
     }
 
     /// Parses permission strings (`deploy:read`, `deploy:*`, `admin:*`, ...); an unknown
@@ -93,7 +93,7 @@ impl PermissionSet {
         for s in strings {
             for word in s.as_ref().split_whitespace() {
                 match word {
-                    "admin:*" => set.extend(Permission::ALL),
+                    "admin:*" => set.extend(Permission::ALL.iter().copied()),
                     "deploy:*" => set.extend([
                         Permission::DeployRead,
                         Permission::DeployCreate,
@@ -102,7 +102,8 @@ impl PermissionSet {
                     ]),
                     other => {
                         let p = Permission::ALL
-                            .into_iter()
+                            .iter()
+                            .copied()
                             .find(|p| p.as_str() == other)
                             .ok_or_else(|| UnknownPermission(other.to_owned()))?;
                         set.insert(p);

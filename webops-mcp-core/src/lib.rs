@@ -9,12 +9,19 @@ mod identity;
 mod metrics;
 mod pipeline;
 mod prometheus;
-pub mod redact;
+mod redact;
 mod registry;
 mod server;
 mod tool;
 mod tools;
 mod validation;
+
+/// What a tool author needs besides this crate: `#[async_trait]` for `impl Tool`, and the
+/// crates behind `#[derive(Deserialize, Serialize, JsonSchema)]` of a tool's arguments and
+/// output (derive through these with `#[serde(crate = "webops_mcp_core::serde")]` and
+/// `#[schemars(crate = "webops_mcp_core::schemars")]`).
+pub use async_trait::async_trait;
+pub use {schemars, serde};
 
 pub use audit::{
     AuditSink, JsonLinesFileSink, MemorySink, StderrSink, VerifyError, VerifyReport, verify,
@@ -26,8 +33,7 @@ pub use metrics::Metrics;
 pub use prometheus::{MetricKind, PrometheusWriter};
 pub use registry::{BuildError, Registry, RegistryBuilder, ToolAnnotations, ToolDefinition};
 pub use server::{
-    AuthContext, DEFAULT_INSTRUCTIONS, TextContent, ToolCallResult, WebOpsMcpServer,
-    WebOpsMcpServerBuilder,
+    DEFAULT_INSTRUCTIONS, TextContent, ToolCallResult, WebOpsMcpServer, WebOpsMcpServerBuilder,
 };
 pub use tool::{Access, ProgressSink, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
 

@@ -8,7 +8,7 @@ use regex::{Regex, RegexSet};
 use serde_json::{Map, Value};
 
 /// What a whole secret is replaced with: the client's marker, so one answer never mixes two.
-pub use webops_client::REDACTED;
+pub(crate) use webops_client::REDACTED;
 
 /// Where a replacement below puts [`REDACTED`].
 const MARKER: &str = "{REDACTED}";
@@ -35,20 +35,20 @@ const SECRET_CONTAINERS: &[&str] = &["env_vars", "env", "environment_variables"]
 
 /// Whether a field or environment variable `name` suggests a secret value
 /// (`SECRET_KEY`, `api_token`, `DB_PASSWORD`, `AWS_SECRET_ACCESS_KEY`, ...).
-pub fn is_secret_name(name: &str) -> bool {
+pub(crate) fn is_secret_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
 }
 
 /// A masked rendering of a secret `value` that tells its length and nothing else.
-pub fn mask(value: &str) -> String {
+pub(crate) fn mask(value: &str) -> String {
     format!("[redacted, {} chars]", value.chars().count())
 }
 
 /// Redacts a JSON value in place: members with secret-looking names and every value inside
 /// an `env_vars`-like member become [`REDACTED`]; string values and member names anywhere
 /// are passed through [`mask_secrets_in_text`].
-pub fn redact_json(value: &mut Value) {
+pub(crate) fn redact_json(value: &mut Value) {
     match value {
         Value::Object(map) => {
             mask_keys(map);
@@ -259,7 +259,7 @@ pub(crate) fn credentials_in(text: &str) -> impl Iterator<Item = &'static Creden
 /// `password: '...'`, bearer tokens, the user part of URLs, JWTs, private keys and the
 /// credential formats of GitHub, GitLab, AWS, Stripe, Slack and Google.
 /// Borrows when nothing was masked.
-pub fn mask_secrets_in_text(text: &str) -> Cow<'_, str> {
+pub(crate) fn mask_secrets_in_text(text: &str) -> Cow<'_, str> {
     if let Some(any) = ANY_SECRET.as_ref()
         && !any.is_match(text)
     {

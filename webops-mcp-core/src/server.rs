@@ -2,9 +2,8 @@
 //! application that embeds it directly ([`WebOpsMcpServer::handle_tool_call`]) or serves it
 //! over MCP ([`WebOpsMcpServer::mcp_handler`]).
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -20,10 +19,6 @@ use crate::metrics::Metrics;
 use crate::pipeline::{CallError, CallOutput, CallRequest, Pipeline};
 use crate::registry::{BuildError, Registry, RegistryBuilder, ToolDefinition};
 use crate::tool::{Access, ProgressSink, Tool, ToolErrorKind};
-
-/// Who calls: the identity an embedding application passes to
-/// [`WebOpsMcpServer::handle_tool_call`].
-pub type AuthContext = Identity;
 
 /// What a client reads first (MCP `instructions`): how to use the tools well.
 pub const DEFAULT_INSTRUCTIONS: &str = "\
@@ -105,7 +100,6 @@ pub struct WebOpsMcpServer {
 
 struct Inner {
     pipeline: Pipeline,
-    auth_contexts: RwLock<HashMap<String, Identity>>,
     default_identity: Option<Identity>,
     instructions: String,
 }
@@ -122,38 +116,6 @@ impl WebOpsMcpServer {
     /// identity or instructions.
     pub fn builder() -> WebOpsMcpServerBuilder {
         WebOpsMcpServerBuilder::default()
-    }
-
-    /// Stores the identity of `user_id`, for an embedding application that looks identities
-    /// up per request (replaces an earlier one). The stored identity's `user_id` is
-    /// `user_id`, whatever `ctx` said, so rate limits and audit records name the user it is
-    /// stored under.
-    pub fn set_auth_context(&self, user_id: &str, mut ctx: AuthContext) {
-        ctx.user_id = user_id.to_owned();
-        self.inner
-            .auth_contexts
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(user_id.to_owned(), ctx);
-    }
-
-    /// The identity stored for `user_id`.
-    pub fn auth_context(&self, user_id: &str) -> Option<AuthContext> {
-        self.inner
-            .auth_contexts
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(user_id)
-            .cloned()
-    }
-
-    /// Forgets the identity stored for `user_id`, returning it.
-    pub fn remove_auth_context(&self, user_id: &str) -> Option<AuthContext> {
-        self.inner
-            .auth_contexts
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(user_id)
     }
 
     /// Every tool this server offers (in read-only mode only the `Read` tools).
@@ -182,9 +144,9 @@ impl WebOpsMcpServer {
         &self,
         name: &str,
         arguments: Value,
-        auth: &AuthContext,
+        caller: &Identity,
     ) -> ToolCallResult {
-        self.handle_tool_call_with(name, arguments, auth, CancellationToken::new(), None)
+        self.handle_tool_call_with(name, arguments, caller, CancellationToken::new(), None)
             .await
     }
 
@@ -195,14 +157,14 @@ impl WebOpsMcpServer {
         &self,
         name: &str,
         arguments: Value,
-        auth: &AuthContext,
+        caller: &Identity,
         cancel: CancellationToken,
         progress: Option<Arc<dyn ProgressSink>>,
     ) -> ToolCallResult {
         let request = CallRequest {
             name: name.to_owned(),
             arguments: Some(arguments),
-            identity: auth.clone(),
+            identity: caller.clone(),
             progress,
             cancel,
         };
@@ -395,7 +357,6 @@ impl WebOpsMcpServerBuilder {
         Ok(WebOpsMcpServer {
             inner: Arc::new(Inner {
                 pipeline,
-                auth_contexts: RwLock::new(HashMap::new()),
                 default_identity: self.default_identity,
                 instructions: self
                     .instructions

@@ -313,22 +313,6 @@ fn builtin_tools_build_with_custom_ones() {
     assert!(delete.annotations.destructive_hint);
 }
 
-#[test]
-fn auth_contexts_are_stored_per_user() {
-    let (server, _) = server_with(|b| b, SecurityConfig::default());
-    assert!(server.auth_context("alice").is_none());
-    server.set_auth_context("alice", identity("alice", &["deploy:read"]));
-    assert_eq!(
-        server.auth_context("alice").unwrap(),
-        identity("alice", &["deploy:read"])
-    );
-    assert!(server.remove_auth_context("alice").is_some());
-    assert!(server.auth_context("alice").is_none());
-    // Stored under a name, the identity carries that name.
-    server.set_auth_context("bob", identity("mallory", &["deploy:read"]));
-    assert_eq!(server.auth_context("bob").unwrap().user_id, "bob");
-}
-
 // ---------------------------------------------------------------- pipeline order
 
 #[tokio::test]

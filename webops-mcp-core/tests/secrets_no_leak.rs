@@ -12,7 +12,6 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tools_support::{RecordingSink, admin, client};
-use webops_mcp_core::redact::is_secret_name;
 use webops_mcp_core::{MemorySink, SecurityConfig, WebOpsMcpServer};
 use webops_mcp_testkit::{MockWebOps, Seed, SeedDeployment};
 
@@ -23,6 +22,15 @@ const URL_TOKENS: [&str; 3] = [
     "github_pat_11ABCDEF0aaaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
     "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c",
 ];
+
+/// Whether an env var `name` of the demo seed names a secret: this test's own list, not the
+/// server's (which it checks).
+fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["KEY", "SECRET", "PASSWORD", "TOKEN", "DSN", "CREDENTIAL"]
+        .iter()
+        .any(|part| upper.contains(part))
+}
 
 /// The values that must never be shown: every env var value of `shop-api` of six characters
 /// or more, and the secret-named env var values of every deployment.
