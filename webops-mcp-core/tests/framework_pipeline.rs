@@ -2,17 +2,17 @@
 //! every validation class, cancellation and the shape of results.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod framework_support;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use framework_support::*;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Value, json};
+use support::*;
 use tokio_util::sync::CancellationToken;
 use webops_mcp_core::{
     Access, BuildError, MemorySink, Permission, RegistryBuilder, SecurityConfig, Tool, ToolContext,

@@ -3,13 +3,12 @@
 //! as -32602, progress notifications, and cancellation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod framework_support;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use framework_support::*;
 use rmcp::model::{
     CallToolRequestParams, ClientRequest, ErrorCode, ProgressNotificationParam, ProtocolVersion,
     Request, ServerResult,
@@ -19,6 +18,7 @@ use rmcp::{
     ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceError, ServiceExt,
 };
 use serde_json::{Map, Value, json};
+use support::*;
 use tokio::sync::mpsc;
 use webops_mcp_core::{MemorySink, SecurityConfig, WebOpsMcpServer};
 

@@ -3,13 +3,13 @@
 //! tool listing shows exactly the tools it may run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod tools_support;
+mod support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tools_support::{Env, client, identity};
+use support::{Env, client, identity};
 use webops_mcp_core::{MemorySink, SecurityConfig, ToolErrorKind, WebOpsMcpServer};
 use webops_mcp_testkit::{MockWebOps, Seed};
 
@@ -95,7 +95,7 @@ async fn each_tool_runs_iff_the_caller_holds_its_permission() {
                 .generated_deployments(1),
         )
         .await;
-        let caller = identity(&configured);
+        let caller = identity("tester", &configured);
         let expected: BTreeSet<&str> = tools()
             .iter()
             .filter(|(_, needs, _)| held.contains(needs))
@@ -159,7 +159,7 @@ async fn read_only_mode_offers_and_runs_only_read_tools() {
         )
         .build()
         .unwrap();
-    let admin = identity(&["admin:*"]);
+    let admin = identity("tester", &["admin:*"]);
     let listed: BTreeSet<&str> = server.tools_for(&admin).iter().map(|d| d.name).collect();
     let read: BTreeSet<&str> = [
         "webops_get_status",

@@ -5,13 +5,13 @@
 //! text, structured result, error message and audit record is searched for them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod tools_support;
+mod support;
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use support::{RecordingSink, admin, client};
 use tokio_util::sync::CancellationToken;
-use tools_support::{RecordingSink, admin, client};
 use webops_mcp_core::{MemorySink, SecurityConfig, WebOpsMcpServer};
 use webops_mcp_testkit::{MockWebOps, Seed, SeedDeployment};
 

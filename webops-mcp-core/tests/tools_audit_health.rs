@@ -2,12 +2,12 @@
 //! testkit's demo platform over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod tools_support;
+mod support;
 
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use tools_support::{Env, find};
+use support::{Env, find};
 use webops_mcp_core::ToolErrorKind;
 use webops_mcp_testkit::Fault;
 

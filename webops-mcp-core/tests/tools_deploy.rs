@@ -2,14 +2,14 @@
 //! idempotency keys, name conflicts, waiting with progress, failures, cancellation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod tools_support;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use support::{Env, RecordingSink};
 use tokio_util::sync::CancellationToken;
-use tools_support::{Env, RecordingSink};
 use webops_mcp_core::ToolErrorKind;
 use webops_mcp_testkit::{Fault, MockWebOps};
 

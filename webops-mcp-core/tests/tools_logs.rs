@@ -2,10 +2,10 @@
 //! line counts, `since`, untrusted-data markers, and masking of secrets in log text.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod tools_support;
+mod support;
 
 use serde_json::json;
-use tools_support::Env;
+use support::Env;
 use webops_mcp_core::ToolErrorKind;
 
 const TOOL: &str = "webops_get_logs";

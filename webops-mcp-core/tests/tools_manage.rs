@@ -2,10 +2,10 @@
 //! testkit's demo platform over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod tools_support;
+mod support;
 
 use serde_json::json;
-use tools_support::Env;
+use support::Env;
 use webops_mcp_core::ToolErrorKind;
 use webops_mcp_testkit::Fault;
 

@@ -2,10 +2,10 @@
 //! testkit's demo platform over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod tools_support;
+mod support;
 
 use serde_json::json;
-use tools_support::{Env, find, identity};
+use support::{Env, find, identity};
 use webops_mcp_core::ToolErrorKind;
 use webops_mcp_testkit::MockWebOps;
 
@@ -57,7 +57,7 @@ async fn status_with_metrics_and_logs() {
 #[tokio::test]
 async fn logs_in_status_need_logs_read() {
     let env = Env::demo().await;
-    let viewer = identity(&["deploy:read"]);
+    let viewer = identity("tester", &["deploy:read"]);
     let result = env
         .server
         .handle_tool_call(

@@ -3,13 +3,13 @@
 //! mock server never gives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod tools_support;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tools_support::{Env, admin, server};
+use support::{Env, admin, server};
 use webops_client::{Client, Error as ApiError, ErrorKind as ApiErrorKind, MockWebOpsApi};
 use webops_mcp_core::ToolErrorKind;
 use webops_mcp_testkit::{Fault, MockWebOps, Seed};
@@ -77,7 +77,7 @@ async fn rate_limits_outages_and_garbage() {
 #[tokio::test]
 async fn an_unreachable_webops_is_unavailable() {
     let mock = MockWebOps::builder().start().await.unwrap();
-    let client = tools_support::client(&mock);
+    let client = support::client(&mock);
     mock.shutdown().await;
     let server = server(Arc::new(client));
     let result = server

@@ -1,5 +1,6 @@
-//! Small test tools and helpers shared by the framework, audit, gates and handler tests.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+//! Small test tools for the framework, audit, gates and handler tests: plain output, a logs
+//! tool with secrets, a write, a destructive one, one that fails, one that panics, and tools
+//! that block until released.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,29 +11,9 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
-use webops_client::MockWebOpsApi;
 use webops_mcp_core::{
-    Access, AuthMethod, Identity, MemorySink, Permission, PermissionSet, SecurityConfig, Tool,
-    ToolContext, ToolError, ToolErrorKind, ToolOutput, WebOpsMcpServer, WebOpsMcpServerBuilder,
+    Access, Permission, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput,
 };
-
-/// An identity holding `permissions` (strings as in configuration).
-pub fn identity(user: &str, permissions: &[&str]) -> Identity {
-    Identity::new(
-        user,
-        AuthMethod::ApiKey,
-        PermissionSet::parse(permissions).unwrap(),
-    )
-}
-
-/// A builder with no built-in tools, a mock API that must never be called, and `sink`.
-pub fn builder(sink: &Arc<MemorySink>, security: SecurityConfig) -> WebOpsMcpServerBuilder {
-    WebOpsMcpServer::builder()
-        .without_builtin_tools()
-        .api(Arc::new(MockWebOpsApi::new()))
-        .audit_sink(sink.clone())
-        .security(security)
-}
 
 /// A plain text output.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -305,15 +286,4 @@ impl Tool for WriteBlocker {
     async fn call(&self, ctx: &ToolContext, args: BlockArgs) -> Result<Said, ToolError> {
         <Blocker as Tool>::call(&self.0, ctx, args).await
     }
-}
-
-/// Polls `condition` every 10 ms until it holds (at most 30 s, then fails the test).
-pub async fn eventually(mut condition: impl FnMut() -> bool) {
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("condition never held");
 }

@@ -1,7 +1,10 @@
-//! Helpers shared by the tool tests: a server with the built-in tools over the testkit's mock
-//! WebOps (real loopback HTTP) or over a scripted `MockWebOpsApi`, identities, and a progress
-//! sink that records reports.
+//! Helpers shared by every integration test of the crate: identities, servers (of the
+//! built-in tools over the testkit's mock WebOps on real loopback HTTP or over a scripted
+//! `MockWebOpsApi`, or of the small test tools in [`tools`]), a progress sink that records
+//! reports, and waiting for a condition.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+mod tools;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,17 +12,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use webops_client::{Client, WebOpsApi};
+use webops_client::{Client, MockWebOpsApi, WebOpsApi};
 use webops_mcp_core::{
     AuthMethod, Identity, MemorySink, PermissionSet, ProgressSink, SecurityConfig, ToolCallResult,
-    ToolErrorKind, WebOpsMcpServer,
+    ToolErrorKind, WebOpsMcpServer, WebOpsMcpServerBuilder,
 };
 use webops_mcp_testkit::{MockBuilder, MockWebOps, Seed};
 
-/// An identity holding `permissions` (strings as in configuration).
-pub fn identity(permissions: &[&str]) -> Identity {
+#[allow(unused_imports)] // not every test binary uses the test tools
+pub use self::tools::*;
+
+/// The identity of `user`, holding `permissions` (strings as in configuration).
+pub fn identity(user: &str, permissions: &[&str]) -> Identity {
     Identity::new(
-        "tester",
+        user,
         AuthMethod::ApiKey,
         PermissionSet::parse(permissions).unwrap(),
     )
@@ -27,7 +33,16 @@ pub fn identity(permissions: &[&str]) -> Identity {
 
 /// An identity with every permission.
 pub fn admin() -> Identity {
-    identity(&["admin:*"])
+    identity("tester", &["admin:*"])
+}
+
+/// A builder with no built-in tools, a mock API that must never be called, and `sink`.
+pub fn builder(sink: &Arc<MemorySink>, security: SecurityConfig) -> WebOpsMcpServerBuilder {
+    WebOpsMcpServer::builder()
+        .without_builtin_tools()
+        .api(Arc::new(MockWebOpsApi::new()))
+        .audit_sink(sink.clone())
+        .security(security)
 }
 
 /// A client of `mock` that does not retry (fault tests stay fast and exact).
@@ -166,4 +181,15 @@ pub fn find<'a>(items: &'a Value, key: &str, value: &str) -> &'a Value {
         .iter()
         .find(|item| item[key] == value)
         .unwrap_or_else(|| panic!("no item with {key} = {value} in {items}"))
+}
+
+/// Polls `condition` every 10 ms until it holds (at most 30 s, then fails the test).
+pub async fn eventually(mut condition: impl FnMut() -> bool) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("condition never held");
 }
