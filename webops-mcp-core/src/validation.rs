@@ -63,49 +63,11 @@ fn describe(error: &ValidationError<'_>, schema: &Value) -> (String, String) {
     let schema_path = error.schema_path().as_str();
     let message = match error.kind() {
         ValidationErrorKind::Required { property } => {
-            let name = property.as_str().unwrap_or_default();
-            let parent = parent_schema(schema, schema_path);
-            let hint = parent
-                .and_then(|p| p.get("properties"))
-                .and_then(|p| p.get(name))
-                .and_then(type_hint)
-                .map(|t| format!(" ({t})"))
-                .unwrap_or_default();
-            return (
-                format!("{path}/{}", escape_pointer(name)),
-                format!("required property \"{name}\" is missing{hint}"),
-            );
+            return missing_property(schema, schema_path, &path, property);
         }
         ValidationErrorKind::AdditionalProperties { unexpected }
         | ValidationErrorKind::UnevaluatedProperties { unexpected } => {
-            let mut allowed: Vec<String> = parent_schema(schema, schema_path)
-                .and_then(|p| p.get("properties"))
-                .and_then(Value::as_object)
-                .map(|props| props.keys().map(|k| format!("\"{k}\"")).collect())
-                .unwrap_or_default();
-            allowed.sort();
-            let names: Vec<String> = unexpected
-                .iter()
-                .map(|u| format!("\"{}\"", truncate(&mask_secrets_in_text(u))))
-                .collect();
-            let noun = if names.len() == 1 {
-                "unknown property"
-            } else {
-                "unknown properties"
-            };
-            let allowed = if allowed.is_empty() {
-                "no properties are allowed here".to_owned()
-            } else {
-                format!("allowed: {}", allowed.join(", "))
-            };
-            return (
-                if path.is_empty() {
-                    "/".to_owned()
-                } else {
-                    path
-                },
-                format!("{noun} {}; {allowed}", names.join(", ")),
-            );
+            return unknown_properties(schema, schema_path, path, unexpected);
         }
         ValidationErrorKind::Enum { .. }
         | ValidationErrorKind::Constant { .. }
@@ -130,23 +92,7 @@ fn describe(error: &ValidationError<'_>, schema: &Value) -> (String, String) {
                 None => plain(error, &shown),
             }
         }
-        ValidationErrorKind::Type { kind } => {
-            let expected = match kind {
-                TypeKind::Single(t) => with_article(&t.to_string()),
-                TypeKind::Multiple(ts) => {
-                    let mut names: Vec<String> = ts.iter().map(|t| t.to_string()).collect();
-                    if names.len() > 1 {
-                        names.retain(|t| t != "null");
-                    }
-                    let names: Vec<String> = names.iter().map(|t| with_article(t)).collect();
-                    or_list(&names)
-                }
-            };
-            format!(
-                "expected {expected}, got {} {shown}",
-                with_article(json_type(error.instance()))
-            )
-        }
+        ValidationErrorKind::Type { kind } => type_mismatch(kind, error, &shown),
         _ => plain(error, &shown),
     };
     (
@@ -156,6 +102,84 @@ fn describe(error: &ValidationError<'_>, schema: &Value) -> (String, String) {
             path
         },
         message,
+    )
+}
+
+/// A missing required `property` of the object at `path`, with the type it should have.
+fn missing_property(
+    schema: &Value,
+    schema_path: &str,
+    path: &str,
+    property: &Value,
+) -> (String, String) {
+    let name = property.as_str().unwrap_or_default();
+    let parent = parent_schema(schema, schema_path);
+    let hint = parent
+        .and_then(|p| p.get("properties"))
+        .and_then(|p| p.get(name))
+        .and_then(type_hint)
+        .map(|t| format!(" ({t})"))
+        .unwrap_or_default();
+    (
+        format!("{path}/{}", escape_pointer(name)),
+        format!("required property \"{name}\" is missing{hint}"),
+    )
+}
+
+/// Members of the object at `path` that its schema does not allow, and those it does.
+fn unknown_properties(
+    schema: &Value,
+    schema_path: &str,
+    path: String,
+    unexpected: &[String],
+) -> (String, String) {
+    let mut allowed: Vec<String> = parent_schema(schema, schema_path)
+        .and_then(|p| p.get("properties"))
+        .and_then(Value::as_object)
+        .map(|props| props.keys().map(|k| format!("\"{k}\"")).collect())
+        .unwrap_or_default();
+    allowed.sort();
+    let names: Vec<String> = unexpected
+        .iter()
+        .map(|u| format!("\"{}\"", truncate(&mask_secrets_in_text(u))))
+        .collect();
+    let noun = if names.len() == 1 {
+        "unknown property"
+    } else {
+        "unknown properties"
+    };
+    let allowed = if allowed.is_empty() {
+        "no properties are allowed here".to_owned()
+    } else {
+        format!("allowed: {}", allowed.join(", "))
+    };
+    (
+        if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path
+        },
+        format!("{noun} {}; {allowed}", names.join(", ")),
+    )
+}
+
+/// A value of the wrong JSON type: the types expected (null left out of a choice) and the one
+/// given.
+fn type_mismatch(kind: &TypeKind, error: &ValidationError<'_>, shown: &str) -> String {
+    let expected = match kind {
+        TypeKind::Single(t) => with_article(&t.to_string()),
+        TypeKind::Multiple(ts) => {
+            let mut names: Vec<String> = ts.iter().map(|t| t.to_string()).collect();
+            if names.len() > 1 {
+                names.retain(|t| t != "null");
+            }
+            let names: Vec<String> = names.iter().map(|t| with_article(t)).collect();
+            or_list(&names)
+        }
+    };
+    format!(
+        "expected {expected}, got {} {shown}",
+        with_article(json_type(error.instance()))
     )
 }
 

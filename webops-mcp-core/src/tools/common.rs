@@ -151,18 +151,45 @@ fn tool_field_name(api_field: &str) -> &str {
 pub(crate) fn upstream_error(err: ApiError, target: Option<&DeploymentRef>) -> ToolError {
     let detail = mask_secrets_in_text(err.message()).into_owned();
     let error = match err.kind() {
-        ApiErrorKind::NotFound => ToolError::new(
-            ToolErrorKind::NotFound,
-            match target {
-                Some(DeploymentRef::Name(name)) => format!(
-                    "No deployment named '{name}'; call webops_list_deployments to see the names."
-                ),
-                Some(DeploymentRef::Id(id)) => format!(
-                    "No deployment with id {id}; call webops_list_deployments to see the ids."
-                ),
-                None => format!("WebOps found no such resource ({detail})."),
-            },
-        ),
+        ApiErrorKind::NotFound => not_found(target, &detail),
+        ApiErrorKind::RateLimited | ApiErrorKind::Unauthorized | ApiErrorKind::Forbidden => {
+            refused(&err, &detail)
+        }
+        _ => failed(&err, detail),
+    };
+    let error = match err.upstream_text() {
+        Some(text) => {
+            let message = format!("{}\n{}", error.message(), fence_upstream(text));
+            ToolError::new(error.kind(), message)
+        }
+        None => error,
+    };
+    match err.retry_after() {
+        Some(wait) => error.with_retry_after(wait),
+        None => error,
+    }
+}
+
+/// A missing deployment (named by `target`) or other resource.
+fn not_found(target: Option<&DeploymentRef>, detail: &str) -> ToolError {
+    ToolError::new(
+        ToolErrorKind::NotFound,
+        match target {
+            Some(DeploymentRef::Name(name)) => format!(
+                "No deployment named '{name}'; call webops_list_deployments to see the names."
+            ),
+            Some(DeploymentRef::Id(id)) => {
+                format!("No deployment with id {id}; call webops_list_deployments to see the ids.")
+            }
+            None => format!("WebOps found no such resource ({detail})."),
+        },
+    )
+}
+
+/// WebOps (or the client's own budget) refusing this server: a rate limit, or its own
+/// credentials or permissions, which only an operator can fix.
+fn refused(err: &ApiError, detail: &str) -> ToolError {
+    match err.kind() {
         // The client's own budget: its message says when, and why.
         ApiErrorKind::RateLimited if err.code() == Some("BUDGET_EXHAUSTED") => {
             ToolError::new(ToolErrorKind::Upstream, format!("{detail}."))
@@ -192,12 +219,20 @@ pub(crate) fn upstream_error(err: ApiError, target: Option<&DeploymentRef>) -> T
             "WebOps rejected this MCP server's own API credentials (HTTP 401). An operator must \
              fix the server's WEBOPS_API_KEY; retrying will not help.",
         ),
-        ApiErrorKind::Forbidden => ToolError::new(
+        // Forbidden.
+        _ => ToolError::new(
             ToolErrorKind::Upstream,
             "WebOps refused this action for the MCP server's own API token (HTTP 403): the \
              token lacks the platform permission. An operator must grant it; retrying will not \
              help.",
         ),
+    }
+}
+
+/// Every other failure: WebOps down, failing or slow, invalid arguments, a conflict, a failed
+/// deployment, an unsupported operation or an unreadable answer.
+fn failed(err: &ApiError, detail: String) -> ToolError {
+    match err.kind() {
         ApiErrorKind::Unavailable | ApiErrorKind::Connection => ToolError::new(
             ToolErrorKind::Unavailable,
             format!("WebOps is unreachable or unavailable right now ({detail}); retry shortly."),
@@ -222,7 +257,7 @@ pub(crate) fn upstream_error(err: ApiError, target: Option<&DeploymentRef>) -> T
         ),
         ApiErrorKind::Validation => ToolError::new(
             ToolErrorKind::InvalidArguments,
-            validation_message(&err, &detail),
+            validation_message(err, &detail),
         ),
         ApiErrorKind::Conflict => {
             ToolError::new(ToolErrorKind::Conflict, format!("WebOps refused: {detail}"))
@@ -249,17 +284,6 @@ pub(crate) fn upstream_error(err: ApiError, target: Option<&DeploymentRef>) -> T
                  configuration."
             ),
         ),
-    };
-    let error = match err.upstream_text() {
-        Some(text) => {
-            let message = format!("{}\n{}", error.message(), fence_upstream(text));
-            ToolError::new(error.kind(), message)
-        }
-        None => error,
-    };
-    match err.retry_after() {
-        Some(wait) => error.with_retry_after(wait),
-        None => error,
     }
 }
 

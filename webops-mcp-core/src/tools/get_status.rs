@@ -290,93 +290,103 @@ impl ToolOutput for GetStatusOutput {
     fn to_text(&self) -> String {
         let mut out = String::new();
         if let Some(d) = &self.deployment {
-            let _ = writeln!(
-                out,
-                "{} (id {}): {} in {}, {} instance{}, {}.",
-                d.summary.name,
-                d.summary.id,
-                d.summary.status,
-                d.summary.environment,
-                d.summary.instances,
-                plural(d.summary.instances as usize),
-                if d.health.healthy {
-                    "healthy".to_owned()
-                } else if d.health.failed_checks.is_empty() {
-                    "unhealthy".to_owned()
-                } else {
-                    format!("unhealthy (failed: {})", d.health.failed_checks.join(", "))
-                }
-            );
-            let _ = writeln!(
-                out,
-                "URL: {}; HTTPS {}; {} {} on branch {}; Python {}; database {}; memory {}.",
-                d.summary.url.as_deref().unwrap_or("none"),
-                if d.ssl_enabled { "on" } else { "off" },
-                d.summary.project_type,
-                d.summary.repository,
-                d.summary.branch,
-                d.python_version.as_deref().unwrap_or("unknown"),
-                d.database_type.as_deref().unwrap_or("none"),
-                d.memory_limit.as_deref().unwrap_or("no limit"),
-            );
-            let _ = writeln!(
-                out,
-                "Deployed by {}; updated {}; up {} s.",
-                d.deployed_by,
-                timestamp(&d.summary.updated_at),
-                d.health.uptime_seconds
-            );
-            if !d.env_var_names.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "Environment variables (values hidden): {}.",
-                    d.env_var_names.join(", ")
-                );
-            }
-            if let Some(m) = &d.metrics {
-                let _ = writeln!(
-                    out,
-                    "Metrics: CPU {}%, memory {}%, {} requests in 24 h, error rate {}%.",
-                    m.cpu_percent, m.memory_percent, m.requests_24h, m.error_rate_percent
-                );
-            }
-            for note in &d.notes {
-                let _ = writeln!(out, "Note: {note}");
-            }
-            if let Some(lines) = &d.logs {
-                let block = UntrustedBlock::new();
-                let _ = writeln!(out, "Last {} application log lines:", lines.len());
-                out.push_str(&block.wrap(lines.iter().map(LogLine::render)));
-                out.push('\n');
-            }
+            deployment_text(d, &mut out);
         }
         if let Some(s) = &self.summary {
-            if s.total == 0 {
-                out.push_str("No deployments.\n");
-            } else {
-                let _ = writeln!(
-                    out,
-                    "{} deployment{}: {}. By environment: {}. Unhealthy: {}.",
-                    s.total,
-                    plural(s.total),
-                    counts(&s.by_status),
-                    counts(&s.by_environment),
-                    s.unhealthy
-                );
-                for d in &s.deployments {
-                    out.push_str(&d.line());
-                    out.push('\n');
-                }
-                if s.truncated {
-                    let _ = writeln!(
-                        out,
-                        "… and {} more; use webops_list_deployments with filters.",
-                        s.total - s.deployments.len()
-                    );
-                }
-            }
+            summary_text(s, &mut out);
         }
         out.trim_end().to_owned()
+    }
+}
+
+/// The text of one deployment's status.
+fn deployment_text(d: &DeploymentStatusView, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "{} (id {}): {} in {}, {} instance{}, {}.",
+        d.summary.name,
+        d.summary.id,
+        d.summary.status,
+        d.summary.environment,
+        d.summary.instances,
+        plural(d.summary.instances as usize),
+        if d.health.healthy {
+            "healthy".to_owned()
+        } else if d.health.failed_checks.is_empty() {
+            "unhealthy".to_owned()
+        } else {
+            format!("unhealthy (failed: {})", d.health.failed_checks.join(", "))
+        }
+    );
+    let _ = writeln!(
+        out,
+        "URL: {}; HTTPS {}; {} {} on branch {}; Python {}; database {}; memory {}.",
+        d.summary.url.as_deref().unwrap_or("none"),
+        if d.ssl_enabled { "on" } else { "off" },
+        d.summary.project_type,
+        d.summary.repository,
+        d.summary.branch,
+        d.python_version.as_deref().unwrap_or("unknown"),
+        d.database_type.as_deref().unwrap_or("none"),
+        d.memory_limit.as_deref().unwrap_or("no limit"),
+    );
+    let _ = writeln!(
+        out,
+        "Deployed by {}; updated {}; up {} s.",
+        d.deployed_by,
+        timestamp(&d.summary.updated_at),
+        d.health.uptime_seconds
+    );
+    if !d.env_var_names.is_empty() {
+        let _ = writeln!(
+            out,
+            "Environment variables (values hidden): {}.",
+            d.env_var_names.join(", ")
+        );
+    }
+    if let Some(m) = &d.metrics {
+        let _ = writeln!(
+            out,
+            "Metrics: CPU {}%, memory {}%, {} requests in 24 h, error rate {}%.",
+            m.cpu_percent, m.memory_percent, m.requests_24h, m.error_rate_percent
+        );
+    }
+    for note in &d.notes {
+        let _ = writeln!(out, "Note: {note}");
+    }
+    if let Some(lines) = &d.logs {
+        let block = UntrustedBlock::new();
+        let _ = writeln!(out, "Last {} application log lines:", lines.len());
+        out.push_str(&block.wrap(lines.iter().map(LogLine::render)));
+        out.push('\n');
+    }
+}
+
+/// The text of the summary of all deployments.
+fn summary_text(s: &StatusSummary, out: &mut String) {
+    if s.total == 0 {
+        out.push_str("No deployments.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "{} deployment{}: {}. By environment: {}. Unhealthy: {}.",
+            s.total,
+            plural(s.total),
+            counts(&s.by_status),
+            counts(&s.by_environment),
+            s.unhealthy
+        );
+        for d in &s.deployments {
+            out.push_str(&d.line());
+            out.push('\n');
+        }
+        if s.truncated {
+            let _ = writeln!(
+                out,
+                "… and {} more; use webops_list_deployments with filters.",
+                s.total - s.deployments.len()
+            );
+        }
     }
 }
 

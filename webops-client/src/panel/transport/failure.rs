@@ -15,93 +15,13 @@ impl Transport {
     /// The [`Error`] for a non-2xx answer, quoting the panel's own words (its `error` text,
     /// the first line of a traceback, or an HTML page's title) as untrusted text.
     pub(crate) fn error_of(&self, request: &Request, raw: &Raw) -> Error {
+        if raw.status == 429 {
+            return rate_limited(raw);
+        }
         let what = format!("{} {}", request.method, request.template);
-        let json: Option<serde_json::Value> = serde_json::from_slice(&raw.body).ok();
-        let said = json
-            .as_ref()
-            .and_then(|v| match v.get("error") {
-                Some(serde_json::Value::String(s)) => Some(s.clone()),
-                Some(_) => v.get("message").and_then(|m| m.as_str()).map(str::to_owned),
-                None => None,
-            })
-            .or_else(|| first_words(raw));
-        let handled = json
-            .as_ref()
-            .is_some_and(|v| v.get("error").is_some_and(serde_json::Value::is_string));
-        let status = raw.status;
-        let (kind, message) = match status {
-            301 | 308 => (
-                ErrorKind::Server,
-                format!(
-                    "the WebOps panel redirected {what} elsewhere (HTTP {status}); is the panel \
-                     URL right (https:// behind a TLS proxy)?"
-                ),
-            ),
-            302 | 303 | 307 => (
-                ErrorKind::Unauthorized,
-                format!("the WebOps panel redirected {what} (HTTP {status})"),
-            ),
-            400 if said
-                .as_deref()
-                .is_some_and(|s| s.contains("already exists")) =>
-            {
-                (
-                    ErrorKind::Conflict,
-                    format!("the WebOps panel refused {what}: the name is taken"),
-                )
-            }
-            400 | 422 => (
-                ErrorKind::Validation,
-                format!("the WebOps panel refused {what} as invalid (HTTP {status})"),
-            ),
-            401 => (
-                ErrorKind::Unauthorized,
-                format!("the WebOps panel refused {what} as unauthenticated (HTTP 401)"),
-            ),
-            403 if looks_like_csrf(raw) => (
-                ErrorKind::Forbidden,
-                format!(
-                    "the WebOps panel's CSRF check refused {what} (HTTP 403); if the panel is \
-                     behind a proxy, its URL here must be the one it is served at"
-                ),
-            ),
-            403 => (
-                ErrorKind::Forbidden,
-                format!("the WebOps panel refused {what} (HTTP 403)"),
-            ),
-            404 if handled => (
-                ErrorKind::NotFound,
-                format!("the WebOps panel found no such resource for {what}"),
-            ),
-            404 | 405 | 501 => (
-                ErrorKind::Unsupported,
-                format!(
-                    "this WebOps panel has no {what} (HTTP {status}): its version does not \
-                     offer it"
-                ),
-            ),
-            429 => {
-                let secs = raw.retry_after.map_or(60, |d| d.as_secs().max(1));
-                return Error::new(
-                    ErrorKind::RateLimited,
-                    format!(
-                        "the WebOps panel is rate limiting this server's address, retry in \
-                         {secs} s"
-                    ),
-                )
-                .with_status(429)
-                .with_retry_after(Duration::from_secs(secs));
-            }
-            502..=504 => (
-                ErrorKind::Unavailable,
-                format!("the WebOps panel is unavailable (HTTP {status} to {what})"),
-            ),
-            _ => (
-                ErrorKind::Server,
-                format!("the WebOps panel failed on {what} (HTTP {status})"),
-            ),
-        };
-        let mut error = Error::new(kind, message).with_status(status);
+        let (said, handled) = panel_words(raw);
+        let (kind, message) = classify(raw, &what, said.as_deref(), handled);
+        let mut error = Error::new(kind, message).with_status(raw.status);
         if let Some(text) = said.map(|s| self.quote(&s)).filter(|s| !s.is_empty()) {
             error = error.with_upstream_text(text);
         }
@@ -123,6 +43,96 @@ impl Transport {
             out = out.chars().take(QUOTE_CHARS).collect::<String>() + "…";
         }
         out
+    }
+}
+
+/// What the panel said in a failure answer (its `error` text, else `message`, else the first
+/// words of a non-JSON body), and whether the panel handled the failure itself (an `error`
+/// string in JSON).
+fn panel_words(raw: &Raw) -> (Option<String>, bool) {
+    let json: Option<serde_json::Value> = serde_json::from_slice(&raw.body).ok();
+    let said = json
+        .as_ref()
+        .and_then(|v| match v.get("error") {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(_) => v.get("message").and_then(|m| m.as_str()).map(str::to_owned),
+            None => None,
+        })
+        .or_else(|| first_words(raw));
+    let handled = json
+        .as_ref()
+        .is_some_and(|v| v.get("error").is_some_and(serde_json::Value::is_string));
+    (said, handled)
+}
+
+/// The panel's rate limit, with when to retry (60 s when it does not say).
+fn rate_limited(raw: &Raw) -> Error {
+    let secs = raw.retry_after.map_or(60, |d| d.as_secs().max(1));
+    Error::new(
+        ErrorKind::RateLimited,
+        format!("the WebOps panel is rate limiting this server's address, retry in {secs} s"),
+    )
+    .with_status(429)
+    .with_retry_after(Duration::from_secs(secs))
+}
+
+/// The kind and message of a failure answer other than 429 to `what` (`METHOD template`).
+fn classify(raw: &Raw, what: &str, said: Option<&str>, handled: bool) -> (ErrorKind, String) {
+    let status = raw.status;
+    match status {
+        301 | 308 => (
+            ErrorKind::Server,
+            format!(
+                "the WebOps panel redirected {what} elsewhere (HTTP {status}); is the panel \
+             URL right (https:// behind a TLS proxy)?"
+            ),
+        ),
+        302 | 303 | 307 => (
+            ErrorKind::Unauthorized,
+            format!("the WebOps panel redirected {what} (HTTP {status})"),
+        ),
+        400 if said.is_some_and(|s| s.contains("already exists")) => (
+            ErrorKind::Conflict,
+            format!("the WebOps panel refused {what}: the name is taken"),
+        ),
+        400 | 422 => (
+            ErrorKind::Validation,
+            format!("the WebOps panel refused {what} as invalid (HTTP {status})"),
+        ),
+        401 => (
+            ErrorKind::Unauthorized,
+            format!("the WebOps panel refused {what} as unauthenticated (HTTP 401)"),
+        ),
+        403 if looks_like_csrf(raw) => (
+            ErrorKind::Forbidden,
+            format!(
+                "the WebOps panel's CSRF check refused {what} (HTTP 403); if the panel is \
+             behind a proxy, its URL here must be the one it is served at"
+            ),
+        ),
+        403 => (
+            ErrorKind::Forbidden,
+            format!("the WebOps panel refused {what} (HTTP 403)"),
+        ),
+        404 if handled => (
+            ErrorKind::NotFound,
+            format!("the WebOps panel found no such resource for {what}"),
+        ),
+        404 | 405 | 501 => (
+            ErrorKind::Unsupported,
+            format!(
+                "this WebOps panel has no {what} (HTTP {status}): its version does not \
+             offer it"
+            ),
+        ),
+        502..=504 => (
+            ErrorKind::Unavailable,
+            format!("the WebOps panel is unavailable (HTTP {status} to {what})"),
+        ),
+        _ => (
+            ErrorKind::Server,
+            format!("the WebOps panel failed on {what} (HTTP {status})"),
+        ),
     }
 }
 
