@@ -209,6 +209,25 @@ async fn every_tool_against_a_control_panel() {
         .map(|f| f["rule_id"].as_str().unwrap())
         .collect();
     assert!(rules.contains(&"WEBOPS-SEC-018"), "{rules:?}");
+    let evidence = |id: &str| {
+        out["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule_id"] == id)
+            .unwrap()["evidence"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Names are shown (values never): the reader must know which keys to rotate.
+    let env_file = evidence("WEBOPS-SEC-018");
+    assert!(
+        env_file.contains("SECRET_KEY") && env_file.contains("DATABASE_URL"),
+        "{env_file}"
+    );
+    assert!(env_file.contains("look like secrets"), "{env_file}");
+    assert!(!env_file.contains("<redacted>"), "{env_file}");
     assert!(rules.contains(&"WEBOPS-SEC-019"), "{rules:?}");
     assert!(rules.contains(&"WEBOPS-SEC-002"), "{rules:?}");
     let not_checked: Vec<&str> = out["not_checked"]

@@ -181,6 +181,9 @@ impl DeployApp {
                 _ => {
                     let line = latest_deployment_line(ctx, id, &KnownSecrets::of(&detail)).await;
                     follow.observe(&detail.status, line.clone()).await;
+                    // A log that could not be read (e.g. the request budget was spent) brings
+                    // no news: it counts as the line seen before.
+                    let line = line.or_else(|| last_seen.as_ref().and_then(|(_, l)| l.clone()));
                     let seen = (detail.status.clone(), line);
                     if settles && last_seen.as_ref() == Some(&seen) {
                         return Ok(detail);

@@ -72,7 +72,7 @@ fn env_file_in_repository(s: &Subject<'_>) -> Vec<Hit> {
     );
     if !secret.is_empty() {
         evidence.push_str(&format!(
-            ", secret-looking: {} (values not shown)",
+            "; {} of them look like secrets (values not shown)",
             secret.join(", ")
         ));
     }
@@ -96,7 +96,8 @@ fn secrets_readable(s: &Subject<'_>) -> Vec<Hit> {
     vec![Hit {
         severity: Severity::Medium,
         evidence: format!(
-            "the panel's deployment detail returns {} unmasked (values not shown here)",
+            "the panel's API returns {} unmasked, from the deployment's variables or its \
+             repository's .env (values not shown here)",
             names.join(", ")
         ),
     }]
