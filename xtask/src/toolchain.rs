@@ -108,7 +108,17 @@ fn split_spec(spec: &str) -> Result<(&str, &str)> {
 
 /// The python of `.cache/py-venv` with `requirements` installed (created if missing).
 pub(crate) fn python_venv(requirements: &[&str]) -> Result<PathBuf> {
-    let venv = cache_dir().join("py-venv");
+    python_venv_at(&cache_dir().join("py-venv"), "python3", requirements)
+}
+
+/// The python of the venv at `venv` with exactly `requirements` installed: created with
+/// `<interpreter> -m venv` if missing, then `pip install` unless its stamp file (`.installed`,
+/// the requirements one per line) says they already are.
+pub(crate) fn python_venv_at(
+    venv: &Path,
+    interpreter: &str,
+    requirements: &[&str],
+) -> Result<PathBuf> {
     let python = venv.join("bin/python");
     let stamp = venv.join(".installed");
     let wanted = requirements.join("\n");
@@ -116,8 +126,12 @@ pub(crate) fn python_venv(requirements: &[&str]) -> Result<PathBuf> {
         return Ok(python);
     }
     if !python.exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))
-            .context("creating the Python venv (is python3 with venv on PATH?)")?;
+        run(Command::new(interpreter).args(["-m", "venv"]).arg(venv)).with_context(|| {
+            format!(
+                "creating the Python venv {} (is {interpreter} with venv on PATH?)",
+                venv.display()
+            )
+        })?;
     }
     run(Command::new(&python)
         .args([
@@ -128,7 +142,12 @@ pub(crate) fn python_venv(requirements: &[&str]) -> Result<PathBuf> {
             "--disable-pip-version-check",
         ])
         .args(requirements))
-    .context("installing Python packages from PyPI")?;
+    .with_context(|| {
+        format!(
+            "installing Python packages from PyPI into {}",
+            venv.display()
+        )
+    })?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)
 }
