@@ -43,7 +43,7 @@ struct DemoKeys {
 impl Demo {
     /// Starts the mock of `config.demo_flavor` and points `config.webops` at it: for
     /// [`ApiFlavor::V1`] the REST API v1 mock (demo seed, a random token,
-    /// [`DEMO_STEP_DELAY`]); for [`ApiFlavor::Panel`] the control panel mock (its demo seed,
+    /// a one-second lifecycle step); for [`ApiFlavor::Panel`] the control panel mock (its demo seed,
     /// logged in to as [`PANEL_USER`], the configured request budget kept, as against a real
     /// panel). With `http` and no `[[auth.api_keys]]` configured, adds an admin key (all
     /// permissions) and a viewer key ([`VIEWER_PERMISSIONS`]) to `config.auth`;

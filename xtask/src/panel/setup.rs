@@ -224,7 +224,7 @@ pub(super) fn layout(setup: &PanelSetup, dir: &Path) -> Result<()> {
 }
 
 /// `python manage.py` for the instance directory `dir`, with the panel's environment (mode B
-/// settings; [`PanelMode::Redis`] changes them in [`PanelInstance::start_with`]).
+/// settings; [`PanelMode::Redis`](super::PanelMode::Redis) changes them in [`PanelInstance::start_with`](super::PanelInstance::start_with)).
 pub(super) fn manage(setup: &PanelSetup, dir: &Path) -> Command {
     let mut cmd = python(setup, dir);
     cmd.arg("manage.py");
