@@ -131,6 +131,7 @@ fn schema() -> Result<()> {
             "-p",
             "webops-mcp-core",
             "--test",
+            "it",
             "schema_snapshots",
         ])
         .env("UPDATE_SNAPSHOTS", "1"))?;

@@ -2,11 +2,9 @@
 //! validation error, the anonymous identity's loopback rule, and `check-config` redaction.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{TempDir, cheap_argon2id, command, fixture};
+use crate::common::{TempDir, cheap_argon2id, command, fixture};
 use webops_client::Flavor;
 use webops_mcp_core::Permission;
 use webops_mcp_server::{Config, Error, key_digest};

@@ -2,13 +2,11 @@
 //! limit that answers busy after a bounded wait, and slots released on every path.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::json;
-use support::*;
 use tokio_util::sync::CancellationToken;
 use webops_mcp_core::{MemorySink, SecurityConfig, ToolErrorKind, WebOpsMcpServer};
 

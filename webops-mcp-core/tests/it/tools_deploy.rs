@@ -2,13 +2,11 @@
 //! idempotency keys, name conflicts, waiting with progress, failures, cancellation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{Env, RecordingSink};
 use serde_json::json;
-use support::{Env, RecordingSink};
 use tokio_util::sync::CancellationToken;
 use webops_mcp_core::ToolErrorKind;
 use webops_mcp_testkit::{Fault, MockWebOps};

@@ -3,12 +3,11 @@
 //! as -32602, progress notifications, and cancellation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::support::*;
 use rmcp::model::{
     CallToolRequestParams, ClientRequest, ErrorCode, ProgressNotificationParam, ProtocolVersion,
     Request, ServerResult,
@@ -18,7 +17,6 @@ use rmcp::{
     ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceError, ServiceExt,
 };
 use serde_json::{Map, Value, json};
-use support::*;
 use tokio::sync::mpsc;
 use webops_mcp_core::{MemorySink, SecurityConfig, WebOpsMcpServer};
 

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
-use common::{Recorder, Seen, builder, client, hits, requests_to};
+use crate::common::{Recorder, Seen, builder, client, hits, requests_to};
 use webops_client::*;
 use webops_mcp_testkit::{Fault, MockWebOps, RateLimit, SeedDeployment};
 

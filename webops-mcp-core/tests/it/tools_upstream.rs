@@ -3,13 +3,13 @@
 //! mock server never gives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{Env, admin, server};
 use serde_json::json;
-use support::{Env, admin, server};
 use webops_client::{Client, Error as ApiError, ErrorKind as ApiErrorKind, MockWebOpsApi};
 use webops_mcp_core::ToolErrorKind;
 use webops_mcp_testkit::{Fault, MockWebOps, Seed};

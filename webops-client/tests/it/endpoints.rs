@@ -3,13 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::common::{client, hits, requests_to};
 use chrono::Utc;
-use common::{client, hits, requests_to};
 use webops_client::*;
 use webops_mcp_testkit::{MockWebOps, SeedDatabase, SeedDeployment};
 

@@ -2,15 +2,13 @@
 //! hash chain that verifies, detects tampering by line, and continues across restarts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 use tokio_util::sync::CancellationToken;
 use webops_mcp_core::{
     AuditSink, JsonLinesFileSink, MemorySink, SecurityConfig, VerifyError, WebOpsMcpServer, verify,

@@ -3,9 +3,9 @@
 //! the OAuth Protected Resource Metadata.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
-use common::{
+use crate::common::{
     ADMIN_KEY, ALL_TOOLS, BASIC_PASSWORD, BASIC_USER, ServerOptions, TestServer, VIEWER_KEY, basic,
     bearer, challenges, claims, connect, fixture, hs256, initialize_body, jwt, now, pem_jwt_toml,
     post_mcp, sorted, standard_auth_toml, tool_names, unsigned_jwt,

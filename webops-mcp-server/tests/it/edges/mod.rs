@@ -3,6 +3,8 @@
 //! JSON bodies for HTTP misuse, ambiguous `Host`s refused; and in `hostile`, 10,000 hostile
 //! requests against the `webops-mcp` binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod hostile;
 
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! annotations, access, permissions) against the checked-in JSON under
 //! `tests/snapshots/tools/`, so any change to the public contract shows up in review.
 //!
-//! `UPDATE_SNAPSHOTS=1 cargo test -p webops-mcp-core --test schema_snapshots` (or
+//! `UPDATE_SNAPSHOTS=1 cargo test -p webops-mcp-core --test it schema_snapshots` (or
 //! `cargo xtask schema`) rewrites the snapshots and regenerates `docs/tools.md`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -5,12 +5,10 @@
 //! text, structured result, error message and audit record is searched for them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::{RecordingSink, admin, client};
 use serde_json::{Value, json};
-use support::{RecordingSink, admin, client};
 use tokio_util::sync::CancellationToken;
 use webops_mcp_core::{MemorySink, SecurityConfig, WebOpsMcpServer};
 use webops_mcp_testkit::{MockWebOps, Seed, SeedDeployment};

@@ -2,12 +2,10 @@
 //! testkit's demo platform over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use crate::support::{Env, find};
 use serde_json::{Value, json};
-use support::{Env, find};
 use webops_mcp_core::ToolErrorKind;
 use webops_mcp_testkit::Fault;
 

@@ -1,13 +1,11 @@
 //! The credential commands of the binary: `hash-key` and `hash-password`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::Write as _;
 use std::process::Stdio;
 
+use crate::common::command;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
-use common::command;
 use webops_mcp_server::{API_KEY_PREFIX, Config, key_digest};
 
 #[test]

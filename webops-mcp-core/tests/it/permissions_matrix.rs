@@ -3,13 +3,11 @@
 //! tool listing shows exactly the tools it may run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::support::{Env, client, identity};
 use serde_json::{Value, json};
-use support::{Env, client, identity};
 use webops_mcp_core::{MemorySink, SecurityConfig, ToolErrorKind, WebOpsMcpServer};
 use webops_mcp_testkit::{MockWebOps, Seed};
 

@@ -2,10 +2,8 @@
 //! line counts, `since`, untrusted-data markers, and masking of secrets in log text.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::Env;
 use serde_json::json;
-use support::Env;
 use webops_mcp_core::ToolErrorKind;
 
 const TOOL: &str = "webops_get_logs";

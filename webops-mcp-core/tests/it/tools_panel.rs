@@ -3,13 +3,11 @@
 //! honestly, and how many panel requests each one spends, cold and warm.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{admin, find, server};
 use serde_json::{Value, json};
-use support::{admin, find, server};
 use webops_client::{Client, Flavor};
 use webops_mcp_core::{ToolErrorKind, WebOpsMcpServer};
 use webops_mcp_testkit::{MockPanel, PANEL_PASSWORD, PANEL_USER, PanelSeed};

@@ -2,15 +2,13 @@
 //! and upstream WebOps requests are counted by the client the server builds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::*;
 use regex::Regex;
 use serde_json::json;
-use support::*;
 use webops_client::ClientConfig;
 use webops_mcp_core::{MemorySink, SecurityConfig, ServerConfig, WebOpsMcpServer};
 

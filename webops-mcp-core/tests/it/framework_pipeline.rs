@@ -2,17 +2,15 @@
 //! every validation class, cancellation and the shape of results.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::support::*;
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Value, json};
-use support::*;
 use tokio_util::sync::CancellationToken;
 use webops_mcp_core::{
     Access, BuildError, MemorySink, Permission, RegistryBuilder, SecurityConfig, Tool, ToolContext,

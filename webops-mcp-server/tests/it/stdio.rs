@@ -2,12 +2,12 @@
 //! stdin/stdout calls every tool, and stdout carries nothing but JSON-RPC messages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use common::{ALL_TOOLS, call, sorted, text_of};
+use crate::common::{ALL_TOOLS, call, sorted, text_of};
 use rmcp::ServiceExt as _;
 use rmcp::model::ClientConfig;
 use serde_json::{Value, json};

@@ -2,10 +2,8 @@
 //! testkit's demo platform over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
+use crate::support::Env;
 use serde_json::json;
-use support::Env;
 use webops_mcp_core::ToolErrorKind;
 use webops_mcp_testkit::Fault;
 

@@ -1,0 +1,9 @@
+//! The integration tests of `webops-mcp-server`, in one test binary: one module per area.
+
+mod cli;
+mod common;
+mod config;
+mod edges;
+mod http_auth;
+mod http_mcp;
+mod stdio;
