@@ -151,6 +151,12 @@ impl MockWebOps {
         self.shared.control().set_rate_limit(limit);
     }
 
+    /// Waits until every build started so far has run to its end, superseded ones included:
+    /// after it, a state that a build could still change is final.
+    pub async fn settle(&self) {
+        self.shared.settle().await;
+    }
+
     /// Makes every later build of deployments named `name` end `failed`.
     pub fn fail_builds_of(&self, name: &str) {
         self.shared.state().fail_builds.insert(name.to_owned());

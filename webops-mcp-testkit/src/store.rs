@@ -98,6 +98,17 @@ impl Shared {
         }
     }
 
+    /// Waits until every lifecycle task started so far (and any it leads to) has ended.
+    pub(crate) async fn settle(&self) {
+        loop {
+            let mut tasks = std::mem::take(&mut *lock(&self.tasks));
+            if tasks.is_empty() {
+                return;
+            }
+            while tasks.join_next().await.is_some() {}
+        }
+    }
+
     /// Stops every lifecycle task.
     pub(crate) fn abort_tasks(&self) {
         lock(&self.tasks).abort_all();

@@ -6,9 +6,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// What the server shows instead of a secret: in `Debug` output, in `check-config` and in
-/// its own messages. Public so the binary prints the same marker when it explains
-/// `check-config`'s output.
-pub const REDACTED: &str = "<redacted>";
+/// its own messages — the client's and core's marker, so one answer never mixes two. Public
+/// so the binary prints the same marker when it explains `check-config`'s output.
+pub use webops_client::REDACTED;
 
 /// A secret string: `Debug` never shows it and it serializes as [`REDACTED`]; it
 /// deserializes from a plain string (the configuration file's keys that hold secrets).

@@ -307,7 +307,8 @@ async fn a_redeploy_supersedes_a_build_in_progress() {
         .await;
     assert_eq!(redeploy.data(200)["status"], "building");
     assert!(api.mock.wait_for_status(id, "running", WAIT).await);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every build has ended, the superseded one too: it changed nothing.
+    api.mock.settle().await;
     let history = api.mock.status_history(id).unwrap();
     assert_eq!(history, ["pending", "building", "running"], "{history:?}");
 }
