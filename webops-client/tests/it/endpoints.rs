@@ -3,12 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::common::{client, hits, requests_to};
+use crate::common::{self, client, hits, requests_to};
 use chrono::Utc;
 use webops_client::*;
 use webops_mcp_testkit::{MockWebOps, SeedDatabase, SeedDeployment};

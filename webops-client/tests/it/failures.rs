@@ -4,15 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
-use crate::common::{Recorder, Seen, builder, client, hits, requests_to};
+use crate::common::{self, Recorder, Seen, builder, client, hits, requests_to};
 use webops_client::*;
 use webops_mcp_testkit::{Fault, MockWebOps, RateLimit, SeedDeployment};
 

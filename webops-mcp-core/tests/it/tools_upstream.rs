@@ -3,12 +3,10 @@
 //! mock server never gives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{Env, admin, server};
+use crate::support::{self, Env, admin, server};
 use serde_json::json;
 use webops_client::{Client, Error as ApiError, ErrorKind as ApiErrorKind, MockWebOpsApi};
 use webops_mcp_core::ToolErrorKind;

@@ -3,12 +3,10 @@
 //! the OAuth Protected Resource Metadata.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common;
-
 use crate::common::{
-    ADMIN_KEY, ALL_TOOLS, BASIC_PASSWORD, BASIC_USER, ServerOptions, TestServer, VIEWER_KEY, basic,
-    bearer, challenges, claims, connect, fixture, hs256, initialize_body, jwt, now, pem_jwt_toml,
-    post_mcp, sorted, standard_auth_toml, tool_names, unsigned_jwt,
+    self, ADMIN_KEY, ALL_TOOLS, BASIC_PASSWORD, BASIC_USER, ServerOptions, TestServer, VIEWER_KEY,
+    basic, bearer, challenges, claims, connect, fixture, hs256, initialize_body, jwt, now,
+    pem_jwt_toml, post_mcp, sorted, standard_auth_toml, tool_names, unsigned_jwt,
 };
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};

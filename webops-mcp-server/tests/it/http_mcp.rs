@@ -3,12 +3,10 @@
 //! `/health`, `/metrics`, the audit log, and graceful shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common;
-
 use std::time::Duration;
 
 use crate::common::{
-    ADMIN_KEY, ALL_TOOLS, DEPLOY_READ_KEY, READ_TOOLS, ServerOptions, TestServer, VIEWER_KEY,
+    self, ADMIN_KEY, ALL_TOOLS, DEPLOY_READ_KEY, READ_TOOLS, ServerOptions, TestServer, VIEWER_KEY,
     bearer, call, command, connect, connect_modern, initialize_body, post_mcp, sorted,
     standard_auth_toml, text_of, tool_names,
 };

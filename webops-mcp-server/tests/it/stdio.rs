@@ -2,12 +2,10 @@
 //! stdin/stdout calls every tool, and stdout carries nothing but JSON-RPC messages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common;
-
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use crate::common::{ALL_TOOLS, call, sorted, text_of};
+use crate::common::{self, ALL_TOOLS, call, sorted, text_of};
 use rmcp::ServiceExt as _;
 use rmcp::model::ClientConfig;
 use serde_json::{Value, json};
@@ -59,17 +57,7 @@ async fn stdio_demo_serves_every_tool_and_stdout_is_only_protocol() {
     let info = client.peer_info().unwrap();
     assert_eq!(info.server_info.as_ref().unwrap().name, "webops-mcp");
 
-    let names: Vec<String> = {
-        let mut names: Vec<String> = client
-            .list_all_tools()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|t| t.name.to_string())
-            .collect();
-        names.sort();
-        names
-    };
+    let names = common::tool_names(&client).await;
     assert_eq!(names, sorted(&ALL_TOOLS), "the stdio identity is admin:*");
 
     let calls: Vec<(&str, Value)> = vec![
