@@ -46,14 +46,15 @@ mod numbers;
 mod panel;
 mod params;
 mod seed;
+mod serve;
 mod store;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use serve::Served;
+use std::future::IntoFuture as _;
 
 pub use fault::{Fault, RateLimit, RecordedRequest};
 pub use panel::{
@@ -74,15 +75,13 @@ const DEFAULT_STEP_DELAY: Duration = Duration::from_millis(20);
 /// A running mock WebOps server. Dropping it stops the server.
 pub struct MockWebOps {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    server: Served,
 }
 
 impl std::fmt::Debug for MockWebOps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MockWebOps")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr)
             .finish_non_exhaustive()
     }
 }
@@ -108,17 +107,17 @@ impl MockWebOps {
 
     /// `http://127.0.0.1:PORT`: what a client's base URL takes.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
     }
 
     /// `http://127.0.0.1:PORT/api/v1/`.
     pub fn api_url(&self) -> String {
-        format!("http://{}/api/v1/", self.addr)
+        format!("http://{}/api/v1/", self.server.addr)
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr
     }
 
     /// The token with full access.
@@ -281,30 +280,13 @@ impl MockWebOps {
 
     /// Stops the server gracefully: no new connections, requests under way finish.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let abort = server.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), server)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
+        self.server.stop().await;
         self.shared.abort_tasks();
     }
 }
 
 impl Drop for MockWebOps {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
         self.shared.abort_tasks();
     }
 }
@@ -433,21 +415,13 @@ impl MockBuilder {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config, state));
         let app = api::router(Arc::clone(&shared));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::warn!(error = %e, "webops-mock server stopped");
-            }
+        let server = Served::spawn(addr, "webops-mock", move |stopped| {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .into_future()
         });
-        tracing::debug!(%addr, "webops-mock listening");
-        Ok(MockWebOps {
-            shared,
-            addr,
-            stop: Some(stop),
-            server: Some(server),
-        })
+        Ok(MockWebOps { shared, server })
     }
 }

@@ -35,8 +35,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use crate::serve::Served;
+use std::future::IntoFuture as _;
 
 pub use seed::{
     PANEL_2FA_PASSWORD, PANEL_2FA_USER, PANEL_PASSWORD, PANEL_USER, PanelDatabase, PanelDeployment,
@@ -66,15 +66,13 @@ impl Shared {
 /// A running mock control panel. Dropping it stops the server.
 pub struct MockPanel {
     shared: Arc<Shared>,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<()>>,
+    server: Served,
 }
 
 impl std::fmt::Debug for MockPanel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MockPanel")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr)
             .finish_non_exhaustive()
     }
 }
@@ -87,12 +85,12 @@ impl MockPanel {
 
     /// `http://127.0.0.1:PORT` (the panel's paths start at `/api/`, `/auth/`, `/monitoring/`).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
     }
 
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr
     }
 
     /// The requests answered so far, oldest first (the newest 10,000), with every header
@@ -165,29 +163,7 @@ impl MockPanel {
 
     /// Stops the server gracefully: no new connections, requests under way finish.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let abort = server.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), server)
-                .await
-                .is_err()
-            {
-                abort.abort();
-            }
-        }
-    }
-}
-
-impl Drop for MockPanel {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
+        self.server.stop().await;
     }
 }
 
@@ -305,21 +281,13 @@ impl PanelBuilder {
             .fallback(http::serve)
             .with_state(Arc::clone(&shared))
             .into_make_service_with_connect_info::<SocketAddr>();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::warn!(error = %e, "webops-mock panel stopped");
-            }
+        let server = Served::spawn(addr, "webops-mock panel", move |stopped| {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .into_future()
         });
-        tracing::debug!(%addr, "webops-mock panel listening");
-        Ok(MockPanel {
-            shared,
-            addr,
-            stop: Some(stop),
-            server: Some(server),
-        })
+        Ok(MockPanel { shared, server })
     }
 }
