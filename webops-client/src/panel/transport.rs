@@ -26,6 +26,9 @@ use crate::sync::lock;
 /// The largest answer read.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// How long a refused login is remembered before the panel is asked again.
+const LOGIN_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// One request to the panel.
 #[derive(Debug, Clone)]
 pub(crate) struct Request {
@@ -111,7 +114,9 @@ pub(crate) struct Transport {
     bearer: AtomicBool,
     cookies: Mutex<Jar>,
     /// One login at a time.
-    login: tokio::sync::Mutex<()>,
+    /// Held while logging in (one login at a time), with the last refused login: the panel
+    /// is not asked again for [`LOGIN_RETRY_AFTER`].
+    login: tokio::sync::Mutex<Option<(Instant, Error)>>,
     budget: Budget,
     timeout: Duration,
     policy: RetryPolicy,
@@ -147,7 +152,7 @@ impl Transport {
             password: config.password,
             api_key: config.api_key,
             cookies: Mutex::new(Jar::default()),
-            login: tokio::sync::Mutex::new(()),
+            login: tokio::sync::Mutex::new(None),
             budget: Budget::new(config.budget),
             timeout: config.timeout,
             policy: config.policy,
@@ -298,14 +303,36 @@ impl Transport {
     /// Logs in, unless another call already did since the session numbered `seen` (one
     /// login at a time: concurrent calls wait for it and share the new session).
     async fn login_after(&self, seen: u64) -> Result<()> {
-        let _one = self.login.lock().await;
+        let mut refused = self.login.lock().await;
         let jar = self.jar();
         if jar.logins != seen && jar.get("sessionid").is_some() {
             return Ok(());
         }
-        self.log_in().await?;
-        self.jar_mut().logins = seen.max(jar.logins) + 1;
-        Ok(())
+        // Wrong credentials stay wrong: say so again without spending the budget (or
+        // provoking the panel's lockout) on every call.
+        if let Some((at, error)) = &*refused
+            && at.elapsed() < LOGIN_RETRY_AFTER
+        {
+            let next = (LOGIN_RETRY_AFTER - at.elapsed()).as_secs().max(1);
+            let message = format!(
+                "{} (from a login attempt {} s ago; the next one is in {next} s)",
+                error.message(),
+                at.elapsed().as_secs()
+            );
+            return Err(error.clone().with_message(message));
+        }
+        match self.log_in().await {
+            Err(e) if e.kind() == ErrorKind::Unauthorized && e.code() == Some("PANEL_LOGIN") => {
+                *refused = Some((Instant::now(), e.clone()));
+                Err(e)
+            }
+            Err(e) => Err(e),
+            Ok(()) => {
+                *refused = None;
+                self.jar_mut().logins = seen.max(jar.logins) + 1;
+                Ok(())
+            }
+        }
     }
 
     /// The panel's form login: the login page for a CSRF cookie, then the form with

@@ -257,6 +257,19 @@ async fn login_failures_say_exactly_what_is_wrong() {
     );
     assert!(!error.message().contains("not-the-password"));
     assert_eq!(seen(&mock), ["GET /auth/login/", "POST /auth/login/"]);
+    // Asked again at once: the same clear error, and the panel is not asked again.
+    let again = api.databases().await.unwrap_err();
+    assert!(
+        again.message().contains("wrong user name or password"),
+        "{}",
+        again.message()
+    );
+    assert!(
+        again.message().contains("from a login attempt"),
+        "{}",
+        again.message()
+    );
+    assert_eq!(mock.requests().len(), 2);
 
     let two_factor = Client::builder()
         .base_url(mock.base_url())
