@@ -174,11 +174,9 @@ impl WebOpsApi for AnyClient {
         self.api().await?.metrics(period, deployment_id).await
     }
     async fn capabilities(&self) -> Result<Capabilities> {
-        let (flavor, why) = self.detect().await?;
-        let mut capabilities = match flavor {
-            ApiFlavor::V1 => Capabilities::v1(why),
-            ApiFlavor::Panel => self.api().await?.capabilities().await?,
-        };
+        // The chosen client says what it can do; why it was chosen is known here.
+        let (_, why) = self.detect().await?;
+        let mut capabilities = self.api().await?.capabilities().await?;
         why.clone_into(&mut capabilities.why);
         Ok(capabilities)
     }
