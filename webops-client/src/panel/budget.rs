@@ -107,8 +107,9 @@ impl Budget {
         state.blocked_until = Some(state.blocked_until.map_or(until, |u| u.max(until)));
     }
 
-    /// Requests still available now.
-    pub(crate) fn available(&self) -> u32 {
+    /// Requests still available now (what the tests read).
+    #[cfg(test)]
+    fn available(&self) -> u32 {
         let mut state = self.state();
         let now = Instant::now();
         if state.blocked_until.is_some_and(|u| u > now) {

@@ -75,11 +75,6 @@ impl PanelClient {
         })
     }
 
-    /// Requests still in the budget now.
-    pub fn budget_available(&self) -> u32 {
-        self.transport.budget_available()
-    }
-
     /// `GET path` without the session, for the flavour probe: whether it answered 2xx with
     /// a JSON object holding `key`. `template` names the endpoint for metrics.
     pub(crate) async fn probe(
@@ -97,8 +92,8 @@ impl PanelClient {
         }
     }
 
-    /// Every deployment, from the cache when it is fresh (or `fresh` is false and it is
-    /// merely present): newest first, as the panel lists them.
+    /// Every deployment, newest first as the panel lists them: from the cache while it is
+    /// younger than the TTL, unless `refresh` asks the panel again.
     async fn all(&self, refresh: bool) -> Result<Vec<PanelDeployment>> {
         if !refresh
             && let Some((at, rows)) = &*lock(&self.list)

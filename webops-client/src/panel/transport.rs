@@ -168,11 +168,6 @@ impl Transport {
         self.username.as_deref().unwrap_or("")
     }
 
-    /// Requests still in the budget now.
-    pub(crate) fn budget_available(&self) -> u32 {
-        self.budget.available()
-    }
-
     fn jar(&self) -> Jar {
         lock(&self.cookies).clone()
     }
