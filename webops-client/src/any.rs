@@ -9,6 +9,7 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::flavor::{ApiFlavor, Capabilities, Flavor};
 use crate::panel::PanelClient;
+use crate::plan::{Change, PlannedRequest};
 use crate::types::*;
 
 /// Speaks the WebOps API flavour of its configuration; see [`crate::ClientBuilder::build_any`].
@@ -185,5 +186,8 @@ impl WebOpsApi for AnyClient {
     }
     async fn project_checks(&self, id: i64) -> Result<Vec<ProjectCheck>> {
         self.api().await?.project_checks(id).await
+    }
+    async fn describe(&self, change: &Change<'_>) -> Result<PlannedRequest> {
+        self.api().await?.describe(change).await
     }
 }

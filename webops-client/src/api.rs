@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::flavor::Capabilities;
+use crate::plan::{Change, PlannedRequest};
 use crate::types::*;
 
 /// One async method per endpoint of the WebOps REST API v1.
@@ -92,6 +93,12 @@ pub trait WebOpsApi: Send + Sync {
             ErrorKind::Unsupported,
             "this WebOps server has no project checks",
         ))
+    }
+
+    /// The request `change` would send, without sending it: what a dry run or a
+    /// confirmation shows. The default is the REST API v1's.
+    async fn describe(&self, change: &Change<'_>) -> Result<PlannedRequest> {
+        Ok(crate::plan::v1_request(change))
     }
 }
 

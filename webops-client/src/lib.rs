@@ -30,6 +30,7 @@ mod decode;
 mod error;
 mod flavor;
 mod panel;
+mod plan;
 mod retry;
 mod sync;
 mod types;
@@ -43,6 +44,7 @@ pub use decode::REDACTED;
 pub use error::{Error, ErrorKind, Result};
 pub use flavor::{ApiFlavor, Capabilities, Flavor, NO_ENVIRONMENT};
 pub use panel::{PanelClient, RequestBudget};
+pub use plan::{Change, PlannedRequest};
 pub use types::*;
 
 /// Compiles the README's example as a doctest.

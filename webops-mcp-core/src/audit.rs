@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::confirm::Confirmed;
 use crate::identity::Identity;
 use crate::redact::{mask_secrets_in_text, redact_json};
 
@@ -217,11 +218,18 @@ pub(crate) enum Outcome {
     Failed,
     /// The caller cancelled.
     Cancelled,
+    /// Refused on purpose: a confirmation declined, missing, stale or forged (the record
+    /// says why), or a tool's own refusal.
+    Refused,
+    /// A dry run: described, nothing sent.
+    DryRun,
+    /// The first round of a 2026-07-28 confirmation: the person is being asked.
+    InputRequired,
 }
 
 impl Outcome {
     /// Every outcome, in a stable order.
-    pub(crate) const ALL: [Outcome; 8] = [
+    pub(crate) const ALL: [Outcome; 11] = [
         Outcome::Ok,
         Outcome::Denied,
         Outcome::Invalid,
@@ -230,6 +238,9 @@ impl Outcome {
         Outcome::UnknownTool,
         Outcome::Failed,
         Outcome::Cancelled,
+        Outcome::Refused,
+        Outcome::DryRun,
+        Outcome::InputRequired,
     ];
 
     /// The snake_case name.
@@ -243,6 +254,9 @@ impl Outcome {
             Outcome::UnknownTool => "unknown_tool",
             Outcome::Failed => "failed",
             Outcome::Cancelled => "cancelled",
+            Outcome::Refused => "refused",
+            Outcome::DryRun => "dry_run",
+            Outcome::InputRequired => "input_required",
         }
     }
 
@@ -260,6 +274,7 @@ impl Outcome {
             K::RateLimited => Outcome::RateLimited,
             K::Busy => Outcome::Busy,
             K::Cancelled => Outcome::Cancelled,
+            K::Refused => Outcome::Refused,
             _ => Outcome::Failed,
         }
     }
@@ -274,6 +289,10 @@ pub(crate) struct AuditEntry<'a> {
     pub(crate) outcome: Outcome,
     /// `(kind, message)` of a failed call.
     pub(crate) error: Option<(&'a str, &'a str)>,
+    /// Why a refused call was refused.
+    pub(crate) reason: Option<&'a str>,
+    /// How a confirmed call was confirmed, and the digest of the plan the person saw.
+    pub(crate) confirmation: Option<&'a Confirmed>,
     pub(crate) duration: Duration,
 }
 
@@ -329,6 +348,15 @@ impl AuditLog {
         record.insert("arguments".into(), arguments);
         record.insert("outcome".into(), Value::from(entry.outcome.as_str()));
         record.insert("error".into(), error);
+        if let Some(reason) = entry.reason {
+            record.insert("reason".into(), Value::from(reason));
+        }
+        if let Some(confirmed) = entry.confirmation {
+            record.insert(
+                "confirmation".into(),
+                serde_json::json!({"via": confirmed.via, "digest": confirmed.digest}),
+            );
+        }
         record.insert(
             "duration_ms".into(),
             Value::from(u64::try_from(entry.duration.as_millis()).unwrap_or(u64::MAX)),
@@ -358,7 +386,7 @@ fn chain_hash(prev_hash: &str, record_without_hash: &Value) -> String {
 
 /// JSON with object keys sorted at every level and no whitespace, independent of how the
 /// map was built or which serde_json features are on.
-fn canonical_json(value: &Value) -> String {
+pub(crate) fn canonical_json(value: &Value) -> String {
     let mut out = String::with_capacity(512);
     write_canonical(value, &mut out);
     out
@@ -580,6 +608,8 @@ mod tests {
             arguments: args,
             outcome: Outcome::Ok,
             error: None,
+            reason: None,
+            confirmation: None,
             duration: Duration::from_millis(3),
         }
     }

@@ -11,14 +11,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Extensions,
-    Implementation, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequest,
+    ElicitRequestParams, ElicitationAction, ElicitationSchema, Extensions, Implementation,
+    InputRequest, InputRequests, InputRequiredResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig,
+    ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Map, Value};
 
+use crate::confirm::{Answer, Asker, Elicitor, InputRequired, Question};
 use crate::identity::{AuthMethod, Identity, PermissionSet};
 use crate::pipeline::{CallError, CallRequest};
 use crate::registry::ToolDefinition;
@@ -133,6 +136,81 @@ fn as_object(schema: &Value) -> Map<String, Value> {
     schema.as_object().cloned().unwrap_or_default()
 }
 
+/// How the client of this request can reach its person: `elicitation/create` in a 2025-era
+/// session, an input-required result in 2026-07-28, when it declared form elicitation.
+fn asker(context: &RequestContext<RoleServer>, request: &mut CallToolRequestParams) -> Asker {
+    let can_elicit = context
+        .client_capabilities()
+        .and_then(|c| c.elicitation)
+        .is_some_and(|e| e.form.is_some() || e.url.is_none());
+    if !can_elicit {
+        return Asker::None;
+    }
+    if context
+        .protocol_version()
+        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
+    {
+        Asker::Stateless {
+            state: request.request_state.take(),
+            responses: request.input_responses.take(),
+        }
+    } else {
+        Asker::Session(Arc::new(PeerElicitor {
+            peer: context.peer.clone(),
+        }))
+    }
+}
+
+/// Asks the person of a 2025-era session with `elicitation/create` (form mode).
+struct PeerElicitor {
+    peer: Peer<RoleServer>,
+}
+
+/// How long a person has to answer in a 2025-era session.
+const ELICITATION_TIMEOUT: std::time::Duration = crate::confirm::MAX_STATE_TTL;
+
+#[async_trait]
+impl Elicitor for PeerElicitor {
+    async fn elicit(&self, question: &Question) -> Result<Answer, String> {
+        let result = self
+            .peer
+            .create_elicitation_with_timeout(form(question)?, Some(ELICITATION_TIMEOUT))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(match result.action {
+            ElicitationAction::Accept => Answer::Accept(result.content),
+            ElicitationAction::Decline => Answer::Decline,
+            // Cancel, and whatever a later protocol adds: no confirmation.
+            _ => Answer::Cancel,
+        })
+    }
+}
+
+/// The form that asks `question`.
+fn form(question: &Question) -> Result<ElicitRequestParams, String> {
+    let schema = match question.schema() {
+        Value::Object(schema) => ElicitationSchema::from_json_schema(schema),
+        _ => return Err("the confirmation form is not an object".to_owned()),
+    }
+    .map_err(|e| format!("the confirmation form is invalid: {e}"))?;
+    Ok(ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message: question.message.clone(),
+        requested_schema: schema,
+    })
+}
+
+/// The input-required result of a 2026-07-28 first round.
+fn input_required(ask: InputRequired) -> Result<InputRequiredResult, ErrorData> {
+    let params = form(&ask.question).map_err(|e| ErrorData::internal_error(e, None))?;
+    let requests: InputRequests = [(
+        Question::KEY.to_owned(),
+        InputRequest::Elicitation(ElicitRequest::new(params)),
+    )]
+    .into();
+    Ok(InputRequiredResult::new(Some(requests), Some(ask.state)))
+}
+
 /// Sends a tool's progress reports as `notifications/progress` with the request's token.
 struct PeerProgress {
     peer: Peer<RoleServer>,
@@ -169,10 +247,14 @@ impl ServerHandler for McpHandler {
     ) -> Result<ListToolsResult, ErrorData> {
         let identity = self.identity(&context.extensions);
         let server = &self.inner.server;
+        let can_ask = context
+            .client_capabilities()
+            .is_some_and(|c| c.elicitation.is_some());
         let tools = server
             .registry()
             .definitions_for(&identity, server.read_only())
             .into_iter()
+            .filter(|d| server.offers(d, &identity, can_ask))
             .filter_map(|d| self.inner.tools.get(d.name).cloned())
             .collect();
         Ok(ListToolsResult::with_all_items(tools))
@@ -184,10 +266,11 @@ impl ServerHandler for McpHandler {
 
     async fn call_tool(
         &self,
-        request: CallToolRequestParams,
+        mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let identity = self.identity(&context.extensions);
+        let asker = asker(&context, &mut request);
         let progress = context.meta.get_progress_token().map(|token| {
             Arc::new(PeerProgress {
                 peer: context.peer.clone(),
@@ -200,6 +283,7 @@ impl ServerHandler for McpHandler {
             identity,
             progress,
             cancel: context.ct.clone(),
+            asker,
         };
         match self.inner.server.call(call).await {
             Ok(output) => {
@@ -208,6 +292,7 @@ impl ServerHandler for McpHandler {
                 Ok(result.into())
             }
             Err(CallError::UnknownTool(message)) => Err(ErrorData::invalid_params(message, None)),
+            Err(CallError::InputRequired(ask)) => Ok(input_required(ask)?.into()),
             Err(CallError::Tool(error)) => Ok(CallToolResult::error(vec![ContentBlock::text(
                 error.message().to_owned(),
             )])

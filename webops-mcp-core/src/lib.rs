@@ -3,11 +3,14 @@
 
 pub mod audit;
 mod config;
+mod confirm;
 mod gates;
 mod handler;
 mod identity;
 mod metrics;
+mod nonce;
 mod pipeline;
+mod plan;
 mod prometheus;
 mod redact;
 mod registry;
@@ -26,16 +29,21 @@ pub use {schemars, serde};
 pub use audit::{
     AuditSink, JsonLinesFileSink, MemorySink, StderrSink, VerifyError, VerifyReport, verify,
 };
-pub use config::{SecurityConfig, ServerConfig};
+pub use config::{RepositoryPolicy, RepositoryScheme, SecurityConfig, ServerConfig};
+pub use confirm::{ConfirmationConfig, DestructivePolicy, Fallback, MAX_STATE_TTL, WritePolicy};
 pub use handler::McpHandler;
 pub use identity::{AuthMethod, Identity, Permission, PermissionSet, UnknownPermission};
 pub use metrics::Metrics;
+pub use nonce::{MemoryNonceStore, NonceStore};
+pub use plan::{Plan, Request as PlannedRequest, Target};
 pub use prometheus::{MetricKind, PrometheusWriter};
 pub use registry::{BuildError, Registry, RegistryBuilder, ToolAnnotations, ToolDefinition};
 pub use server::{
     DEFAULT_INSTRUCTIONS, TextContent, ToolCallResult, WebOpsMcpServer, WebOpsMcpServerBuilder,
 };
-pub use tool::{Access, ProgressSink, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
+pub use tool::{
+    Access, ProgressSink, RefusalReason, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput,
+};
 
 /// Compiles and runs the README's examples as doctests.
 #[cfg(doctest)]

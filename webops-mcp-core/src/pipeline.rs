@@ -1,8 +1,10 @@
 //! The one call pipeline every tool call goes through, whatever the transport:
 //!
 //! lookup → read-only filter → permission check → per-user rate limit → concurrency slot →
-//! JSON Schema validation → typed deserialization → call (a read stops on cancellation, a
-//! change runs to its end) → output → exactly one audit record → metrics.
+//! JSON Schema validation → typed deserialization → for a Write or Destructive tool: its plan
+//! when it is a dry run (answered, nothing sent) or must be confirmed (a person asked, see
+//! [`crate::confirm`]) → call (a read stops on cancellation, a change runs to its end) →
+//! output → exactly one audit record → metrics.
 //!
 //! A tool never checks permissions or validates JSON itself: this module does.
 
@@ -18,11 +20,13 @@ use tracing::Instrument as _;
 use webops_client::WebOpsApi;
 
 use crate::audit::{AuditEntry, AuditLog, Outcome};
+use crate::confirm::{Asker, Confirmations, Confirmed, InputRequired, NotConfirmed, Requirement};
 use crate::gates::{Gates, cancelled};
 use crate::identity::{Identity, Permission};
 use crate::metrics::Metrics;
+use crate::plan::{DryRun, Plan};
 use crate::redact::mask_secrets_in_text;
-use crate::registry::{MAX_NAME_LEN, Registry, ToolDefinition};
+use crate::registry::{DRY_RUN, Entry, MAX_NAME_LEN, Registry, ToolDefinition};
 use crate::tool::{Access, ProgressSink, ToolContext, ToolError, ToolErrorKind};
 
 /// One call, as the transports hand it to [`Pipeline::call`].
@@ -37,6 +41,8 @@ pub(crate) struct CallRequest {
     pub(crate) progress: Option<Arc<dyn ProgressSink>>,
     /// Fires when the caller cancels.
     pub(crate) cancel: CancellationToken,
+    /// How the client can reach its person, for calls that must be confirmed.
+    pub(crate) asker: Asker,
 }
 
 /// A successful call.
@@ -46,6 +52,10 @@ pub(crate) struct CallOutput {
     pub(crate) text: String,
     /// `structuredContent`, conforming to the output schema.
     pub(crate) structured: Value,
+    /// A dry run (nothing was sent).
+    pub(crate) dry_run: bool,
+    /// How the call was confirmed, when it had to be.
+    pub(crate) confirmed: Option<Confirmed>,
 }
 
 /// A failed call.
@@ -55,6 +65,8 @@ pub(crate) enum CallError {
     UnknownTool(String),
     /// The tool, or a gate before it, failed (MCP: a result with `isError: true`).
     Tool(ToolError),
+    /// A 2026-07-28 call must ask the person first (MCP: an input-required result).
+    InputRequired(InputRequired),
 }
 
 impl CallError {
@@ -62,13 +74,16 @@ impl CallError {
         match self {
             CallError::UnknownTool(_) => Outcome::UnknownTool,
             CallError::Tool(e) => Outcome::of_error(e.kind()),
+            CallError::InputRequired(_) => Outcome::InputRequired,
         }
     }
 
-    fn kind_and_message(&self) -> (&str, &str) {
+    /// `(kind, message)` for the audit record; none for a question to the person.
+    fn kind_and_message(&self) -> Option<(&str, &str)> {
         match self {
-            CallError::UnknownTool(message) => ("unknown_tool", message),
-            CallError::Tool(e) => (e.kind().as_str(), e.message()),
+            CallError::UnknownTool(message) => Some(("unknown_tool", message)),
+            CallError::Tool(e) => Some((e.kind().as_str(), e.message())),
+            CallError::InputRequired(_) => None,
         }
     }
 }
@@ -76,6 +91,15 @@ impl CallError {
 impl From<ToolError> for CallError {
     fn from(error: ToolError) -> Self {
         CallError::Tool(error)
+    }
+}
+
+impl From<NotConfirmed> for CallError {
+    fn from(not: NotConfirmed) -> Self {
+        match not {
+            NotConfirmed::Ask(question) => CallError::InputRequired(question),
+            NotConfirmed::Refused(error) => CallError::Tool(error),
+        }
     }
 }
 
@@ -87,6 +111,7 @@ pub(crate) struct Pipeline {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) api: Arc<dyn WebOpsApi>,
     pub(crate) read_only: bool,
+    pub(crate) confirmations: Confirmations,
 }
 
 impl Pipeline {
@@ -99,6 +124,7 @@ impl Pipeline {
             identity,
             progress,
             cancel,
+            asker,
         } = request;
         let arguments = match arguments {
             None | Some(Value::Null) => Value::Object(Map::new()),
@@ -121,13 +147,22 @@ impl Pipeline {
             user_id = %identity.user_id,
         );
         let result = self
-            .run(&name, &arguments, &identity, &request_id, progress, &cancel)
+            .run(
+                &name,
+                &arguments,
+                &identity,
+                &request_id,
+                progress,
+                &cancel,
+                asker,
+            )
             .instrument(span)
             .await;
         record.finish(&result);
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
         name: &str,
@@ -136,6 +171,7 @@ impl Pipeline {
         request_id: &str,
         progress: Option<Arc<dyn ProgressSink>>,
         cancel: &CancellationToken,
+        asker: Asker,
     ) -> Result<CallOutput, CallError> {
         let Some(entry) = self.registry.entry(name) else {
             return Err(CallError::UnknownTool(self.unknown_tool(name, identity)));
@@ -162,7 +198,83 @@ impl Pipeline {
         if let Some(progress) = progress {
             ctx = ctx.with_progress(progress);
         }
-        let call = AssertUnwindSafe(entry.tool.call(&ctx, arguments)).catch_unwind();
+        let (arguments, dry_run) = split_dry_run(definition.access, arguments);
+        let requirement = self.confirmations.requirement(definition.access);
+        let mut confirmed = None;
+        if dry_run || requirement != Requirement::Never {
+            // Only reads so far: the caller going away ends it.
+            let plan = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Err(cancelled().into()),
+                plan = plan_of(entry, &ctx, &arguments) => plan,
+            };
+            let plan = match plan {
+                Ok(plan) => plan,
+                // A tool that cannot describe its calls cannot say it touches production: it
+                // runs. Where every call must be confirmed, it is refused (fail closed).
+                Err(e)
+                    if e.kind() == ToolErrorKind::Unsupported
+                        && !dry_run
+                        && requirement == Requirement::IfProduction =>
+                {
+                    return self.run_tool(entry, &ctx, &arguments, cancel, None).await;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            // A person will see it: with the full blast radius.
+            let shown = dry_run || (requirement.applies(&plan) && asker.can_ask());
+            let plan = if shown {
+                plan.with_databases(ctx.api()).await
+            } else {
+                plan
+            };
+            if dry_run {
+                let text = format!("Dry run: nothing was sent to WebOps.\n{}", plan.to_text());
+                return Ok(CallOutput {
+                    text,
+                    structured: serde_json::to_value(DryRun { dry_run: plan })
+                        .unwrap_or(Value::Null),
+                    dry_run: true,
+                    confirmed: None,
+                });
+            }
+            if requirement.applies(&plan) {
+                let confirm = self.confirmations.confirm(
+                    definition.name,
+                    &arguments,
+                    identity,
+                    asker,
+                    &plan,
+                    || async {
+                        Ok(plan_of(entry, &ctx, &arguments)
+                            .await?
+                            .with_databases(ctx.api())
+                            .await)
+                    },
+                );
+                confirmed = Some(tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return Err(cancelled().into()),
+                    confirmed = confirm => confirmed?,
+                });
+            }
+        }
+        self.run_tool(entry, &ctx, &arguments, cancel, confirmed)
+            .await
+    }
+
+    /// Calls the tool itself and checks its output.
+    async fn run_tool(
+        &self,
+        entry: &Entry,
+        ctx: &ToolContext,
+        arguments: &Value,
+        cancel: &CancellationToken,
+        confirmed: Option<Confirmed>,
+    ) -> Result<CallOutput, CallError> {
+        let definition = &entry.definition;
+        let request_id = ctx.request_id();
+        let call = AssertUnwindSafe(entry.tool.call(ctx, arguments)).catch_unwind();
         // A read is dropped on cancellation: nothing is lost. A change is not: stopping it
         // halfway would leave the platform in a state nobody reported, so it runs to its end
         // (its WebOps requests are bounded by the client's timeout, and a tool that waits
@@ -178,18 +290,7 @@ impl Pipeline {
         };
         let (text, structured) = match result {
             Ok(result) => result?,
-            Err(_panic) => {
-                tracing::error!(tool = definition.name, request_id, "tool panicked");
-                return Err(ToolError::new(
-                    ToolErrorKind::Internal,
-                    format!(
-                        "{} failed unexpectedly (an internal error, logged as request \
-                         {request_id}); retrying will probably not help",
-                        definition.name
-                    ),
-                )
-                .into());
-            }
+            Err(_panic) => return Err(panicked(definition.name, request_id).into()),
         };
         #[cfg(debug_assertions)]
         if !entry.output.is_valid(&structured) {
@@ -198,7 +299,12 @@ impl Pipeline {
                 "structured output does not conform to the tool's output schema"
             );
         }
-        Ok(CallOutput { text, structured })
+        Ok(CallOutput {
+            text,
+            structured,
+            dry_run: false,
+            confirmed,
+        })
     }
 
     fn unknown_tool(&self, name: &str, identity: &Identity) -> String {
@@ -243,6 +349,44 @@ impl Pipeline {
     }
 }
 
+/// The tool's plan of a call; a panic is an internal error.
+async fn plan_of(entry: &Entry, ctx: &ToolContext, arguments: &Value) -> Result<Plan, ToolError> {
+    match AssertUnwindSafe(entry.tool.plan(ctx, arguments))
+        .catch_unwind()
+        .await
+    {
+        Ok(plan) => plan,
+        Err(_panic) => Err(panicked(entry.definition.name, ctx.request_id())),
+    }
+}
+
+fn panicked(tool: &str, request_id: &str) -> ToolError {
+    tracing::error!(tool, request_id, "tool panicked");
+    ToolError::new(
+        ToolErrorKind::Internal,
+        format!(
+            "{tool} failed unexpectedly (an internal error, logged as request {request_id}); \
+             retrying will probably not help"
+        ),
+    )
+}
+
+/// The arguments without `dry_run`, and whether it was set (only Write and Destructive tools
+/// take it; their schema checked it is a boolean).
+fn split_dry_run(access: Access, arguments: &Value) -> (Cow<'_, Value>, bool) {
+    match arguments.get(DRY_RUN) {
+        Some(flag) if access != Access::Read => {
+            let dry_run = flag.as_bool() == Some(true);
+            let mut rest = arguments.clone();
+            if let Value::Object(map) = &mut rest {
+                map.remove(DRY_RUN);
+            }
+            (Cow::Owned(rest), dry_run)
+        }
+        _ => (Cow::Borrowed(arguments), false),
+    }
+}
+
 fn permission_denied(
     definition: &ToolDefinition,
     identity: &Identity,
@@ -276,14 +420,26 @@ struct CallRecord<'a> {
 
 impl CallRecord<'_> {
     fn finish(&mut self, result: &Result<CallOutput, CallError>) {
-        let (outcome, error) = match result {
-            Ok(_) => (Outcome::Ok, None),
-            Err(e) => (e.outcome(), Some(e.kind_and_message())),
-        };
-        self.write(outcome, error);
+        match result {
+            Ok(output) if output.dry_run => self.write(Outcome::DryRun, None, None, None),
+            Ok(output) => self.write(Outcome::Ok, None, None, output.confirmed.as_ref()),
+            Err(e) => {
+                let reason = match e {
+                    CallError::Tool(e) => e.reason().map(|r| r.as_str()),
+                    _ => None,
+                };
+                self.write(e.outcome(), e.kind_and_message(), reason, None);
+            }
+        }
     }
 
-    fn write(&mut self, outcome: Outcome, error: Option<(&str, &str)>) {
+    fn write(
+        &mut self,
+        outcome: Outcome,
+        error: Option<(&str, &str)>,
+        reason: Option<&str>,
+        confirmation: Option<&Confirmed>,
+    ) {
         if self.done {
             return;
         }
@@ -314,6 +470,8 @@ impl CallRecord<'_> {
                 arguments: self.arguments,
                 outcome,
                 error,
+                reason,
+                confirmation,
                 duration,
             };
             if let Err(e) = audit.record(&entry) {
@@ -337,6 +495,8 @@ impl Drop for CallRecord<'_> {
             self.write(
                 Outcome::Cancelled,
                 Some(("cancelled", "the caller went away before the call finished")),
+                None,
+                None,
             );
         }
     }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::identity::{Identity, Permission};
+use crate::plan::{DryRun, Plan};
 use crate::redact::mask_secrets_in_text;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
 use crate::validation::ArgsValidator;
@@ -145,6 +146,8 @@ pub(crate) trait ErasedTool: Send + Sync {
     /// Deserializes `raw_args`, calls the tool, and returns its text and structured output.
     async fn call(&self, ctx: &ToolContext, raw_args: &Value)
     -> Result<(String, Value), ToolError>;
+    /// Deserializes `raw_args` and describes the call without making it.
+    async fn plan(&self, ctx: &ToolContext, raw_args: &Value) -> Result<Plan, ToolError>;
 }
 
 #[async_trait]
@@ -154,12 +157,17 @@ impl<T: Tool> ErasedTool for T {
     }
 
     fn definition(&self) -> Result<ToolDefinition, BuildError> {
+        let mut input_schema = object_schema::<T::Args>(T::NAME, "input")?;
+        let mut output_schema = object_schema::<T::Output>(T::NAME, "output")?;
+        if T::ACCESS != Access::Read {
+            add_dry_run(&mut input_schema, &mut output_schema)?;
+        }
         Ok(ToolDefinition {
             name: T::NAME,
             title: T::TITLE,
             description: T::DESCRIPTION,
-            input_schema: object_schema::<T::Args>(T::NAME, "input")?,
-            output_schema: object_schema::<T::Output>(T::NAME, "output")?,
+            input_schema,
+            output_schema,
             annotations: ToolAnnotations::for_access(T::ACCESS),
             access: T::ACCESS,
             permissions: T::PERMISSIONS,
@@ -171,13 +179,7 @@ impl<T: Tool> ErasedTool for T {
         ctx: &ToolContext,
         raw_args: &Value,
     ) -> Result<(String, Value), ToolError> {
-        let args = T::Args::deserialize(raw_args).map_err(|e| {
-            ToolError::invalid(format!(
-                "invalid arguments for {}: {}",
-                T::NAME,
-                mask_secrets_in_text(&e.to_string())
-            ))
-        })?;
+        let args = typed_args::<T>(raw_args)?;
         let output = <T as Tool>::call(self, ctx, args).await?;
         let structured = serde_json::to_value(&output).map_err(|e| {
             ToolError::new(
@@ -187,6 +189,61 @@ impl<T: Tool> ErasedTool for T {
         })?;
         Ok((ToolOutput::to_text(&output), structured))
     }
+
+    async fn plan(&self, ctx: &ToolContext, raw_args: &Value) -> Result<Plan, ToolError> {
+        let args = typed_args::<T>(raw_args)?;
+        <T as Tool>::plan(self, ctx, &args).await
+    }
+}
+
+fn typed_args<T: Tool>(raw_args: &Value) -> Result<T::Args, ToolError> {
+    T::Args::deserialize(raw_args).map_err(|e| {
+        ToolError::invalid(format!(
+            "invalid arguments for {}: {}",
+            T::NAME,
+            mask_secrets_in_text(&e.to_string())
+        ))
+    })
+}
+
+/// The argument every Write and Destructive tool takes, and the output it then gives.
+pub(crate) const DRY_RUN: &str = "dry_run";
+
+/// Adds `dry_run` to a Write or Destructive tool's input schema, and to its output schema
+/// the alternative a dry run answers (`{"dry_run": <plan>}`): the tool's own `required`
+/// moves into an `anyOf` next to `["dry_run"]`.
+fn add_dry_run(input: &mut Value, output: &mut Value) -> Result<(), BuildError> {
+    let dry_run = serde_json::json!({
+        "type": "boolean",
+        "default": false,
+        "description": "Only describe the call (the requests it would send to WebOps, what \
+            would change, the deployment it would hit) and send nothing. Needs the same \
+            permission as the call.",
+    });
+    let mut plan = object_schema::<DryRun>(DRY_RUN, "output")?;
+    let plan = plan["properties"][DRY_RUN].take();
+    let required = output
+        .as_object_mut()
+        .and_then(|root| root.remove("required"))
+        .unwrap_or_else(|| Value::Array(Vec::new()));
+    let (Some(inputs), Some(outputs)) = (properties(input), properties(output)) else {
+        return Err(BuildError::Config(
+            "a tool schema must be an object".to_owned(),
+        ));
+    };
+    inputs.insert(DRY_RUN.to_owned(), dry_run);
+    outputs.insert(DRY_RUN.to_owned(), plan);
+    output["anyOf"] = serde_json::json!([{ "required": required }, { "required": [DRY_RUN] }]);
+    Ok(())
+}
+
+/// The `properties` of an object schema, made when missing.
+fn properties(schema: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
+    schema
+        .as_object_mut()?
+        .entry("properties")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()))
+        .as_object_mut()
 }
 
 /// The formats JSON Schema 2020-12 defines. schemars also writes its own (`uint32`, `double`,

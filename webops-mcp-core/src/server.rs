@@ -12,6 +12,7 @@ use webops_client::{ClientConfig, WebOpsApi};
 
 use crate::audit::{AuditLog, AuditSink, StderrSink};
 use crate::config::{SecurityConfig, ServerConfig};
+use crate::confirm::{Asker, Confirmations};
 use crate::gates::Gates;
 use crate::handler::McpHandler;
 use crate::identity::Identity;
@@ -167,6 +168,9 @@ impl WebOpsMcpServer {
             identity: caller.clone(),
             progress,
             cancel,
+            // An embedding application has no MCP client to ask a person through: the
+            // confirmation fallback applies.
+            asker: Asker::None,
         };
         match self.call(request).await {
             Ok(output) => ToolCallResult::success(output),
@@ -174,6 +178,10 @@ impl WebOpsMcpServer {
             Err(CallError::Tool(error)) => {
                 ToolCallResult::error(error.message().to_owned(), Some(error.kind()))
             }
+            Err(CallError::InputRequired(_)) => ToolCallResult::error(
+                "this call needs a person to confirm it through an MCP client".to_owned(),
+                Some(ToolErrorKind::Refused),
+            ),
         }
     }
 
@@ -195,6 +203,20 @@ impl WebOpsMcpServer {
     /// The registry of tools.
     pub fn registry(&self) -> &Registry {
         &self.inner.pipeline.registry
+    }
+
+    /// Whether `definition` is offered to `identity` whose client can (or cannot) ask its
+    /// person to confirm: not a tool every call of which would be refused for lack of one.
+    pub(crate) fn offers(
+        &self,
+        definition: &ToolDefinition,
+        identity: &Identity,
+        can_ask: bool,
+    ) -> bool {
+        self.inner
+            .pipeline
+            .confirmations
+            .offered(definition.access, identity, can_ask)
     }
 
     /// Whether only `Read` tools are offered.
@@ -322,7 +344,7 @@ impl WebOpsMcpServerBuilder {
         let security = self.config.security;
         security.validate().map_err(BuildError::Config)?;
         let tools = if self.builtin_tools {
-            RegistryBuilder::new().with_builtin_tools()
+            crate::tools::register_builtin_with(RegistryBuilder::new(), &security)
         } else {
             RegistryBuilder::new()
         };
@@ -353,6 +375,8 @@ impl WebOpsMcpServerBuilder {
             metrics,
             api,
             read_only: security.read_only,
+            confirmations: Confirmations::new(security.confirmations.clone())
+                .map_err(BuildError::Config)?,
         };
         Ok(WebOpsMcpServer {
             inner: Arc::new(Inner {

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use webops_client::WebOpsApi;
 
 use crate::identity::{Identity, Permission};
+use crate::plan::Plan;
 
 /// What a tool does to the platform. The MCP annotations (`readOnlyHint`, `destructiveHint`,
 /// `idempotentHint`, `openWorldHint`) are derived from it, and `--read-only` keeps only `Read`.
@@ -45,7 +46,7 @@ pub trait ToolOutput: Serialize + JsonSchema + Send + 'static {
 pub trait Tool: Send + Sync + 'static {
     /// Arguments; the derived JSON Schema is the tool's `inputSchema` and field doc comments
     /// are the descriptions a model reads. Use `#[serde(deny_unknown_fields)]`.
-    type Args: DeserializeOwned + JsonSchema + Send + 'static;
+    type Args: DeserializeOwned + JsonSchema + Send + Sync + 'static;
     /// Output; see [`ToolOutput`].
     type Output: ToolOutput;
 
@@ -62,6 +63,22 @@ pub trait Tool: Send + Sync + 'static {
 
     /// Runs the tool. Arguments are already validated against the schema.
     async fn call(&self, ctx: &ToolContext, args: Self::Args) -> Result<Self::Output, ToolError>;
+
+    /// What `call` would do with `args`, without doing it: it may read WebOps, never change
+    /// it. Every Write and Destructive tool implements it; the pipeline answers `dry_run`
+    /// with it and shows it to the person asked to confirm. The default says the tool
+    /// cannot describe a call.
+    async fn plan(&self, ctx: &ToolContext, args: &Self::Args) -> Result<Plan, ToolError> {
+        let _ = (ctx, args);
+        Err(ToolError::new(
+            ToolErrorKind::Unsupported,
+            format!(
+                "{} cannot describe a call without making it, so it has no dry run and \
+                 cannot be confirmed",
+                Self::NAME
+            ),
+        ))
+    }
 }
 
 /// Receives progress of a long call (e.g. a deploy with `wait: true`).
@@ -196,6 +213,42 @@ impl ToolErrorKind {
     }
 }
 
+/// Why a call was refused on purpose: recorded in its audit record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RefusalReason {
+    /// The person declined.
+    Declined,
+    /// The person dismissed the question.
+    Cancelled,
+    /// The client cannot ask the person, and the policy does not allow the fallback.
+    NoElicitation,
+    /// The deployment changed since the person saw it.
+    StaleConfirmation,
+    /// The confirmation is too old.
+    Expired,
+    /// The confirmation was already used.
+    Replayed,
+    /// The answer or the confirmation does not check out (a wrong name, a forged state).
+    Validation,
+}
+
+impl RefusalReason {
+    /// A stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::Declined => "declined",
+            RefusalReason::Cancelled => "cancelled",
+            RefusalReason::NoElicitation => "no_elicitation",
+            RefusalReason::StaleConfirmation => "stale_confirmation",
+            RefusalReason::Expired => "expired",
+            RefusalReason::Replayed => "replayed",
+            RefusalReason::Validation => "validation",
+        }
+    }
+}
+
 /// A failed tool call: becomes a result with `isError: true` and this message.
 ///
 /// A `webops_client::Error` converts into one (`?` in a tool) with the mapping the built-in
@@ -207,6 +260,7 @@ pub struct ToolError {
     kind: ToolErrorKind,
     message: String,
     retry_after: Option<Duration>,
+    reason: Option<RefusalReason>,
 }
 
 impl ToolError {
@@ -216,6 +270,15 @@ impl ToolError {
             kind,
             message: message.into(),
             retry_after: None,
+            reason: None,
+        }
+    }
+
+    /// A [`ToolErrorKind::Refused`] error for `reason`.
+    pub fn refused(reason: RefusalReason, message: impl Into<String>) -> Self {
+        ToolError {
+            reason: Some(reason),
+            ..Self::new(ToolErrorKind::Refused, message)
         }
     }
 
@@ -243,5 +306,10 @@ impl ToolError {
     /// When a retry may succeed.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+
+    /// Why it was refused, for a [`ToolError::refused`] error.
+    pub fn reason(&self) -> Option<RefusalReason> {
+        self.reason
     }
 }

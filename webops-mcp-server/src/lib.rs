@@ -71,7 +71,10 @@ pub enum Transport {
 pub fn build_server(config: &Config, transport: Transport) -> Result<WebOpsMcpServer, Error> {
     let mut builder = WebOpsMcpServer::builder().config(ServerConfig::new(
         config.webops.clone(),
-        config.security.to_core(),
+        config
+            .security
+            .to_core()
+            .confirmations(config.confirmations.clone()),
     ));
     if config.security.audit_logging {
         let sink: Arc<dyn AuditSink> = match &config.security.audit_log {

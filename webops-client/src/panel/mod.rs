@@ -28,6 +28,7 @@ use wire::*;
 use crate::api::WebOpsApi;
 use crate::error::{Error, ErrorKind, Result};
 use crate::flavor::Capabilities;
+use crate::plan::{Change, PlannedRequest};
 use crate::sync::lock;
 use crate::types::*;
 
@@ -229,6 +230,54 @@ impl PanelClient {
 
 /// Names the panel would store but could never address again (Django decodes `%2F` in a
 /// path), or that a URL path cannot hold.
+/// Refuses what the panel cannot create: a name it would make unreachable, and options it
+/// cannot honour.
+fn check_new(new: &NewDeployment) -> Result<()> {
+    check_name(&new.name)?;
+    let unsupported_options: Vec<&str> = [
+        ("environment", new.environment.is_some()),
+        ("project_type", new.project_type.is_some()),
+        ("python_version", new.python_version.is_some()),
+        ("database_type", new.database_type.is_some()),
+        ("memory_limit", new.memory_limit.is_some()),
+        ("ssl_enabled", new.ssl_enabled.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect();
+    if !unsupported_options.is_empty() {
+        return Err(unsupported(format!(
+            "this WebOps server (the WebOps control panel) cannot set {} on a new \
+             deployment; it takes only the name, repository, branch, domain and \
+             environment variables (it detects the project type itself)",
+            unsupported_options.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The body of `POST api/deployments/create/`: the only fields the panel reads.
+fn create_body(new: &NewDeployment) -> serde_json::Value {
+    let mut body = json!({"name": new.name, "repo_url": new.repo_url});
+    if let Some(branch) = &new.branch {
+        body["branch"] = json!(branch);
+    }
+    if let Some(domain) = &new.domain {
+        body["domain"] = json!(domain);
+    }
+    if let Some(env) = &new.env_vars {
+        body["env_vars"] = json!(env.0);
+    }
+    body
+}
+
+fn no_scaling() -> Error {
+    unsupported(
+        "the WebOps control panel has no instances, so a deployment cannot be scaled; the \
+         actions it has are start (and stop and restart, which fail in its current version)",
+    )
+}
+
 fn check_name(name: &str) -> Result<()> {
     let bad = name.is_empty()
         || name == "."
@@ -331,42 +380,13 @@ impl WebOpsApi for PanelClient {
         new: &NewDeployment,
         _idempotency_key: Option<String>,
     ) -> Result<CreatedDeployment> {
-        check_name(&new.name)?;
-        let unsupported_options: Vec<&str> = [
-            ("environment", new.environment.is_some()),
-            ("project_type", new.project_type.is_some()),
-            ("python_version", new.python_version.is_some()),
-            ("database_type", new.database_type.is_some()),
-            ("memory_limit", new.memory_limit.is_some()),
-            ("ssl_enabled", new.ssl_enabled.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(field, set)| set.then_some(field))
-        .collect();
-        if !unsupported_options.is_empty() {
-            return Err(unsupported(format!(
-                "this WebOps server (the WebOps control panel) cannot set {} on a new \
-                 deployment; it takes only the name, repository, branch, domain and \
-                 environment variables (it detects the project type itself)",
-                unsupported_options.join(", ")
-            )));
-        }
-        let mut body = json!({"name": new.name, "repo_url": new.repo_url});
-        if let Some(branch) = &new.branch {
-            body["branch"] = json!(branch);
-        }
-        if let Some(domain) = &new.domain {
-            body["domain"] = json!(domain);
-        }
-        if let Some(env) = &new.env_vars {
-            body["env_vars"] = json!(env.0);
-        }
+        check_new(new)?;
         let mut request = Request::new(
             Method::POST,
             "api/deployments/create/",
             &["api", "deployments", "create"],
         );
-        request.body = Some(body);
+        request.body = Some(create_body(new));
         request.min_timeout = Some(CREATE_DELETE);
         // The panel has no idempotency: a create is sent once, never retried.
         let answer = self.transport.json::<Created>(&request).await;
@@ -444,12 +464,22 @@ impl WebOpsApi for PanelClient {
         ))
     }
 
+    async fn describe(&self, change: &Change<'_>) -> Result<PlannedRequest> {
+        let path = |name: &str, verb: &str| format!("api/deployments/{name}/{verb}/");
+        match *change {
+            Change::Create(new) => {
+                check_new(new)?;
+                Ok(PlannedRequest::new("POST", "api/deployments/create/")
+                    .with_body(create_body(new)))
+            }
+            Change::Action { name, verb, .. } => Ok(PlannedRequest::new("POST", path(name, verb))),
+            Change::Delete { name, .. } => Ok(PlannedRequest::new("DELETE", path(name, "delete"))),
+            Change::Scale { .. } => Err(no_scaling()),
+        }
+    }
+
     async fn scale(&self, _id: i64, _instances: u32) -> Result<ScaleResult> {
-        Err(unsupported(
-            "the WebOps control panel has no instances, so a deployment cannot be scaled; \
-             the actions it has are start (and stop and restart, which fail in its current \
-             version)",
-        ))
+        Err(no_scaling())
     }
 
     async fn logs(&self, id: i64, query: &LogQuery) -> Result<Logs> {

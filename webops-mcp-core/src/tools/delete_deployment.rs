@@ -4,11 +4,13 @@
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use webops_client::Change;
 
 use super::common::{DeploymentId, DeploymentName, fetch_deployment, upstream_error};
 use crate::identity::Permission;
+use crate::plan::{Plan, Target, is_production};
 use crate::redact::mask_secrets_in_text;
-use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
+use crate::tool::{Access, RefusalReason, Tool, ToolContext, ToolError, ToolOutput};
 
 /// Deletes a deployment; see [`Tool::DESCRIPTION`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -89,8 +91,8 @@ impl Tool for DeleteDeployment {
                 ""
             };
             // No ready-made call to repeat: the point is that someone checks first.
-            return Err(ToolError::new(
-                ToolErrorKind::Refused,
+            return Err(ToolError::refused(
+                RefusalReason::Validation,
                 format!(
                     "Refused: confirm_name \"{}\" is not the exact name of the deployment \
                      '{}' (id {}, {}, {}){hint}. Nothing was deleted. Deleting cannot be \
@@ -116,6 +118,34 @@ impl Tool for DeleteDeployment {
             deleted: answer.deleted,
         })
     }
+
+    async fn plan(
+        &self,
+        ctx: &ToolContext,
+        args: &DeleteDeploymentArgs,
+    ) -> Result<Plan, ToolError> {
+        let detail = fetch_deployment(ctx, &args.deployment_id).await?;
+        let (id, name) = (detail.id, detail.name.as_str());
+        let request = ctx
+            .api()
+            .describe(&Change::Delete { id, name })
+            .await
+            .map_err(|e| upstream_error(e, Some(&id.into())))?;
+        let mut plan = Plan::new(
+            format!(
+                "Delete {} deployment '{name}' (id {id}) for good",
+                detail.environment
+            ),
+            Target::of(&detail),
+        )
+        .request(request)
+        .change("the deployment and its app are deleted; this cannot be undone")
+        .production(is_production(&detail.environment));
+        if args.confirm_name != name {
+            plan = plan.change("confirm_name is not its exact name: the call would be refused");
+        }
+        Ok(plan)
+    }
 }
 
 #[cfg(test)]
@@ -124,6 +154,7 @@ mod tests {
     use webops_client::{Deleted, Error as ApiError, ErrorKind as ApiErrorKind, MockWebOpsApi};
 
     use super::*;
+    use crate::tool::ToolErrorKind;
     use crate::tools::test_support::{ctx, detail};
 
     fn args(v: serde_json::Value) -> DeleteDeploymentArgs {
@@ -168,6 +199,7 @@ mod tests {
                 .await
                 .unwrap_err();
             assert_eq!(err.kind(), ToolErrorKind::Refused);
+            assert_eq!(err.reason(), Some(RefusalReason::Validation));
             let msg = err.message();
             assert!(msg.contains("Nothing was deleted"), "{msg}");
             assert!(msg.contains("deployment 'shop-api' (id 9,"), "{msg}");

@@ -8,14 +8,17 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use webops_client::{
-    DatabaseType, DeploymentStatus, Environment, ErrorKind as ApiErrorKind, NO_ENVIRONMENT,
+    Change, DatabaseType, DeploymentStatus, Environment, ErrorKind as ApiErrorKind, NO_ENVIRONMENT,
     NewDeployment, WebOpsApiExt,
 };
 
 mod wait;
 
 use super::common::{EnvironmentArg, Given, plural, upstream_error};
+use super::repository::check_repository;
+use crate::config::RepositoryPolicy;
 use crate::identity::Permission;
+use crate::plan::{Plan, Target, is_production};
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
 
 /// Deploys an app; see [`Tool::DESCRIPTION`].
@@ -23,24 +26,32 @@ use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutpu
 pub(crate) struct DeployApp {
     poll_interval: Duration,
     max_wait: Duration,
+    repositories: RepositoryPolicy,
 }
 
 impl Default for DeployApp {
     fn default() -> Self {
-        DeployApp {
-            poll_interval: Duration::from_millis(500),
-            max_wait: Duration::from_secs(600),
-        }
+        DeployApp::new(RepositoryPolicy::default())
     }
 }
 
 impl DeployApp {
+    /// A deploy tool that accepts the repositories `repositories` allows.
+    pub(crate) fn new(repositories: RepositoryPolicy) -> Self {
+        DeployApp {
+            poll_interval: Duration::from_millis(500),
+            max_wait: Duration::from_secs(600),
+            repositories,
+        }
+    }
+
     /// A deploy tool that polls every `poll_interval` and gives up waiting after `max_wait`.
     #[cfg(test)]
     pub(crate) fn with_timing(poll_interval: Duration, max_wait: Duration) -> Self {
         DeployApp {
             poll_interval,
             max_wait,
+            repositories: RepositoryPolicy::default(),
         }
     }
 }
@@ -117,7 +128,9 @@ pub(crate) struct DeployAppArgs {
         "description": "digits only (a deployment_id of digits always means a numeric id)"
     }))]
     pub(crate) app_name: String,
-    /// Git repository to deploy, as an https URL (e.g. "https://github.com/acme/shop.git").
+    /// Git repository to deploy, as an https URL of a public Git host, without credentials
+    /// (e.g. "https://github.com/acme/shop.git"). Internal hosts, other schemes and URLs with
+    /// credentials are refused unless the server's operator allowed them.
     #[schemars(length(min = 1))]
     pub(crate) repository: String,
     /// Git branch to deploy.
@@ -202,8 +215,11 @@ impl Tool for DeployApp {
     async fn call(
         &self,
         ctx: &ToolContext,
-        args: DeployAppArgs,
+        mut args: DeployAppArgs,
     ) -> Result<DeployAppOutput, ToolError> {
+        // Before anything is sent: WebOps is handed only a repository it may clone.
+        args.repository =
+            check_repository(&args.repository, &self.repositories).map_err(ToolError::invalid)?;
         let capabilities = ctx
             .api()
             .capabilities()
@@ -282,6 +298,42 @@ impl Tool for DeployApp {
             estimated_completion: None,
             next_steps,
         })
+    }
+
+    async fn plan(&self, ctx: &ToolContext, args: &DeployAppArgs) -> Result<Plan, ToolError> {
+        let repository =
+            check_repository(&args.repository, &self.repositories).map_err(ToolError::invalid)?;
+        let capabilities = ctx
+            .api()
+            .capabilities()
+            .await
+            .map_err(|e| upstream_error(e, None))?;
+        let mut new = new_deployment(args, capabilities.deploy_options);
+        new.repo_url = repository;
+        let request = ctx
+            .api()
+            .describe(&Change::Create(&new))
+            .await
+            .map_err(|e| upstream_error(e, None))?;
+        let environment = Environment::from(args.environment.value);
+        let shown = if capabilities.environments {
+            environment.to_string()
+        } else {
+            NO_ENVIRONMENT.to_owned()
+        };
+        let (name, branch) = (&args.app_name, &args.branch);
+        Ok(Plan::new(
+            format!(
+                "Deploy {} (branch {branch}) as the new {shown} deployment '{name}'",
+                new.repo_url
+            ),
+            Target::new_deployment(name.as_str(), shown),
+        )
+        .request(request)
+        .change(format!(
+            "a deployment named '{name}' is created, built and started"
+        ))
+        .production(is_production(&environment)))
     }
 }
 

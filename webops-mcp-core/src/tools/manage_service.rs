@@ -4,11 +4,12 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use webops_client::{
-    DeploymentDetail, DeploymentStatus, Error as ApiError, ErrorKind as ApiErrorKind,
+    Change, DeploymentDetail, DeploymentStatus, Error as ApiError, ErrorKind as ApiErrorKind,
 };
 
 use super::common::{DeploymentId, DeploymentName, fetch_deployment, plural, upstream_error};
 use crate::identity::Permission;
+use crate::plan::{Plan, Target, is_production};
 use crate::redact::mask_secrets_in_text;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
 
@@ -129,12 +130,7 @@ impl Tool for ManageService {
         ctx: &ToolContext,
         args: ManageServiceArgs,
     ) -> Result<ManageServiceOutput, ToolError> {
-        if args.instances.is_some() && !args.action.is_scale() {
-            return Err(ToolError::invalid(format!(
-                "instances applies only to scale_up and scale_down; leave it out for {}",
-                args.action.as_str()
-            )));
-        }
+        check_instances(&args)?;
         let detail = fetch_deployment(ctx, &args.deployment_id).await?;
         if args.action.is_scale() {
             scale(ctx, &detail, args.action, args.instances).await
@@ -142,6 +138,84 @@ impl Tool for ManageService {
             lifecycle(ctx, &detail, args.action).await
         }
     }
+
+    async fn plan(&self, ctx: &ToolContext, args: &ManageServiceArgs) -> Result<Plan, ToolError> {
+        check_instances(args)?;
+        let detail = fetch_deployment(ctx, &args.deployment_id).await?;
+        let (id, name) = (detail.id, detail.name.as_str());
+        let production = is_production(&detail.environment);
+        let what = format!("{} deployment '{name}' (id {id})", detail.environment);
+        let target = Target::of(&detail);
+        let (change, plan) = match args.action {
+            ServiceAction::Start => (
+                Change::Action {
+                    id,
+                    name,
+                    verb: "start",
+                },
+                Plan::new(format!("Start {what}"), target).change("the app starts serving"),
+            ),
+            ServiceAction::Stop => (
+                Change::Action {
+                    id,
+                    name,
+                    verb: "stop",
+                },
+                Plan::new(format!("Stop {what}"), target)
+                    .change("the app stops serving until it is started again")
+                    .production(production),
+            ),
+            ServiceAction::Restart => (
+                Change::Action {
+                    id,
+                    name,
+                    verb: "restart",
+                },
+                Plan::new(format!("Restart {what}"), target)
+                    .change("the app is briefly unavailable while it restarts")
+                    .production(production),
+            ),
+            ServiceAction::ScaleUp | ServiceAction::ScaleDown => {
+                let current = detail.instances;
+                let instances = scale_target(&detail, args.action, args.instances)?;
+                if instances == current {
+                    return Ok(Plan::new(
+                        format!("Nothing to do: {what} already runs {current} instance(s)"),
+                        target,
+                    ));
+                }
+                (
+                    Change::Scale {
+                        id,
+                        name,
+                        instances,
+                    },
+                    Plan::new(
+                        format!("Scale {what} from {current} to {instances} instance(s)"),
+                        target,
+                    )
+                    .change(format!("instances: {current} → {instances}"))
+                    .production(production && instances < current),
+                )
+            }
+        };
+        let request = ctx
+            .api()
+            .describe(&change)
+            .await
+            .map_err(|e| action_error(&detail, args.action, e))?;
+        Ok(plan.request(request))
+    }
+}
+
+fn check_instances(args: &ManageServiceArgs) -> Result<(), ToolError> {
+    if args.instances.is_some() && !args.action.is_scale() {
+        return Err(ToolError::invalid(format!(
+            "instances applies only to scale_up and scale_down; leave it out for {}",
+            args.action.as_str()
+        )));
+    }
+    Ok(())
 }
 
 async fn lifecycle(
@@ -178,9 +252,45 @@ async fn scale(
     action: ServiceAction,
     instances: Option<u32>,
 ) -> Result<ManageServiceOutput, ToolError> {
+    let current = detail.instances;
+    let target = scale_target(detail, action, instances)?;
+    let mut out = ManageServiceOutput {
+        deployment: DeploymentName::from(&detail.deployment),
+        action: action.as_str().to_owned(),
+        previous_status: detail.status.to_string(),
+        status: detail.status.to_string(),
+        previous_instances: current,
+        instances: current,
+        message: String::new(),
+    };
+    if target == current {
+        out.message = format!(
+            "{} already runs {current} instance{}; nothing changed.",
+            detail.name,
+            plural(current as usize)
+        );
+        return Ok(out);
+    }
+    let scaled = ctx
+        .api()
+        .scale(detail.id, target)
+        .await
+        .map_err(|e| action_error(detail, action, e))?;
+    out.status = scaled.status.to_string();
+    out.instances = scaled.instances;
+    out.message = format!("Scaled from {current} to {} instances.", scaled.instances);
+    Ok(out)
+}
+
+/// The instance count a scale action asks for, or why it makes no sense.
+fn scale_target(
+    detail: &DeploymentDetail,
+    action: ServiceAction,
+    instances: Option<u32>,
+) -> Result<u32, ToolError> {
     let name = &detail.name;
     let current = detail.instances;
-    let target = match (action, instances) {
+    Ok(match (action, instances) {
         (ServiceAction::ScaleUp, Some(n)) if n < current => {
             return Err(ToolError::invalid(format!(
                 "scale_up to {n} instances would reduce {name} from {current}; use scale_down \
@@ -212,32 +322,7 @@ async fn scale(
         }
         (ServiceAction::ScaleUp, None) => current + 1,
         (_, None) => current - 1,
-    };
-    let mut out = ManageServiceOutput {
-        deployment: DeploymentName::from(&detail.deployment),
-        action: action.as_str().to_owned(),
-        previous_status: detail.status.to_string(),
-        status: detail.status.to_string(),
-        previous_instances: current,
-        instances: current,
-        message: String::new(),
-    };
-    if target == current {
-        out.message = format!(
-            "{name} already runs {current} instance{}; nothing changed.",
-            plural(current as usize)
-        );
-        return Ok(out);
-    }
-    let scaled = ctx
-        .api()
-        .scale(detail.id, target)
-        .await
-        .map_err(|e| action_error(detail, action, e))?;
-    out.status = scaled.status.to_string();
-    out.instances = scaled.instances;
-    out.message = format!("Scaled from {current} to {} instances.", scaled.instances);
-    Ok(out)
+    })
 }
 
 /// Turns a failed action into an error an agent can act on; 409 answers are explained from

@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use crate::support::{RecordingSink, admin, client};
+use crate::support::{RecordingSink, admin, client, tool_security};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use webops_mcp_core::{MemorySink, SecurityConfig, WebOpsMcpServer};
+use webops_mcp_core::{MemorySink, WebOpsMcpServer};
 use webops_mcp_testkit::{MockWebOps, Seed, SeedDeployment};
 
 /// Tokens in the user part of repository URLs (`https://TOKEN@host`,
@@ -87,7 +87,7 @@ async fn no_tool_output_or_audit_record_contains_an_env_var_value() {
     let server = WebOpsMcpServer::builder()
         .api(Arc::new(client(&mock)))
         .audit_sink(sink.clone())
-        .security(SecurityConfig::default().rate_limit_per_minute(0))
+        .security(tool_security())
         .build()
         .unwrap();
 

@@ -142,7 +142,8 @@ async fn every_tool_against_a_control_panel() {
         )
         .await;
     assert_eq!(out["status"], "running");
-    assert_eq!(cost, 2, "detail + start");
+    // The write policy reads the deployment first to know whether it is production.
+    assert_eq!(cost, 3, "detail (policy) + detail + start");
     let (text, cost) = panel
         .err(
             "webops_manage_service",
@@ -151,8 +152,8 @@ async fn every_tool_against_a_control_panel() {
         )
         .await;
     assert_eq!(
-        cost, 3,
-        "detail + the failed stop + a read to check nothing changed"
+        cost, 4,
+        "detail (policy) + detail + the failed stop + a read to check nothing changed"
     );
     assert!(text.contains("did not happen"), "{text}");
     assert!(text.contains("UNTRUSTED WEBOPS TEXT"), "{text}");
@@ -258,8 +259,8 @@ async fn every_tool_against_a_control_panel() {
         .await;
     assert_eq!(out["deleted"], false);
     assert_eq!(
-        cost, 2,
-        "detail + delete (the audit's list already knows the name)"
+        cost, 3,
+        "detail (confirmation) + detail + delete (the audit's list already knows the name)"
     );
     assert!(text.starts_with("Delete requested"), "{text}");
     assert_eq!(panel.mock.is_deleted("fresh"), Some(true));

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use webops_mcp_core::PermissionSet;
+use webops_mcp_core::{
+    ConfirmationConfig, DestructivePolicy, Fallback, PermissionSet, WritePolicy,
+};
 
 use super::secret::Secret;
 use super::settings::{
@@ -47,7 +49,13 @@ pub(super) fn parse_file(text: &str, label: &str) -> Result<FileConfig, Error> {
 }
 
 /// Keys whose values are secrets.
-const SECRET_KEYS: [&str; 4] = ["api_key", "password", "secret", "password_hash"];
+const SECRET_KEYS: [&str; 5] = [
+    "api_key",
+    "password",
+    "secret",
+    "password_hash",
+    "state_keys",
+];
 
 /// ` (line N)` for a byte span.
 fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
@@ -95,6 +103,24 @@ pub(super) struct FileConfig {
     pub(super) http: HttpFile,
     #[serde(default)]
     pub(super) auth: AuthFile,
+    #[serde(default)]
+    pub(super) confirmations: ConfirmationsFile,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConfirmationsFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) destructive: Option<DestructivePolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) write: Option<WritePolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) fallback: Option<Fallback>,
+    /// `"<key id>:<secret of at least 32 bytes>"`, the first seals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) state_keys: Option<Vec<Secret>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) state_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -232,6 +258,20 @@ impl FileConfig {
             stdio: StdioFile::view(&config.stdio),
             http: HttpFile::view(&config.http),
             auth: AuthFile::redacted_view(&config.auth),
+            confirmations: ConfirmationsFile::redacted_view(&config.confirmations),
+        }
+    }
+}
+
+impl ConfirmationsFile {
+    fn redacted_view(c: &ConfirmationConfig) -> ConfirmationsFile {
+        ConfirmationsFile {
+            destructive: Some(c.destructive),
+            write: Some(c.write),
+            fallback: c.fallback,
+            state_keys: (!c.state_keys.is_empty())
+                .then(|| c.state_keys.iter().map(|_| redacted()).collect()),
+            state_ttl_secs: Some(c.state_ttl.as_secs()),
         }
     }
 }

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use webops_client::{ApiFlavor, ClientConfig, Flavor};
-use webops_mcp_core::PermissionSet;
+use webops_mcp_core::{ConfirmationConfig, MAX_STATE_TTL, PermissionSet};
 
-use super::file::{FileConfig, HttpFile, SecurityFile, StdioFile, WebopsFile, parse_file};
+use super::file::{
+    ConfirmationsFile, FileConfig, HttpFile, SecurityFile, StdioFile, WebopsFile, parse_file,
+};
 use super::merge_auth::merge_auth;
 use super::secret::Secret;
 use super::settings::{Config, HttpSettings, SecuritySettings, StdioSettings, split_origin};
@@ -151,12 +153,15 @@ impl ConfigLoader {
                 http.bind
             ));
         }
+        let keys = self.env_value(env::CONFIRMATION_KEYS);
+        let confirmations = merge_confirmations(file.confirmations, keys, errors);
         Config {
             webops,
             security,
             stdio,
             http,
             auth,
+            confirmations,
             demo: self.demo,
             demo_flavor: self.demo_flavor.unwrap_or(ApiFlavor::V1),
             source: self.file.clone(),
@@ -416,6 +421,66 @@ fn merge_security(
     security.read_only = read_only_flag || file.read_only.unwrap_or(false);
     security
 }
+
+fn merge_confirmations(
+    file: ConfirmationsFile,
+    keys_env: Option<&str>,
+    errors: &mut Vec<String>,
+) -> ConfirmationConfig {
+    let mut config = ConfirmationConfig::default();
+    if let Some(policy) = file.destructive {
+        config = config.destructive(policy);
+    }
+    if let Some(policy) = file.write {
+        config = config.write(policy);
+    }
+    if let Some(fallback) = file.fallback {
+        config = config.fallback(fallback);
+    }
+    if let Some(secs) = file.state_ttl_secs {
+        if secs == 0 || secs > MAX_STATE_TTL.as_secs() {
+            errors.push(format!(
+                "[confirmations] state_ttl_secs must be between 1 and {} (a person has at most \
+                 ten minutes to answer)",
+                MAX_STATE_TTL.as_secs()
+            ));
+        } else {
+            config = config.state_ttl(Duration::from_secs(secs));
+        }
+    }
+    let (entries, from): (Vec<&str>, _) = match (keys_env, &file.state_keys) {
+        (Some(env_keys), _) => (env_keys.split(',').map(str::trim).collect(), true),
+        (None, Some(keys)) => (keys.iter().map(Secret::expose).collect(), false),
+        (None, None) => (Vec::new(), false),
+    };
+    let mut keys = Vec::with_capacity(entries.len());
+    for (n, entry) in entries.iter().enumerate() {
+        match entry.split_once(':') {
+            Some((id, secret))
+                if !id.is_empty()
+                    && id.len() <= 64
+                    && secret.len() >= MIN_CONFIRMATION_KEY_BYTES
+                    && !keys
+                        .iter()
+                        .any(|(known, _): &(String, Vec<u8>)| known == id) =>
+            {
+                keys.push((id.to_owned(), secret.as_bytes().to_vec()));
+            }
+            _ => errors.push(format!(
+                "[confirmations] state_keys: entry #{} is not \"<key id>:<secret>\" with a \
+                 unique key id of 1 to 64 characters and a secret of at least {} bytes (the \
+                 value is not shown){}",
+                n + 1,
+                MIN_CONFIRMATION_KEY_BYTES,
+                from_env_note(from, env::CONFIRMATION_KEYS)
+            )),
+        }
+    }
+    config.state_keys(keys)
+}
+
+/// The shortest secret a confirmation state key may have (HMAC-SHA256: the hash size).
+const MIN_CONFIRMATION_KEY_BYTES: usize = 32;
 
 fn merge_stdio(file: StdioFile, errors: &mut Vec<String>) -> StdioSettings {
     let mut stdio = StdioSettings::default();

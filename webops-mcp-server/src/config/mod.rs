@@ -45,13 +45,15 @@ pub(crate) mod env {
     pub(crate) const PASSWORD: &str = "WEBOPS_PASSWORD";
     /// `[auth.jwt] secret`.
     pub(crate) const JWT_SECRET: &str = "JWT_SECRET";
+    /// `[confirmations] state_keys`, comma-separated.
+    pub(crate) const CONFIRMATION_KEYS: &str = "WEBOPS_MCP_CONFIRMATION_KEYS";
 }
 
 /// The environment variables the configuration reads (besides [`CONFIG_ENV_VAR`], which
 /// names the file and is handled by the command line). The one list: the binary reads
 /// exactly these, [`ConfigLoader::env`] accepts exactly these, and tests and documentation
 /// checks derive theirs from it.
-pub const ENV_VARS: [&str; 7] = [
+pub const ENV_VARS: [&str; 8] = [
     env::API_URL,
     env::API_VERSION,
     env::API_KEY,
@@ -59,6 +61,7 @@ pub const ENV_VARS: [&str; 7] = [
     env::USERNAME,
     env::PASSWORD,
     env::JWT_SECRET,
+    env::CONFIRMATION_KEYS,
 ];
 
 /// The environment variable that names the configuration file (the `--config` flag's

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use webops_client::{ApiFlavor, ClientConfig};
-use webops_mcp_core::{PermissionSet, SecurityConfig};
+use webops_mcp_core::{ConfirmationConfig, PermissionSet, SecurityConfig};
 
 use super::file::FileConfig;
 use super::secret::{REDACTED, Secret};
@@ -30,6 +30,8 @@ pub struct Config {
     pub http: HttpSettings,
     /// HTTP authentication.
     pub auth: AuthSettings,
+    /// `[confirmations]`: which calls a person must confirm, and how.
+    pub confirmations: ConfirmationConfig,
     /// `--demo`: serve an in-process mock WebOps API.
     pub demo: bool,
     /// `--demo-flavor`: which API the demo's mock speaks (default [`ApiFlavor::V1`]).

@@ -4,9 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common::{
-    self, ADMIN_KEY, ALL_TOOLS, BASIC_PASSWORD, BASIC_USER, ServerOptions, TestServer, VIEWER_KEY,
-    basic, bearer, challenges, claims, connect, fixture, hs256, initialize_body, jwt, now,
-    pem_jwt_toml, post_mcp, sorted, standard_auth_toml, tool_names, unsigned_jwt,
+    self, ADMIN_KEY, BASIC_PASSWORD, BASIC_USER, ServerOptions, TOOLS_WITHOUT_ELICITATION,
+    TestServer, VIEWER_KEY, basic, bearer, challenges, claims, connect, fixture, hs256,
+    initialize_body, jwt, now, pem_jwt_toml, post_mcp, sorted, standard_auth_toml, tool_names,
+    unsigned_jwt,
 };
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
@@ -40,7 +41,7 @@ async fn api_keys_are_accepted_as_bearer_and_as_x_api_key() {
     let server = TestServer::start("").await;
     let (name, value) = bearer(ADMIN_KEY);
     let admin = connect(&server.url(), &[(name, &value)]).await;
-    assert_eq!(tool_names(&admin).await, sorted(&ALL_TOOLS));
+    assert_eq!(tool_names(&admin).await, sorted(&TOOLS_WITHOUT_ELICITATION));
 
     let viewer = connect(&server.url(), &[("x-api-key", VIEWER_KEY)]).await;
     assert_eq!(
@@ -63,7 +64,10 @@ async fn hs256_jwts_are_accepted_with_permissions_or_scope() {
     let token = hs256(&claims("jwt-admin", json!({"permissions": ["admin:*"]})));
     let (name, value) = bearer(&token);
     let client = connect(&server.url(), &[(name, &value)]).await;
-    assert_eq!(tool_names(&client).await, sorted(&ALL_TOOLS));
+    assert_eq!(
+        tool_names(&client).await,
+        sorted(&TOOLS_WITHOUT_ELICITATION)
+    );
     client.cancel().await.unwrap();
 
     let token = hs256(&claims(
@@ -382,7 +386,10 @@ async fn api_keys_and_jwts_still_work_from_an_address_over_the_limit() {
     client.cancel().await.unwrap();
     let (name, value) = bearer(ADMIN_KEY);
     let client = connect(&server.url(), &[(name, &value)]).await;
-    assert_eq!(tool_names(&client).await, sorted(&ALL_TOOLS));
+    assert_eq!(
+        tool_names(&client).await,
+        sorted(&TOOLS_WITHOUT_ELICITATION)
+    );
     client.cancel().await.unwrap();
     let token = hs256(&claims(
         "jwt-reader",

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use crate::common::{
-    self, ADMIN_KEY, ALL_TOOLS, DEPLOY_READ_KEY, READ_TOOLS, ServerOptions, TestServer, VIEWER_KEY,
-    bearer, call, command, connect, connect_modern, initialize_body, post_mcp, sorted,
-    standard_auth_toml, text_of, tool_names,
+    self, ADMIN_KEY, DEPLOY_READ_KEY, READ_TOOLS, ServerOptions, TOOLS_WITHOUT_ELICITATION,
+    TestServer, VIEWER_KEY, bearer, call, command, connect, connect_modern, initialize_body,
+    post_mcp, sorted, standard_auth_toml, text_of, tool_names,
 };
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use serde_json::{Value, json};
@@ -242,7 +242,10 @@ async fn legacy_and_modern_clients_both_work() {
             .name,
         "webops-mcp"
     );
-    assert_eq!(tool_names(&legacy).await, sorted(&ALL_TOOLS));
+    assert_eq!(
+        tool_names(&legacy).await,
+        sorted(&TOOLS_WITHOUT_ELICITATION)
+    );
     let result = call(
         &legacy,
         "webops_get_status",
@@ -256,7 +259,10 @@ async fn legacy_and_modern_clients_both_work() {
         modern.peer_info().unwrap().protocol_version,
         ProtocolVersion::V_2026_07_28
     );
-    assert_eq!(tool_names(&modern).await, sorted(&ALL_TOOLS));
+    assert_eq!(
+        tool_names(&modern).await,
+        sorted(&TOOLS_WITHOUT_ELICITATION)
+    );
     let result = call(&modern, "webops_system_health", json!({})).await;
     assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
     assert!(result.structured_content.is_some());
@@ -551,6 +557,7 @@ async fn shutdown_lets_a_call_in_flight_finish() {
             json!({
                 "app_name": "drain-me",
                 "repository": "https://github.com/example/drain-me.git",
+                "environment": "staging",
                 "wait": true
             }),
         )
@@ -649,7 +656,10 @@ async fn http_demo_prints_working_keys() {
 
     let (name, value) = bearer(&admin);
     let client = connect(&url, &[(name, &value)]).await;
-    assert_eq!(tool_names(&client).await, sorted(&ALL_TOOLS));
+    assert_eq!(
+        tool_names(&client).await,
+        sorted(&TOOLS_WITHOUT_ELICITATION)
+    );
     let result = call(
         &client,
         "webops_get_status",
@@ -874,6 +884,7 @@ async fn progress_notifications_stream_over_http() {
             "arguments": {
                 "app_name": "progress-demo",
                 "repository": "https://github.com/example/progress-demo.git",
+                "environment": "staging",
                 "wait": true
             },
             "_meta": {"progressToken": "deploy-1"}
@@ -1007,6 +1018,7 @@ async fn a_json_answer_is_cut_at_the_request_timeout_but_a_stream_is_not() {
         let arguments = json!({
             "app_name": name,
             "repository": format!("https://github.com/example/{name}.git"),
+                "environment": "staging",
             "wait": true
         });
         CallToolRequestParams::new("webops_deploy_app")

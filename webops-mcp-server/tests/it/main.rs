@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod config;
+mod confirmations;
 mod edges;
 mod http_auth;
 mod http_mcp;

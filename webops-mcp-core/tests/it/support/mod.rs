@@ -14,8 +14,8 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use webops_client::{Client, MockWebOpsApi, WebOpsApi};
 use webops_mcp_core::{
-    AuthMethod, Identity, MemorySink, PermissionSet, ProgressSink, SecurityConfig, ToolCallResult,
-    ToolErrorKind, WebOpsMcpServer, WebOpsMcpServerBuilder,
+    AuthMethod, ConfirmationConfig, Fallback, Identity, MemorySink, PermissionSet, ProgressSink,
+    SecurityConfig, ToolCallResult, ToolErrorKind, WebOpsMcpServer, WebOpsMcpServerBuilder,
 };
 use webops_mcp_testkit::{MockBuilder, MockWebOps, Seed};
 
@@ -56,6 +56,15 @@ pub fn client(mock: &MockWebOps) -> Client {
         .unwrap()
 }
 
+/// The settings of [`server`]: no rate limit, and calls that need a person's confirmation
+/// run on the tools' own checks (these tests are about the tools; `confirmations` tests
+/// the policy itself).
+pub fn tool_security() -> SecurityConfig {
+    SecurityConfig::default()
+        .rate_limit_per_minute(0)
+        .confirmations(ConfirmationConfig::default().fallback(Fallback::ConfirmName))
+}
+
 /// A server with the built-in tools over `api`, no rate limit, audit records kept in memory.
 pub fn server(api: Arc<dyn WebOpsApi>) -> WebOpsMcpServer {
     server_and_audit(api).0
@@ -67,7 +76,7 @@ pub fn server_and_audit(api: Arc<dyn WebOpsApi>) -> (WebOpsMcpServer, Arc<Memory
     let server = WebOpsMcpServer::builder()
         .api(api)
         .audit_sink(audit.clone())
-        .security(SecurityConfig::default().rate_limit_per_minute(0))
+        .security(tool_security())
         .build()
         .unwrap();
     (server, audit)

@@ -36,6 +36,18 @@ pub const ALL_TOOLS: [&str; 8] = [
     "webops_delete_deployment",
 ];
 
+/// The tools an admin's HTTP client sees when it declares no elicitation: by default a
+/// delete needs a person's confirmation, which such a client cannot give, so it is not offered.
+pub const TOOLS_WITHOUT_ELICITATION: [&str; 7] = [
+    "webops_deploy_app",
+    "webops_get_status",
+    "webops_list_deployments",
+    "webops_get_logs",
+    "webops_manage_service",
+    "webops_security_audit",
+    "webops_system_health",
+];
+
 /// The tools that only read.
 pub const READ_TOOLS: [&str; 5] = [
     "webops_get_status",
