@@ -8,6 +8,13 @@ stateless 2026-07-28 revision). Each run lists the tools, calls every read tool,
 `outputSchema` with `jsonschema`, and checks the error contract: an unknown tool is a JSON-RPC
 error (-32602), bad arguments and missing permissions are `isError` results.
 
+Confirmations: the admin clients have an elicitation callback played by a scripted person. A
+production deploy asks them first; a delete they decline, or confirm with a wrong name, is
+refused and the deployment is still there; typing its exact name deletes it. In 2025-11-25
+sessions the server asks with `elicitation/create`, in 2026-07-28 with an input-required
+result the SDK answers and retries. An HTTP admin client without the callback is not offered
+the delete, and a delete it sends anyway is refused with the reason.
+
 Usage: check_client.py --server-bin PATH --stdio-config FILE --http-url URL
                        --tools NAME,... --read-tools NAME,... [--verbose]
 Environment: WEBOPS_MCP_ADMIN_KEY, WEBOPS_MCP_VIEWER_KEY (never printed).
@@ -32,6 +39,7 @@ from jsonschema.validators import validator_for
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from mcp_types import ElicitResult
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
 # The registry's tools and those of them that only read: given by `cargo xtask python-client`
@@ -48,6 +56,30 @@ class Failed(Exception):
 def expect(condition: bool, message: str) -> None:
     if not condition:
         raise Failed(message)
+
+
+class Person:
+    """The person at the client: answers the server's questions (elicitation) from a script."""
+
+    def __init__(self) -> None:
+        self.script: list[ElicitResult] = []
+        self.shown: list[str] = []
+
+    def will(self, *answers: ElicitResult) -> None:
+        self.script = list(answers)
+
+    async def __call__(self, context: Any, params: Any) -> ElicitResult:
+        self.shown.append(getattr(params, "message", ""))
+        if not self.script:
+            return ElicitResult(action="cancel")
+        return self.script.pop(0)
+
+
+def typing(name: str) -> ElicitResult:
+    return ElicitResult(action="accept", content={"name": name})
+
+
+DECLINE = ElicitResult(action="decline")
 
 
 class Run:
@@ -110,7 +142,7 @@ async def check(run: Run, what: str, body) -> None:
             traceback.print_exc(file=sys.stderr)
 
 
-async def exercise(client: Client, run: Run, mode: str, *, admin: bool) -> None:
+async def exercise(client: Client, run: Run, mode: str, *, admin: bool, person: Person | None) -> None:
     """Every check of one connected client."""
     version = client.protocol_version
     if mode == "legacy":
@@ -129,7 +161,7 @@ async def exercise(client: Client, run: Run, mode: str, *, admin: bool) -> None:
         result = await client.list_tools()
         for tool in result.tools:
             listed[tool.name] = tool
-        expected = ALL_TOOLS if admin else READ_TOOLS
+        expected = (ALL_TOOLS if person else ALL_TOOLS - {"webops_delete_deployment"}) if admin else READ_TOOLS
         expect(set(listed) == expected, f"tools/list shows {sorted(listed)}, expected {sorted(expected)}")
         for tool in result.tools:
             expect(bool(tool.description), f"{tool.name} has no description")
@@ -196,7 +228,10 @@ async def exercise(client: Client, run: Run, mode: str, *, admin: bool) -> None:
     await check(run, "missing required argument is an isError result", missing_argument)
 
     if admin:
-        await check(run, "deploy with wait and progress", lambda: deploy_and_delete(client, run))
+        if person:
+            await check(run, "deploy with wait and progress", lambda: deploy_and_delete(client, run, person))
+        else:
+            await check(run, "delete refused without elicitation", lambda: delete_without_elicitation(client))
     else:
 
         async def forbidden() -> None:
@@ -209,7 +244,16 @@ async def exercise(client: Client, run: Run, mode: str, *, admin: bool) -> None:
         await check(run, "missing permission is an isError result", forbidden)
 
 
-async def deploy_and_delete(client: Client, run: Run) -> None:
+async def delete_without_elicitation(client: Client) -> None:
+    result = await client.call_tool("webops_delete_deployment", {"deployment_id": "shop-api", "confirm_name": "shop-api"})
+    text = text_of(result)
+    expect(result.is_error and text.startswith("Refused"), f"delete without elicitation answered: {text[:300]}")
+    expect("elicitation" in text, f"the refusal does not say how to enable it: {text[:300]}")
+    status = await client.call_tool("webops_get_status", {"deployment_id": "shop-api"})
+    expect(not status.is_error, "shop-api is gone after a refused delete")
+
+
+async def deploy_and_delete(client: Client, run: Run, person: Person) -> None:
     name = f"py-{uuid.uuid4().hex[:10]}"
     progress: list[tuple[float, float | None, str | None]] = []
 
@@ -217,6 +261,8 @@ async def deploy_and_delete(client: Client, run: Run) -> None:
         progress.append((value, total, message))
 
     started = time.monotonic()
+    # A production deploy (the default environment) asks the person first.
+    person.will(typing(name))
     result = await client.call_tool(
         "webops_deploy_app",
         {"app_name": name, "repository": "https://github.com/acme/python-check.git", "wait": True},
@@ -238,28 +284,44 @@ async def deploy_and_delete(client: Client, run: Run) -> None:
     status = await client.call_tool("webops_get_status", {"deployment_id": name})
     expect(run.validate("webops_get_status", status)["deployment"]["status"] == "running", "status is not running")
 
+    expect(len(person.shown) == 1 and name in person.shown[0], f"the production deploy asked {person.shown}")
+
+    delete = {"deployment_id": name, "confirm_name": name}
+    person.will(DECLINE, typing(name + "-x"))
+    for how in ("declined", "a wrong name"):
+        refused = await client.call_tool("webops_delete_deployment", delete)
+        text = text_of(refused)
+        expect(refused.is_error and text.startswith("Refused"), f"delete {how}: {text[:300]}")
+        still = await client.call_tool("webops_get_status", {"deployment_id": name})
+        expect(not still.is_error, f"{name} is gone after a delete {how}")
+    expect(len(person.shown) == 3, f"the person was asked {len(person.shown) - 1} times, expected 2")
+    expect("production" in person.shown[1] and name in person.shown[1], f"the question lacks the blast radius: {person.shown[1][:300]}")
     wrong = await client.call_tool("webops_delete_deployment", {"deployment_id": name, "confirm_name": "not-it"})
     expect(wrong.is_error, "delete with a wrong confirm_name was accepted")
-    deleted = await client.call_tool("webops_delete_deployment", {"deployment_id": name, "confirm_name": name})
+    person.will(typing(name))
+    deleted = await client.call_tool("webops_delete_deployment", delete)
     expect(run.validate("webops_delete_deployment", deleted)["deleted"] is True, "delete did not delete")
+    gone = await client.call_tool("webops_get_status", {"deployment_id": name})
+    expect(gone.is_error, f"{name} still answers after its delete")
 
 
 @asynccontextmanager
-async def http_client(url: str, key: str, mode: str) -> AsyncIterator[Client]:
+async def http_client(url: str, key: str, mode: str, person: Person | None) -> AsyncIterator[Client]:
     # The SDK's own defaults: 30 s to connect and write, 300 s to read (streams stay open).
     timeout = httpx2.Timeout(30.0, read=300.0)
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=timeout) as http:
-        async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+        transport = streamable_http_client(url, http_client=http)
+        async with Client(transport, mode=mode, elicitation_callback=person) as client:
             yield client
 
 
 @asynccontextmanager
-async def stdio_client(server_bin: str, config: str, mode: str) -> AsyncIterator[Client]:
+async def stdio_client(server_bin: str, config: str, mode: str, person: Person) -> AsyncIterator[Client]:
     params = StdioServerParameters(
         command=server_bin,
         args=["--log-level", "warn", "--config", config, "stdio", "--demo"],
     )
-    async with Client(params, mode=mode) as client:
+    async with Client(params, mode=mode, elicitation_callback=person) as client:
         yield client
 
 
@@ -287,18 +349,22 @@ async def main() -> int:
 
     runs: list[Run] = []
     for mode in ("legacy", "auto"):
+        person = Person()
         combos = [
-            (f"stdio/{mode}", lambda m=mode: stdio_client(args.server_bin, args.stdio_config, m), True),
-            (f"http/{mode}/admin", lambda m=mode: http_client(args.http_url, admin_key, m), True),
-            (f"http/{mode}/viewer", lambda m=mode: http_client(args.http_url, viewer_key, m), False),
+            (f"stdio/{mode}", lambda m=mode, p=person: stdio_client(args.server_bin, args.stdio_config, m, p), True, person),
+            (f"http/{mode}/admin", lambda m=mode, p=person: http_client(args.http_url, admin_key, m, p), True, person),
+            (f"http/{mode}/admin-no-elicitation", lambda m=mode: http_client(args.http_url, admin_key, m, None), True, None),
+            (f"http/{mode}/viewer", lambda m=mode: http_client(args.http_url, viewer_key, m, None), False, None),
         ]
-        for label, connect, admin in combos:
+        for label, connect, admin, asker in combos:
             run = Run(label)
             runs.append(run)
+            if asker:
+                asker.shown.clear()
             try:
                 with anyio.fail_after(300):
                     async with connect() as client:
-                        await exercise(client, run, mode, admin=admin)
+                        await exercise(client, run, mode, admin=admin, person=asker)
             except Failed as e:
                 run.fail("connection", str(e))
             except Exception as e:  # noqa: BLE001
@@ -309,7 +375,7 @@ async def main() -> int:
     print()
     for run in runs:
         state = "ok" if not run.failures else f"{len(run.failures)} FAILED"
-        print(f"  {run.label:<22} {run.passed:>3} checks passed, {state}")
+        print(f"  {run.label:<34} {run.passed:>3} checks passed, {state}")
     failures = [f for run in runs for f in run.failures]
     if failures:
         print(f"\npython-client: {len(failures)} check(s) failed:", file=sys.stderr)
