@@ -594,3 +594,260 @@ fn no_elicitation(tool: &str, plan: &Plan) -> ToolError {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::identity::PermissionSet;
+    use crate::plan::Target;
+
+    fn caller(method: AuthMethod) -> Identity {
+        Identity::new("alice", method, PermissionSet::all())
+    }
+
+    fn plan(status: &str) -> Plan {
+        let mut target = Target::new_deployment("shop", "production");
+        target.id = Some(9);
+        target.status = Some(status.to_owned());
+        Plan::new("Delete production deployment 'shop' (id 9)", target).production(true)
+    }
+
+    fn confirmations(config: ConfirmationConfig) -> Confirmations {
+        Confirmations::new(config).unwrap()
+    }
+
+    /// An elicitor that gives one answer.
+    struct Says(Answer);
+
+    #[async_trait]
+    impl Elicitor for Says {
+        async fn elicit(&self, question: &Question) -> Result<Answer, String> {
+            assert!(
+                question.message.contains("shop (id 9)"),
+                "{}",
+                question.message
+            );
+            Ok(self.0.clone())
+        }
+    }
+
+    fn session(answer: Answer) -> Asker {
+        Asker::Session(Arc::new(Says(answer)))
+    }
+
+    fn typed(name: &str) -> Answer {
+        Answer::Accept(Some(json!({ "name": name })))
+    }
+
+    async fn confirm(
+        c: &Confirmations,
+        args: Value,
+        asker: Asker,
+        shown: &Plan,
+        now: &Plan,
+    ) -> Result<Confirmed, NotConfirmed> {
+        let now = now.clone();
+        c.confirm(
+            "t",
+            &args,
+            &caller(AuthMethod::ApiKey),
+            asker,
+            shown,
+            || async { Ok(now) },
+        )
+        .await
+    }
+
+    fn reason(result: Result<Confirmed, NotConfirmed>) -> RefusalReason {
+        match result {
+            Err(NotConfirmed::Refused(e)) => e.reason().unwrap(),
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_policy_maps_access_to_a_requirement() {
+        let c = confirmations(ConfirmationConfig::default());
+        assert_eq!(c.requirement(Access::Read), Requirement::Never);
+        assert_eq!(c.requirement(Access::Write), Requirement::IfProduction);
+        assert_eq!(c.requirement(Access::Destructive), Requirement::Always);
+        let c = confirmations(
+            ConfirmationConfig::default()
+                .destructive(DestructivePolicy::None)
+                .write(WritePolicy::All),
+        );
+        assert_eq!(c.requirement(Access::Destructive), Requirement::Never);
+        assert_eq!(c.requirement(Access::Write), Requirement::Always);
+        assert!(!Requirement::IfProduction.applies(&plan("running").production(false)));
+    }
+
+    #[test]
+    fn the_fallback_is_the_typed_name_over_stdio_and_deny_elsewhere() {
+        let c = confirmations(ConfirmationConfig::default());
+        let (stdio, http) = (caller(AuthMethod::Stdio), caller(AuthMethod::Jwt));
+        assert!(c.offered(Access::Destructive, &stdio, false));
+        assert!(!c.offered(Access::Destructive, &http, false));
+        assert!(c.offered(Access::Destructive, &http, true));
+        assert!(
+            c.offered(Access::Write, &http, false),
+            "staging writes need no one"
+        );
+        let c = confirmations(ConfirmationConfig::default().fallback(Fallback::ConfirmName));
+        assert!(c.offered(Access::Destructive, &http, false));
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let ttl = ConfirmationConfig::default().state_ttl(Duration::from_secs(601));
+        assert!(
+            Confirmations::new(ttl)
+                .err()
+                .unwrap()
+                .contains("state_ttl_secs")
+        );
+        let short = ConfirmationConfig::default().state_keys(vec![("k".into(), b"short".to_vec())]);
+        assert!(
+            Confirmations::new(short)
+                .err()
+                .unwrap()
+                .contains("state_keys")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_session_person_must_accept_with_the_exact_name_of_an_unchanged_target() {
+        let c = confirmations(ConfirmationConfig::default());
+        let (p, args) = (plan("running"), json!({"id": 9}));
+        let ok = confirm(&c, args.clone(), session(typed("shop")), &p, &p)
+            .await
+            .unwrap();
+        assert_eq!((ok.via, ok.digest.clone()), ("elicitation", p.digest()));
+        for (answer, expected) in [
+            (Answer::Decline, RefusalReason::Declined),
+            (Answer::Cancel, RefusalReason::Cancelled),
+            (typed("Shop"), RefusalReason::Validation),
+            (Answer::Accept(None), RefusalReason::Validation),
+        ] {
+            let result = confirm(&c, args.clone(), session(answer), &p, &p).await;
+            assert_eq!(reason(result), expected);
+        }
+        let moved = plan("stopped");
+        let stale = confirm(&c, args, session(typed("shop")), &p, &moved).await;
+        assert_eq!(reason(stale), RefusalReason::StaleConfirmation);
+    }
+
+    #[tokio::test]
+    async fn without_a_way_to_ask_the_fallback_decides() {
+        let p = plan("running");
+        let deny = confirmations(ConfirmationConfig::default());
+        let refused = confirm(&deny, json!({}), Asker::None, &p, &p).await;
+        assert_eq!(reason(refused), RefusalReason::NoElicitation);
+        let typed_name =
+            confirmations(ConfirmationConfig::default().fallback(Fallback::ConfirmName));
+        let ok = confirm(&typed_name, json!({}), Asker::None, &p, &p)
+            .await
+            .unwrap();
+        assert_eq!(ok.via, "confirm_name");
+    }
+
+    fn first(c: &Confirmations, args: &Value, p: &Plan) -> String {
+        let round = futures::executor::block_on(confirm(
+            c,
+            args.clone(),
+            Asker::Stateless {
+                state: None,
+                responses: None,
+            },
+            p,
+            p,
+        ));
+        match round {
+            Err(NotConfirmed::Ask(ask)) => {
+                assert_eq!(ask.question.name, "shop");
+                ask.state
+            }
+            other => panic!("no question: {other:?}"),
+        }
+    }
+
+    fn answered(state: &str, answer: Value) -> Asker {
+        Asker::Stateless {
+            state: Some(state.to_owned()),
+            responses: Some([(Question::KEY.to_owned(), answer)].into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sealed_state_is_bound_single_use_and_expires() {
+        let keys = vec![("k1".to_owned(), vec![7u8; 32])];
+        let c = confirmations(ConfirmationConfig::default().state_keys(keys.clone()));
+        let (p, args) = (plan("running"), json!({"id": 9}));
+        let accept = json!({"action": "accept", "content": {"name": "shop"}});
+
+        let state = first(&c, &args, &p);
+        let other_args = confirm(
+            &c,
+            json!({"id": 10}),
+            answered(&state, accept.clone()),
+            &p,
+            &p,
+        );
+        assert_eq!(reason(other_args.await), RefusalReason::Validation);
+        let ok = confirm(&c, args.clone(), answered(&state, accept.clone()), &p, &p).await;
+        assert_eq!(ok.unwrap().via, "request_state");
+        let again = confirm(&c, args.clone(), answered(&state, accept.clone()), &p, &p).await;
+        assert_eq!(reason(again), RefusalReason::Replayed);
+
+        // Another replica with the same keys opens it; one with other keys does not.
+        let state = first(&c, &args, &p);
+        let replica = confirmations(ConfirmationConfig::default().state_keys(keys));
+        let ok = confirm(
+            &replica,
+            args.clone(),
+            answered(&state, accept.clone()),
+            &p,
+            &p,
+        )
+        .await;
+        assert!(ok.is_ok());
+        let stranger = confirmations(ConfirmationConfig::default());
+        let state = first(&c, &args, &p);
+        let foreign = confirm(
+            &stranger,
+            args.clone(),
+            answered(&state, accept.clone()),
+            &p,
+            &p,
+        );
+        assert_eq!(reason(foreign.await), RefusalReason::Validation);
+
+        let declined = confirm(
+            &c,
+            args.clone(),
+            answered(&state, json!({"action": "decline"})),
+            &p,
+            &p,
+        );
+        assert_eq!(reason(declined.await), RefusalReason::Declined);
+        // The plan computed on the retry is compared with the one the person saw.
+        let state = first(&c, &args, &p);
+        let moved = plan("stopped");
+        let stale = confirm(
+            &c,
+            args.clone(),
+            answered(&state, accept.clone()),
+            &moved,
+            &moved,
+        );
+        assert_eq!(reason(stale.await), RefusalReason::StaleConfirmation);
+
+        let brief =
+            confirmations(ConfirmationConfig::default().state_ttl(Duration::from_millis(1)));
+        let state = first(&brief, &args, &p);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let late = confirm(&brief, args, answered(&state, accept), &p, &p).await;
+        assert_eq!(reason(late), RefusalReason::Expired);
+    }
+}
