@@ -1,5 +1,7 @@
 //! [`McpHandler`]: the rmcp `ServerHandler` over a [`WebOpsMcpServer`]. The only module that
-//! imports rmcp; it translates MCP requests into pipeline calls and results back.
+//! speaks rmcp's protocol types; it translates MCP requests into pipeline calls and results
+//! back, and carries a confirmation to the person: `elicitation/create` in a 2025-era
+//! session, an input-required result in 2026-07-28.
 //!
 //! Identity: a request that came over HTTP carries `http::request::Parts` in its extensions,
 //! and the HTTP auth middleware put an [`Identity`] into those parts; a request without parts
