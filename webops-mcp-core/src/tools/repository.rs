@@ -179,29 +179,28 @@ fn checked_url(
     Ok(url.to_string())
 }
 
-/// `(user, host, path)` of an scp-like `[user@]host:path`, when `repository` is one: a colon
-/// before any slash, and a user part, a dot or brackets in the host, or a host that is
-/// allowed by name (so `javascript:alert(1)` is read as a scheme).
+/// `(user, host, path)` of an scp-like `[user@]host:path`, when `repository` is one: a user
+/// part before the host, or a colon after a host with a dot, brackets or a host allowed by
+/// name (so `javascript:alert(1)` is read as a scheme).
 fn scp_parts<'a>(
     repository: &'a str,
     policy: &RepositoryPolicy,
 ) -> Option<(&'a str, &'a str, &'a str)> {
-    let colon = repository.find(':')?;
-    if repository[..colon].contains('/') {
+    let head = &repository[..repository.find('/').unwrap_or(repository.len())];
+    let (user, rest) = match head.rfind('@') {
+        Some(at) => (&repository[..at], &repository[at + 1..]),
+        None => ("", repository),
+    };
+    // An IPv6 literal holds colons: the host ends at its closing bracket.
+    let (host, path) = if rest.starts_with('[') {
+        let close = rest.find("]:")?;
+        (&rest[..=close], &rest[close + 2..])
+    } else {
+        rest.split_once(':')?
+    };
+    if host.contains('/') {
         return None;
     }
-    // An IPv6 literal holds colons: the host ends at its closing bracket.
-    let (user_host, path) = match repository.find('[') {
-        Some(open) if open < colon => {
-            let close = repository.find("]:")?;
-            (&repository[..=close], &repository[close + 2..])
-        }
-        _ => (&repository[..colon], &repository[colon + 1..]),
-    };
-    let (user, host) = match user_host.rsplit_once('@') {
-        Some((user, host)) => (user, host),
-        None => ("", user_host),
-    };
     let looks_scp =
         !user.is_empty() || host.contains('.') || host.starts_with('[') || policy.allows_host(host);
     looks_scp.then_some((user, host, path))

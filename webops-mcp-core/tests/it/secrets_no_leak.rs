@@ -246,6 +246,10 @@ async fn no_tool_output_or_audit_record_contains_an_env_var_value() {
         call.starts_with("webops_get_status {\"deployment_id\":\"private-app\"")
             && structured.contains("https://<redacted>@github.com/acme/private.git")
     }));
-    // The deploy with a token in its repository URL really created the deployment.
-    assert!(mock.deployment_id("cloned").is_some());
+    // The deploy with a token in its repository URL was refused before it reached WebOps.
+    assert!(mock.deployment_id("cloned").is_none());
+    assert!(seen.iter().any(|(call, text, _)| {
+        call.starts_with("webops_deploy_app {\"app_name\":\"cloned\"")
+            && text.contains("it contains a password")
+    }));
 }

@@ -5,10 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{Env, RecordingSink};
+use crate::support::{Env, RecordingSink, admin, client, tool_security};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use webops_mcp_core::ToolErrorKind;
+use webops_mcp_core::{
+    MemorySink, RepositoryPolicy, RepositoryScheme, ToolErrorKind, WebOpsMcpServer,
+};
 use webops_mcp_testkit::{Fault, MockWebOps};
 
 const TOOL: &str = "webops_deploy_app";
@@ -213,17 +215,32 @@ async fn a_failed_deployment_is_an_error_with_its_log_tail() {
 }
 
 #[tokio::test]
-async fn an_invalid_repository_url_fails_the_build() {
-    let env = Env::with(MockWebOps::builder()).await;
-    let msg = env
-        .err(
+async fn a_repository_that_cannot_be_cloned_fails_the_build() {
+    // An operator allowed http://; this mock clones https:// only, so the build fails.
+    let mock = MockWebOps::builder().start().await.unwrap();
+    let server = WebOpsMcpServer::builder()
+        .api(Arc::new(client(&mock)))
+        .audit_sink(Arc::new(MemorySink::new()))
+        .security(tool_security().repositories(
+            RepositoryPolicy::default().schemes([RepositoryScheme::Https, RepositoryScheme::Http]),
+        ))
+        .build()
+        .unwrap();
+    let result = server
+        .handle_tool_call(
             TOOL,
-            json!({"app_name": "plain", "repository": "ftp://example.com/plain",
+            json!({"app_name": "plain", "repository": "http://example.com/plain.git",
                    "wait": true}),
-            ToolErrorKind::Upstream,
+            &admin(),
         )
         .await;
-    assert!(msg.contains("'plain'"), "{msg}");
+    assert_eq!(
+        result.error_kind,
+        Some(ToolErrorKind::Upstream),
+        "{}",
+        result.text()
+    );
+    assert!(result.text().contains("'plain'"), "{}", result.text());
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use webops_mcp_core::{
-    ConfirmationConfig, DestructivePolicy, Fallback, PermissionSet, WritePolicy,
+    ConfirmationConfig, DestructivePolicy, Fallback, PermissionSet, RepositoryPolicy, WritePolicy,
 };
 
 use super::secret::Secret;
@@ -148,6 +148,10 @@ pub(super) struct WebopsFile {
     pub(super) budget_window_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) cache_ttl_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) repository_schemes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) allowed_repository_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -253,7 +257,7 @@ impl FileConfig {
     /// The effective configuration in the file's shape, secrets redacted.
     pub(super) fn redacted_view(config: &Config) -> FileConfig {
         FileConfig {
-            webops: WebopsFile::redacted_view(&config.webops),
+            webops: WebopsFile::redacted_view(&config.webops, &config.security.repositories),
             security: SecurityFile::view(&config.security),
             stdio: StdioFile::view(&config.stdio),
             http: HttpFile::view(&config.http),
@@ -288,7 +292,7 @@ fn redacted() -> Secret {
 }
 
 impl WebopsFile {
-    fn redacted_view(webops: &ClientConfig) -> WebopsFile {
+    fn redacted_view(webops: &ClientConfig, repositories: &RepositoryPolicy) -> WebopsFile {
         WebopsFile {
             api_url: Some(webops.api_url.clone()),
             api_version: Some(webops.api_version.clone()),
@@ -301,6 +305,14 @@ impl WebopsFile {
             budget_requests: Some(webops.budget.requests),
             budget_window_secs: Some(webops.budget.window.as_secs()),
             cache_ttl_secs: Some(webops.cache_ttl.as_secs()),
+            repository_schemes: Some(
+                repositories
+                    .schemes
+                    .iter()
+                    .map(|s| s.as_str().to_owned())
+                    .collect(),
+            ),
+            allowed_repository_hosts: Some(repositories.allowed_hosts.clone()),
         }
     }
 }

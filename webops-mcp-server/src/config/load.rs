@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use webops_client::{ApiFlavor, ClientConfig, Flavor};
-use webops_mcp_core::{ConfirmationConfig, MAX_STATE_TTL, PermissionSet};
+use webops_mcp_core::{
+    ConfirmationConfig, MAX_STATE_TTL, PermissionSet, RepositoryPolicy, RepositoryScheme,
+};
 
 use super::file::{
     ConfirmationsFile, FileConfig, HttpFile, SecurityFile, StdioFile, WebopsFile, parse_file,
@@ -136,9 +138,11 @@ impl ConfigLoader {
         self.env_value(name).map(str::to_owned).or(file)
     }
 
-    fn merge(&self, file: FileConfig, base_dir: &Path, errors: &mut Vec<String>) -> Config {
+    fn merge(&self, mut file: FileConfig, base_dir: &Path, errors: &mut Vec<String>) -> Config {
+        let repositories = merge_repositories(&mut file.webops, errors);
         let webops = self.merge_webops(file.webops, errors);
-        let security = merge_security(file.security, self.read_only, base_dir, errors);
+        let mut security = merge_security(file.security, self.read_only, base_dir, errors);
+        security.repositories = repositories;
         let stdio = merge_stdio(file.stdio, errors);
         let http = self.merge_http(file.http, errors);
         let jwt_secret = self.env_value(env::JWT_SECRET);
@@ -335,6 +339,41 @@ fn merge_webops_limits(file: &WebopsFile, config: &mut ClientConfig, errors: &mu
         }
         config.max_retries = retries;
     }
+}
+
+/// `[webops] repository_schemes` and `allowed_repository_hosts` (file only, like every list):
+/// what a deploy may name as its repository.
+fn merge_repositories(file: &mut WebopsFile, errors: &mut Vec<String>) -> RepositoryPolicy {
+    let mut policy = RepositoryPolicy::default();
+    if let Some(names) = file.repository_schemes.take() {
+        if names.is_empty() {
+            errors.push(
+                "[webops] repository_schemes must name at least one of \"https\", \"http\", \
+                 \"ssh\", \"scp\" (omit it for [\"https\"])"
+                    .to_owned(),
+            );
+        }
+        let mut schemes = Vec::new();
+        for name in names {
+            match name.parse::<RepositoryScheme>() {
+                Ok(scheme) if !schemes.contains(&scheme) => schemes.push(scheme),
+                Ok(_) => {}
+                Err(e) => errors.push(format!("[webops] repository_schemes: {e}")),
+            }
+        }
+        policy = policy.schemes(schemes);
+    }
+    if let Some(hosts) = file.allowed_repository_hosts.take() {
+        let mut allowed = Vec::new();
+        for host in hosts {
+            match RepositoryPolicy::check_allowed_host(&host) {
+                Ok(()) => allowed.push(host),
+                Err(e) => errors.push(format!("[webops] allowed_repository_hosts: {e}")),
+            }
+        }
+        policy = policy.allowed_hosts(allowed);
+    }
+    policy
 }
 
 /// `[http] allowed_hosts`: host names, optionally with a port.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use webops_client::{ApiFlavor, ClientConfig};
-use webops_mcp_core::{ConfirmationConfig, PermissionSet, SecurityConfig};
+use webops_mcp_core::{ConfirmationConfig, PermissionSet, RepositoryPolicy, SecurityConfig};
 
 use super::file::FileConfig;
 use super::secret::{REDACTED, Secret};
@@ -54,6 +54,9 @@ pub struct SecuritySettings {
     pub audit_log: Option<PathBuf>,
     /// Offer only read tools.
     pub read_only: bool,
+    /// What a deploy may name as its repository: `[webops] repository_schemes` and
+    /// `[webops] allowed_repository_hosts`.
+    pub repositories: RepositoryPolicy,
 }
 
 impl Default for SecuritySettings {
@@ -64,6 +67,7 @@ impl Default for SecuritySettings {
             audit_logging: true,
             audit_log: None,
             read_only: false,
+            repositories: RepositoryPolicy::default(),
         }
     }
 }
@@ -76,6 +80,7 @@ impl SecuritySettings {
             .max_concurrent_requests(self.max_concurrent_requests)
             .audit_logging(self.audit_logging)
             .read_only(self.read_only)
+            .repositories(self.repositories.clone())
     }
 }
 

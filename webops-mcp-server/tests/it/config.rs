@@ -977,3 +977,69 @@ async fn check_config_probes_the_server_once_for_the_auto_flavor() {
         "{line}"
     );
 }
+
+#[test]
+fn repository_schemes_and_allowed_hosts_are_read_and_checked() {
+    use webops_mcp_core::RepositoryScheme;
+
+    let defaults = Config::loader().load().unwrap();
+    assert_eq!(
+        defaults.security.repositories.schemes,
+        [RepositoryScheme::Https]
+    );
+    assert!(defaults.security.repositories.allowed_hosts.is_empty());
+    let toml = defaults.to_redacted_toml();
+    assert!(toml.contains("repository_schemes = [\"https\"]"), "{toml}");
+    assert!(toml.contains("allowed_repository_hosts = []"), "{toml}");
+
+    let config = Config::loader()
+        .toml(
+            "[webops]\nrepository_schemes = [\"https\", \"http\", \"scp\"]\n\
+             allowed_repository_hosts = [\"127.0.0.1\", \"Git.Corp.Internal\", \"[fd00::1]\"]\n",
+        )
+        .load()
+        .unwrap();
+    let policy = &config.security.repositories;
+    assert_eq!(
+        policy.schemes,
+        [
+            RepositoryScheme::Https,
+            RepositoryScheme::Http,
+            RepositoryScheme::Scp
+        ]
+    );
+    assert!(policy.allows_host("git.corp.internal"));
+    assert!(policy.allows_host("fd00::1"));
+    assert_eq!(config.security.to_core().repositories, *policy);
+    let toml = config.to_redacted_toml();
+    assert!(
+        toml.contains("repository_schemes = [\n    \"https\",\n    \"http\",\n    \"scp\",\n]")
+            || toml.contains("repository_schemes = [\"https\", \"http\", \"scp\"]"),
+        "{toml}"
+    );
+
+    let errors = errors_of(
+        Config::loader()
+            .toml(
+                "[webops]\nrepository_schemes = [\"https\", \"file\", \"HTTP\"]\n\
+                 allowed_repository_hosts = [\"https://git.corp\", \"git.corp/x\", \"ok.corp\"]\n",
+            )
+            .load(),
+    );
+    let all = errors.join("\n");
+    for needle in [
+        "[webops] repository_schemes: unknown repository scheme \"file\"; allowed: \"https\", \"http\", \"ssh\", \"scp\"",
+        "[webops] repository_schemes: unknown repository scheme \"HTTP\"",
+        "[webops] allowed_repository_hosts: allowed repository host \"https://git.corp\" is not a host name or an IP address",
+        "[webops] allowed_repository_hosts: allowed repository host \"git.corp/x\"",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+    assert_eq!(errors.len(), 4, "{all}");
+    assert!(
+        one_error("[webops]\nrepository_schemes = []\n").contains(
+            "[webops] repository_schemes must name at least one of \"https\", \"http\", \"ssh\", \"scp\""
+        )
+    );
+    assert!(one_error("[webops]\nrepository_scheme = [\"https\"]\n").contains("unknown key"));
+}
