@@ -141,11 +141,7 @@ fn as_object(schema: &Value) -> Map<String, Value> {
 /// How the client of this request can reach its person: `elicitation/create` in a 2025-era
 /// session, an input-required result in 2026-07-28, when it declared form elicitation.
 fn asker(context: &RequestContext<RoleServer>, request: &mut CallToolRequestParams) -> Asker {
-    let can_elicit = context
-        .client_capabilities()
-        .and_then(|c| c.elicitation)
-        .is_some_and(|e| e.form.is_some() || e.url.is_none());
-    if !can_elicit {
+    if !can_elicit(context) {
         return Asker::None;
     }
     if context
@@ -161,6 +157,15 @@ fn asker(context: &RequestContext<RoleServer>, request: &mut CallToolRequestPara
             peer: context.peer.clone(),
         }))
     }
+}
+
+/// Whether the client of this request declared form elicitation (an elicitation capability
+/// that names neither mode means form).
+fn can_elicit(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .client_capabilities()
+        .and_then(|c| c.elicitation)
+        .is_some_and(|e| e.form.is_some() || e.url.is_none())
 }
 
 /// Asks the person of a 2025-era session with `elicitation/create` (form mode).
@@ -249,9 +254,7 @@ impl ServerHandler for McpHandler {
     ) -> Result<ListToolsResult, ErrorData> {
         let identity = self.identity(&context.extensions);
         let server = &self.inner.server;
-        let can_ask = context
-            .client_capabilities()
-            .is_some_and(|c| c.elicitation.is_some());
+        let can_ask = can_elicit(&context);
         let tools = server
             .registry()
             .definitions_for(&identity, server.read_only())
