@@ -78,9 +78,12 @@ fn describe(error: &ValidationError<'_>, schema: &Value) -> (String, String) {
                 Some(Some(values)) if !values.is_empty() => {
                     format!("{shown} is not one of {}", or_list(&values))
                 }
-                _ => match here.and_then(type_hint) {
-                    Some(types) => format!("{shown} is not valid: expected {types}"),
-                    None => plain(error, &shown),
+                _ => match (here.and_then(branch_descriptions), here.and_then(type_hint)) {
+                    (Some(allowed), _) => {
+                        format!("{shown} is not valid; allowed: {}", allowed.join("; or "))
+                    }
+                    (None, Some(types)) => format!("{shown} is not valid: expected {types}"),
+                    (None, None) => plain(error, &shown),
                 },
             }
         }
@@ -93,6 +96,19 @@ fn describe(error: &ValidationError<'_>, schema: &Value) -> (String, String) {
             }
         }
         ValidationErrorKind::Type { kind } => type_mismatch(kind, error, &shown),
+        // The pattern, and what it means in words when its schema describes it.
+        ValidationErrorKind::Pattern { pattern } => {
+            let described = parent_schema(schema, schema_path)
+                .and_then(|s| s.get("description"))
+                .and_then(Value::as_str);
+            match described {
+                Some(what) => format!(
+                    "{shown} does not match {pattern} (what is allowed: {})",
+                    what.replace('\n', " ")
+                ),
+                None => format!("{shown} does not match {pattern}"),
+            }
+        }
         _ => plain(error, &shown),
     };
     (
@@ -217,6 +233,27 @@ fn allowed_values(schema: &Value) -> Option<Vec<String>> {
         all.extend(allowed_values(branch)?);
     }
     Some(all)
+}
+
+/// What each branch of an `anyOf`/`oneOf` allows, in the words of its `description` (nested
+/// choices flattened, `null` left out); `None` unless every branch describes itself.
+fn branch_descriptions(schema: &Value) -> Option<Vec<String>> {
+    let branches = schema
+        .get("anyOf")
+        .or_else(|| schema.get("oneOf"))
+        .and_then(Value::as_array)?;
+    let mut all = Vec::new();
+    for branch in branches {
+        if branch.get("type").and_then(Value::as_str) == Some("null") {
+            continue;
+        }
+        if branch.get("anyOf").is_some() || branch.get("oneOf").is_some() {
+            all.extend(branch_descriptions(branch)?);
+        } else {
+            all.push(branch.get("description")?.as_str()?.replace('\n', " "));
+        }
+    }
+    (!all.is_empty()).then_some(all)
 }
 
 /// "integer or string", from `type` or the branches of `anyOf`/`oneOf`.
@@ -464,6 +501,52 @@ mod tests {
         );
         // Without a description, jsonschema's own wording.
         assert!(msg.contains("/other: "), "{msg}");
+    }
+
+    #[test]
+    fn a_choice_whose_branches_describe_themselves_says_what_each_allows() {
+        let validator = ArgsValidator::new(json!({
+            "type": "object",
+            "properties": {
+                "deployment_id": {"anyOf": [
+                    {"anyOf": [
+                        {"type": "integer", "minimum": 1, "description": "an id of at least 1"},
+                        {"type": "string", "pattern": "^[a-z]+$", "description": "a name"}
+                    ]},
+                    {"type": "null"}
+                ]},
+                "app_name": {"type": "string", "pattern": "^[a-z]+$",
+                             "description": "lowercase\nletters only"},
+                "bare": {"type": "string", "pattern": "^x$"}
+            }
+        }))
+        .unwrap();
+        assert!(validator.check("t", &json!({"deployment_id": 3})).is_ok());
+        assert!(
+            validator
+                .check("t", &json!({"deployment_id": null}))
+                .is_ok()
+        );
+        for bad in [json!(-1), json!(0), json!(" shop")] {
+            let err = validator
+                .check("t", &json!({"deployment_id": bad}))
+                .unwrap_err();
+            let expected = format!(
+                "/deployment_id: {bad} is not valid; allowed: an id of at least 1; or a name"
+            );
+            assert!(err.message().contains(&expected), "{}", err.message());
+        }
+        let err = validator
+            .check("t", &json!({"app_name": "Shop", "bare": "y"}))
+            .unwrap_err();
+        let msg = err.message();
+        assert!(
+            msg.contains(
+                r#"/app_name: "Shop" does not match ^[a-z]+$ (what is allowed: lowercase letters only)"#
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains(r#"/bare: "y" does not match ^x$"#), "{msg}");
     }
 
     #[test]

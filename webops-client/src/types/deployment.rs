@@ -201,7 +201,35 @@ impl std::ops::Deref for DeploymentDetail {
     }
 }
 
-/// A deployment named by numeric id or by name. A string of digits is an id.
+/// The rule every deployment name follows, as a regular expression: lowercase letters,
+/// digits and hyphens, 1 to 63 characters, starting with a letter. [`is_deployment_name`]
+/// checks it without a regex engine.
+pub const DEPLOYMENT_NAME_PATTERN: &str = "^[a-z][a-z0-9-]{0,62}$";
+
+/// The rule of a reference given as a string, as a regular expression: an id's digits (no
+/// sign, leading zero or space) or a name following [`DEPLOYMENT_NAME_PATTERN`].
+pub const DEPLOYMENT_REF_PATTERN: &str = "^([1-9][0-9]*|[a-z][a-z0-9-]{0,62})$";
+
+/// The deployment name rule in words, for messages that say what is allowed.
+pub const DEPLOYMENT_NAME_RULE: &str =
+    "lowercase letters, digits and hyphens, 1 to 63 characters, starting with a letter";
+
+/// Whether `name` follows [`DEPLOYMENT_NAME_PATTERN`].
+pub fn is_deployment_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    matches!(bytes.first(), Some(b'a'..=b'z'))
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+}
+
+/// A deployment named by numeric id or by name.
+///
+/// From a string, [`str::parse`] is the strict reading: a positive id written as digits with
+/// no sign, leading zero or space, or else an exact name following
+/// [`DEPLOYMENT_NAME_PATTERN`]; anything else is an [`InvalidDeploymentRef`]. Nothing is
+/// trimmed or guessed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DeploymentRef {
     /// The numeric id.
@@ -225,21 +253,95 @@ impl From<i64> for DeploymentRef {
     }
 }
 
+/// The lenient, infallible reading, exact as well: a positive id's canonical digits are an
+/// id, every other string is a name as given (never trimmed), which finds nothing unless a
+/// deployment has exactly that name. Use [`str::parse`] to refuse what is neither.
 impl From<&str> for DeploymentRef {
     fn from(s: &str) -> Self {
-        let trimmed = s.trim();
-        match trimmed.parse::<i64>() {
-            Ok(id) if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) => {
-                DeploymentRef::Id(id)
-            }
-            _ => DeploymentRef::Name(trimmed.to_owned()),
+        match canonical_id(s) {
+            Some(Ok(id)) => DeploymentRef::Id(id),
+            _ => DeploymentRef::Name(s.to_owned()),
         }
     }
 }
 
 impl From<String> for DeploymentRef {
     fn from(s: String) -> Self {
-        DeploymentRef::from(s.as_str())
+        match canonical_id(&s) {
+            Some(Ok(id)) => DeploymentRef::Id(id),
+            _ => DeploymentRef::Name(s),
+        }
+    }
+}
+
+impl FromStr for DeploymentRef {
+    type Err = InvalidDeploymentRef;
+
+    fn from_str(s: &str) -> Result<Self, InvalidDeploymentRef> {
+        match canonical_id(s) {
+            Some(Ok(id)) => Ok(DeploymentRef::Id(id)),
+            Some(Err(())) => Err(InvalidDeploymentRef::new(s, "it is too large for an id")),
+            None if is_deployment_name(s) => Ok(DeploymentRef::Name(s.to_owned())),
+            None => Err(InvalidDeploymentRef::new(s, why_not(s))),
+        }
+    }
+}
+
+/// `Some(Ok(id))` for the digits of a positive id (no sign, leading zero or space),
+/// `Some(Err(()))` for such digits beyond `i64`, `None` for anything else.
+fn canonical_id(s: &str) -> Option<Result<i64, ()>> {
+    let bytes = s.as_bytes();
+    let canonical =
+        matches!(bytes.first(), Some(b'1'..=b'9')) && bytes.iter().all(u8::is_ascii_digit);
+    canonical.then(|| s.parse::<i64>().map_err(|_| ()))
+}
+
+/// Why `s` is neither an id nor a name.
+fn why_not(s: &str) -> &'static str {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if s.is_empty() {
+        "it is empty"
+    } else if s.trim() != s || s.chars().any(char::is_whitespace) {
+        "it contains spaces"
+    } else if s.starts_with(['-', '+']) && digits(&s[1..]) {
+        "an id has no sign"
+    } else if digits(s) && s.bytes().all(|b| b == b'0') {
+        "ids start at 1"
+    } else if digits(s) {
+        "an id has no leading zero"
+    } else if s.chars().any(|c| c.is_ascii_uppercase()) {
+        "names have no capital letters"
+    } else if s.chars().count() > 63 {
+        "names are at most 63 characters"
+    } else {
+        "it is not a name"
+    }
+}
+
+/// A string that is neither a deployment id nor a deployment name; its message says what was
+/// wrong and what is allowed, and shows at most the first 40 characters of the string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{shown} is not a deployment reference ({why}): give a numeric id (an integer of at least \
+     1, or its digits as a string with no sign, leading zero or space) or an exact deployment \
+     name ({DEPLOYMENT_NAME_RULE})"
+)]
+#[non_exhaustive]
+pub struct InvalidDeploymentRef {
+    shown: String,
+    why: &'static str,
+}
+
+impl InvalidDeploymentRef {
+    fn new(s: &str, why: &'static str) -> Self {
+        let mut shown: String = s.chars().take(40).collect();
+        if shown.len() < s.len() {
+            shown.push('…');
+        }
+        InvalidDeploymentRef {
+            shown: format!("{shown:?}"),
+            why,
+        }
     }
 }
 
@@ -248,14 +350,75 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deployment_ref_parses_digits_as_id() {
+    fn deployment_ref_reads_canonical_digits_as_id_and_never_trims() {
         assert_eq!(DeploymentRef::from("42"), DeploymentRef::Id(42));
-        assert_eq!(DeploymentRef::from(" 7 "), DeploymentRef::Id(7));
         assert_eq!(
-            DeploymentRef::from("shop-api"),
+            DeploymentRef::from(" 7 "),
+            DeploymentRef::Name(" 7 ".into())
+        );
+        assert_eq!(
+            DeploymentRef::from("007"),
+            DeploymentRef::Name("007".into())
+        );
+        assert_eq!(
+            DeploymentRef::from("shop-api".to_owned()),
             DeploymentRef::Name("shop-api".into())
         );
         assert_eq!(DeploymentRef::from("-1"), DeploymentRef::Name("-1".into()));
+    }
+
+    #[test]
+    fn deployment_ref_parse_takes_ids_and_names_and_refuses_the_rest() {
+        assert_eq!("42".parse(), Ok(DeploymentRef::Id(42)));
+        assert_eq!(
+            "9223372036854775807".parse(),
+            Ok(DeploymentRef::Id(i64::MAX))
+        );
+        assert_eq!(
+            "shop-api".parse(),
+            Ok(DeploymentRef::Name("shop-api".into()))
+        );
+        assert_eq!("a".parse(), Ok(DeploymentRef::Name("a".into())));
+        let longest = format!("a{}", "b".repeat(62));
+        assert_eq!(longest.parse(), Ok(DeploymentRef::Name(longest.clone())));
+        for (bad, why) in [
+            ("-1", "an id has no sign"),
+            ("+5", "an id has no sign"),
+            ("0", "ids start at 1"),
+            ("000", "ids start at 1"),
+            ("00101", "an id has no leading zero"),
+            (" 00101", "it contains spaces"),
+            (" shop", "it contains spaces"),
+            ("shop ", "it contains spaces"),
+            ("", "it is empty"),
+            ("Shop", "names have no capital letters"),
+            ("9223372036854775808", "too large"),
+            ("1-shop", "it is not a name"),
+            ("shop_api", "it is not a name"),
+            ("sh\u{0}op", "it is not a name"),
+            ("é", "it is not a name"),
+        ] {
+            let err = bad.parse::<DeploymentRef>().unwrap_err().to_string();
+            assert!(err.contains(why), "{bad:?}: {err}");
+            assert!(err.contains("give a numeric id"), "{err}");
+            assert!(err.contains("starting with a letter"), "{err}");
+        }
+        let long = format!("a{}", "b".repeat(63));
+        let err = long.parse::<DeploymentRef>().unwrap_err().to_string();
+        assert!(err.contains("at most 63"), "{err}");
+        assert!(err.contains('…') && !err.contains(&long), "{err}");
+    }
+
+    #[test]
+    fn the_name_rule_matches_its_pattern() {
+        for good in ["a", "shop-api", "a1", "z-", "game-2048"] {
+            assert!(is_deployment_name(good), "{good}");
+        }
+        for bad in ["", "1a", "-a", "Shop", "a_b", "a.b", " a", "é"] {
+            assert!(!is_deployment_name(bad), "{bad}");
+        }
+        assert!(is_deployment_name(&"a".repeat(63)));
+        assert!(!is_deployment_name(&"a".repeat(64)));
     }
 
     #[test]

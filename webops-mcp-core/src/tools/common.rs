@@ -8,41 +8,77 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use webops_client::{
-    Deployment, DeploymentDetail, DeploymentRef, Environment, Error as ApiError,
-    ErrorKind as ApiErrorKind, WebOpsApiExt,
+    DEPLOYMENT_NAME_RULE, DEPLOYMENT_REF_PATTERN, Deployment, DeploymentDetail, DeploymentRef,
+    Environment, Error as ApiError, ErrorKind as ApiErrorKind, WebOpsApiExt,
 };
 
 use super::untrusted::{UntrustedBlock, clean_untrusted};
 use crate::redact::mask_secrets_in_text;
 use crate::tool::{ToolContext, ToolError, ToolErrorKind};
 
-/// The `deployment_id` argument: a numeric id or the deployment's unique name (digits always
-/// mean an id, also in a string).
-// So "2048" is id 2048: deployment names may not be all digits, which webops_deploy_app's
-// input schema enforces.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// The `deployment_id` argument: a deployment's numeric id, or its exact name.
+// An id is an integer of at least 1, or its digits as a string (no sign, leading zero or
+// space); any other string is a name, which follows the app name rule, so "2048" is always
+// id 2048. Nothing is trimmed or guessed: anything else is refused before WebOps is asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
-#[schemars(inline)]
 pub(crate) enum DeploymentId {
-    /// The numeric id.
+    /// A numeric id.
     Id(i64),
-    /// The unique name (a string of digits is read as an id).
+    /// A numeric id's digits, or a name.
     Name(String),
 }
 
+/// By hand: schemars cannot put a minimum or a pattern on the variants of an untagged enum.
+/// Each branch's description says what it allows (validation messages quote them).
+impl JsonSchema for DeploymentId {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DeploymentId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "a numeric id: an integer of at least 1"
+                },
+                {
+                    "type": "string",
+                    "pattern": DEPLOYMENT_REF_PATTERN,
+                    "description": format!(
+                        "a string: a numeric id's digits (no sign, leading zero or space), or \
+                         the deployment's exact name ({DEPLOYMENT_NAME_RULE})"
+                    )
+                }
+            ]
+        })
+    }
+}
+
 impl DeploymentId {
-    /// The client's reference; an empty name is an invalid argument.
+    /// The client's reference; anything that is neither an id nor a name is an invalid
+    /// argument that says what is allowed.
     pub(crate) fn to_ref(&self) -> Result<DeploymentRef, ToolError> {
-        let reference = match self {
-            DeploymentId::Id(id) => DeploymentRef::Id(*id),
-            DeploymentId::Name(name) => DeploymentRef::from(name.as_str()),
-        };
-        match &reference {
-            DeploymentRef::Name(name) if name.is_empty() => Err(ToolError::invalid(
-                "deployment_id must be a deployment's numeric id or its name, not an empty \
-                 string; call webops_list_deployments to see them",
-            )),
-            _ => Ok(reference),
+        match self {
+            DeploymentId::Id(id) if *id >= 1 => Ok(DeploymentRef::Id(*id)),
+            DeploymentId::Id(id) => Err(ToolError::invalid(format!(
+                "deployment_id {id} is not a deployment reference (ids start at 1): give a \
+                 numeric id (an integer of at least 1, or its digits as a string with no sign, \
+                 leading zero or space) or an exact deployment name ({DEPLOYMENT_NAME_RULE}); \
+                 call webops_list_deployments to see them"
+            ))),
+            DeploymentId::Name(name) => name.parse::<DeploymentRef>().map_err(|e| {
+                ToolError::invalid(format!(
+                    "deployment_id {}; call webops_list_deployments to see them",
+                    mask_secrets_in_text(&e.to_string())
+                ))
+            }),
         }
     }
 }
@@ -429,7 +465,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deployment_id_accepts_ids_names_and_digit_strings() {
+    fn deployment_id_accepts_ids_names_and_canonical_digit_strings() {
         let id: DeploymentId = serde_json::from_str("42").unwrap();
         assert_eq!(id.to_ref().unwrap(), DeploymentRef::Id(42));
         let name: DeploymentId = serde_json::from_str("\"shop-api\"").unwrap();
@@ -439,17 +475,57 @@ mod tests {
         );
         let digits: DeploymentId = serde_json::from_str("\"7\"").unwrap();
         assert_eq!(digits.to_ref().unwrap(), DeploymentRef::Id(7));
-        let empty: DeploymentId = serde_json::from_str("\"  \"").unwrap();
-        let err = empty.to_ref().unwrap_err();
-        assert_eq!(err.kind(), ToolErrorKind::InvalidArguments);
     }
 
     #[test]
-    fn deployment_id_schema_is_integer_or_string() {
+    fn deployment_id_refuses_what_is_neither_and_says_what_is_allowed() {
+        for bad in [
+            "-1",
+            "0",
+            "\" 00101\"",
+            "\"00101\"",
+            "\"+5\"",
+            "\" shop\"",
+            "\"  \"",
+            "\"\"",
+            "\"-1\"",
+            "\"Shop\"",
+            "\"ghp_abcdefghijklmnopqrstuvwxyz0123456789\"",
+        ] {
+            let id: DeploymentId = serde_json::from_str(bad).unwrap();
+            let err = id.to_ref().unwrap_err();
+            assert_eq!(err.kind(), ToolErrorKind::InvalidArguments, "{bad}");
+            assert!(
+                err.message().contains("give a numeric id"),
+                "{bad}: {}",
+                err.message()
+            );
+            assert!(
+                err.message().contains("starting with a letter"),
+                "{}",
+                err.message()
+            );
+            assert!(!err.message().contains("ghp_abcdef"), "{}", err.message());
+        }
+    }
+
+    #[test]
+    fn deployment_id_schema_says_what_is_allowed() {
         let schema = schemars::schema_for!(DeploymentId);
         let any_of = schema.get("anyOf").and_then(|v| v.as_array()).unwrap();
-        let types: Vec<_> = any_of.iter().map(|s| s["type"].clone()).collect();
-        assert_eq!(types, vec![serde_json::json!("integer"), "string".into()]);
+        assert_eq!(any_of[0]["type"], "integer");
+        assert_eq!(any_of[0]["minimum"], 1);
+        assert_eq!(any_of[1]["type"], "string");
+        assert_eq!(any_of[1]["pattern"], DEPLOYMENT_REF_PATTERN);
+        let pattern = regex::Regex::new(DEPLOYMENT_REF_PATTERN).unwrap();
+        for good in ["1", "2048", "shop-api", "a"] {
+            assert!(pattern.is_match(good), "{good}");
+        }
+        for bad in [
+            "0", "-1", "+5", "00101", " 00101", " shop", "Shop", "", "1a",
+        ] {
+            assert!(!pattern.is_match(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use webops_client::{
-    Change, DatabaseType, DeploymentStatus, Environment, ErrorKind as ApiErrorKind, NO_ENVIRONMENT,
-    NewDeployment, WebOpsApiExt,
+    Change, DEPLOYMENT_NAME_PATTERN, DEPLOYMENT_NAME_RULE, DatabaseType, DeploymentStatus,
+    Environment, ErrorKind as ApiErrorKind, NO_ENVIRONMENT, NewDeployment, WebOpsApiExt,
+    is_deployment_name,
 };
 
 mod wait;
@@ -19,6 +20,7 @@ use super::repository::check_repository;
 use crate::config::RepositoryPolicy;
 use crate::identity::Permission;
 use crate::plan::{Plan, Target, is_production};
+use crate::redact::mask_secrets_in_text;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
 
 /// Deploys an app; see [`Tool::DESCRIPTION`].
@@ -43,6 +45,24 @@ impl DeployApp {
             max_wait: Duration::from_secs(600),
             repositories,
         }
+    }
+
+    /// Checks what no request may carry, before anything is sent: the app name follows the
+    /// name rule, and WebOps is handed only a repository it may clone. Returns the repository
+    /// URL to send.
+    fn checked_repository(&self, args: &DeployAppArgs) -> Result<String, ToolError> {
+        if !is_deployment_name(&args.app_name) {
+            let mut shown: String = args.app_name.chars().take(40).collect();
+            if shown.len() < args.app_name.len() {
+                shown.push('…');
+            }
+            return Err(ToolError::invalid(format!(
+                "app_name {:?} is not allowed: a deployment name has {DEPLOYMENT_NAME_RULE} \
+                 (e.g. \"shop-api\")",
+                mask_secrets_in_text(&shown)
+            )));
+        }
+        check_repository(&args.repository, &self.repositories).map_err(ToolError::invalid)
     }
 
     /// A deploy tool that polls every `poll_interval` and gives up waiting after `max_wait`.
@@ -119,14 +139,10 @@ fn yes() -> Given<bool> {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeployAppArgs {
-    /// Unique name of the new deployment (e.g. "shop-api"); later calls refer to it by this
-    /// name or by the numeric id this tool returns. Not digits only: a deployment_id made of
-    /// digits always means a numeric id.
-    #[schemars(length(min = 1, max = 100))]
-    #[schemars(extend("not" = {
-        "pattern": "^[0-9]+$",
-        "description": "digits only (a deployment_id of digits always means a numeric id)"
-    }))]
+    /// Unique name of the new deployment: lowercase letters, digits and hyphens, 1 to 63
+    /// characters, starting with a letter (e.g. "shop-api"). Later calls refer to it by this
+    /// name or by the numeric id this tool returns.
+    #[schemars(regex(pattern = DEPLOYMENT_NAME_PATTERN))]
     pub(crate) app_name: String,
     /// Git repository to deploy, as an https URL of a public Git host, without credentials
     /// (e.g. "https://github.com/acme/shop.git"). Internal hosts, other schemes and URLs with
@@ -217,9 +233,7 @@ impl Tool for DeployApp {
         ctx: &ToolContext,
         mut args: DeployAppArgs,
     ) -> Result<DeployAppOutput, ToolError> {
-        // Before anything is sent: WebOps is handed only a repository it may clone.
-        args.repository =
-            check_repository(&args.repository, &self.repositories).map_err(ToolError::invalid)?;
+        args.repository = self.checked_repository(&args)?;
         let capabilities = ctx
             .api()
             .capabilities()
@@ -301,8 +315,7 @@ impl Tool for DeployApp {
     }
 
     async fn plan(&self, ctx: &ToolContext, args: &DeployAppArgs) -> Result<Plan, ToolError> {
-        let repository =
-            check_repository(&args.repository, &self.repositories).map_err(ToolError::invalid)?;
+        let repository = self.checked_repository(args)?;
         let capabilities = ctx
             .api()
             .capabilities()
@@ -459,6 +472,62 @@ mod tests {
         DeployApp::default().call(&ctx, args(false)).await.unwrap();
         let keys = keys.lock().unwrap();
         assert_ne!(keys[0], keys[1]);
+    }
+
+    #[tokio::test]
+    async fn bad_names_and_repositories_are_refused_before_anything_is_sent() {
+        // No expectations: any request to the API fails the test.
+        let ctx = ctx(MockWebOpsApi::new());
+        let long = "a".repeat(64);
+        for (name, repository, expected) in [
+            (
+                "Shop",
+                "https://github.com/acme/shop.git",
+                "app_name \"Shop\" is not allowed",
+            ),
+            (
+                "2048",
+                "https://github.com/acme/shop.git",
+                "starting with a letter",
+            ),
+            ("shop_api", "https://github.com/acme/shop.git", "hyphens"),
+            (
+                " shop",
+                "https://github.com/acme/shop.git",
+                "app_name \" shop\"",
+            ),
+            (
+                long.as_str(),
+                "https://github.com/acme/shop.git",
+                "1 to 63 characters",
+            ),
+            ("blog", "file:///etc/passwd", "file: URLs are not accepted"),
+            (
+                "blog",
+                "https://10.0.0.5/x.git",
+                "10.0.0.5 is a private address",
+            ),
+        ] {
+            let args: DeployAppArgs =
+                serde_json::from_value(json!({"app_name": name, "repository": repository}))
+                    .unwrap();
+            for plan in [false, true] {
+                let err = if plan {
+                    DeployApp::default().plan(&ctx, &args).await.unwrap_err()
+                } else {
+                    DeployApp::default()
+                        .call(&ctx, args.clone())
+                        .await
+                        .unwrap_err()
+                };
+                assert_eq!(err.kind(), ToolErrorKind::InvalidArguments, "{name}");
+                assert!(
+                    err.message().contains(expected),
+                    "{name}: {}",
+                    err.message()
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -165,14 +165,18 @@ fn the_public_contract_of_the_parameters() {
     assert_eq!(p["memory_limit"]["default"], "512M");
     assert_eq!(p["ssl_enabled"]["default"], true);
     assert_eq!(p["wait"]["default"], false);
-    // Digits always mean an id, so a name may not be all digits.
-    assert_eq!(p["app_name"]["not"]["pattern"], "^[0-9]+$");
+    // One name rule; it starts with a letter, so digits always mean an id.
+    assert_eq!(p["app_name"]["pattern"], "^[a-z][a-z0-9-]{0,62}$");
 
     let status = input("webops_get_status");
     let id = &status["properties"]["deployment_id"];
     let text = id.to_string();
     assert!(
-        text.contains("integer") && text.contains("string"),
+        text.contains(r#""minimum":1"#) && text.contains(r#""type":"integer""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""pattern":"^([1-9][0-9]*|[a-z][a-z0-9-]{0,62})$""#),
         "{text}"
     );
     assert_eq!(status["properties"]["include_logs"]["default"], false);
@@ -362,9 +366,14 @@ fn render_docs(definitions: &[ToolDefinition]) -> String {
          <!-- Generated from the tool definitions by `cargo xtask schema`; do not edit. -->\n\n\
          Every tool answers with a readable text block and `structuredContent` that conforms \
          to its output schema. A failure is a result with `isError: true` and a message that \
-         says what to do next. `deployment_id` accepts the numeric id or the deployment's \
-         exact name; digits always mean an id, also as a string (`\"12\"`), so a new \
-         deployment's name may not be all digits. The JSON definitions are checked in under \
+         says what to do next. `deployment_id` accepts the numeric id (an integer of at least 1, \
+         or its digits as a string with no sign, leading zero or space: `\"12\"`) or the \
+         deployment's exact name. A name has lowercase letters, digits and hyphens, 1 to 63 \
+         characters, starting with a letter, so digits always mean an id. A deploy's \
+         `repository` is an `https://` URL of a public Git host, without credentials, unless \
+         the operator allowed more. Arguments outside these rules are refused before anything \
+         reaches WebOps ([safety.md](safety.md#inputs)), and text that comes from WebOps is \
+         fenced as untrusted data. The JSON definitions are checked in under \
          `webops-mcp-core/tests/snapshots/tools/`.\n\n",
     );
     out.push_str("| tool | permission | access |\n|---|---|---|\n");

@@ -113,6 +113,10 @@ async fn arguments_outside_the_contract_are_rejected_before_webops_is_called() {
         json!({"app_name": "x", "repository": "https://g/x.git", "colour": "red"}),
         json!({"app_name": "", "repository": "https://g/x.git"}),
         json!({"app_name": "2048", "repository": "https://g/x.git"}),
+        json!({"app_name": "Shop", "repository": "https://github.com/a/b.git"}),
+        json!({"app_name": "shop_api", "repository": "https://github.com/a/b.git"}),
+        json!({"app_name": "-shop", "repository": "https://github.com/a/b.git"}),
+        json!({"app_name": "a".repeat(64), "repository": "https://github.com/a/b.git"}),
     ] {
         env.err(TOOL, args, ToolErrorKind::InvalidArguments).await;
     }
@@ -120,7 +124,7 @@ async fn arguments_outside_the_contract_are_rejected_before_webops_is_called() {
 }
 
 #[tokio::test]
-async fn an_all_digit_name_is_refused_because_digits_address_an_id() {
+async fn a_name_outside_the_name_rule_is_refused_and_the_rule_is_named() {
     let env = Env::demo().await;
     let msg = env
         .err(
@@ -130,10 +134,15 @@ async fn an_all_digit_name_is_refused_because_digits_address_an_id() {
         )
         .await;
     assert!(
-        msg.contains(r#"/app_name: "2048" is not allowed: it must not be digits only"#),
+        msg.contains(r#"/app_name: "2048" does not match ^[a-z][a-z0-9-]{0,62}$"#),
         "{msg}"
     );
-    assert!(msg.contains("numeric id"), "{msg}");
+    assert!(
+        msg.contains(
+            "lowercase letters, digits and hyphens, 1 to 63 characters, starting with a letter"
+        ),
+        "{msg}"
+    );
     assert!(env.mock.requests().is_empty());
     // Digits in a name are fine alongside other characters.
     let (out, _) = env
