@@ -1,8 +1,11 @@
 //! Turning an HTTP answer into data or an [`Error`]: the success and error envelopes, the
 //! mapping of statuses and API codes to [`ErrorKind`]s, and plain-words messages.
 //!
-//! Everything quoted from the server passes through [`redact`], so a server that echoes the
-//! API token cannot leak it into an error message.
+//! An error's [`Error::message`] is this client's own words; what the server wrote is kept
+//! apart as untrusted data: an envelope's `message`, a body that is not an envelope and a
+//! redirect's target as [`Error::upstream_text`], an envelope's per-field `details` as
+//! [`Error::details`]. Both are passed through [`redact`], so a server that echoes the API
+//! token cannot leak it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -135,14 +138,22 @@ pub(crate) fn error_from_answer(
         None => (
             kind_of_status(status, endpoint),
             None,
-            body_snippet(&answer.body, token),
+            if answer.body.iter().all(u8::is_ascii_whitespace) {
+                String::new()
+            } else {
+                body_snippet(&answer.body, token)
+            },
             BTreeMap::new(),
         ),
     };
-    let message = describe(kind, endpoint, answer, &detail, &details);
+    let message = describe(kind, endpoint, answer);
+    let quoted = quoted_text(answer, &detail, token);
     let mut error = Error::new(kind, message)
         .with_status(status)
         .with_details(details);
+    if !quoted.is_empty() {
+        error = error.with_upstream_text(quoted);
+    }
     if let Some(code) = code {
         error = error.with_code(code);
     }
@@ -185,14 +196,26 @@ pub(crate) fn kind_of_status(status: u16, endpoint: Endpoint<'_>) -> ErrorKind {
     }
 }
 
-/// The plain-words message of an error answer.
-fn describe(
-    kind: ErrorKind,
-    endpoint: Endpoint<'_>,
-    answer: &RawAnswer,
-    detail: &str,
-    details: &BTreeMap<String, Vec<String>>,
-) -> String {
+/// What the server wrote in an error answer besides its per-field `details`, one untrusted
+/// text: its message (or body) and where it redirected to; at most [`SNIPPET_CHARS`] × 2
+/// characters.
+fn quoted_text(answer: &RawAnswer, detail: &str, token: Option<&str>) -> String {
+    let mut out = detail.to_owned();
+    if (300..400).contains(&answer.status)
+        && let Some(location) = &answer.location
+    {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str("redirected to ");
+        out.push_str(&redact(location, token));
+    }
+    collapse(&out, SNIPPET_CHARS * 2)
+}
+
+/// The plain-words message of an error answer: this client's words only (what the server
+/// wrote is [`quoted_text`]).
+fn describe(kind: ErrorKind, endpoint: Endpoint<'_>, answer: &RawAnswer) -> String {
     let status = answer.status;
     let wait = answer
         .retry_after
@@ -218,17 +241,10 @@ fn describe(
                 endpoint.method, endpoint.template
             );
         }
-        _ if (300..400).contains(&status) => {
-            let to = answer
-                .location
-                .as_deref()
-                .map(|l| format!(" to {l}"))
-                .unwrap_or_default();
-            format!(
-                "WebOps redirected {} {}{to} ({status}); check the API URL",
-                endpoint.method, endpoint.template
-            )
-        }
+        _ if (300..400).contains(&status) => format!(
+            "WebOps redirected {} {} ({status}); check the API URL",
+            endpoint.method, endpoint.template
+        ),
         _ if (500..600).contains(&status) => {
             format!("WebOps failed with an internal error ({status})")
         }
@@ -237,16 +253,6 @@ fn describe(
             endpoint.method, endpoint.template
         ),
     };
-    if !detail.is_empty() {
-        message.push_str(": ");
-        message.push_str(detail);
-    }
-    for (n, (field, problems)) in details.iter().enumerate() {
-        message.push_str(if n == 0 { "; " } else { ", " });
-        message.push_str(field);
-        message.push_str(": ");
-        message.push_str(&problems.join(" "));
-    }
     if kind == ErrorKind::Unavailable
         && let Some(wait) = wait
     {
@@ -331,9 +337,16 @@ pub(crate) fn redact(text: &str, token: Option<&str>) -> String {
 }
 
 /// serde_json's description of a decoding failure, without the offending value (a value in
-/// the wrong place could be a secret, e.g. an env var).
+/// the wrong place could be a secret, e.g. an env var, and is the server's words).
 pub(crate) fn describe_json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
+    for prefix in ["unknown variant ", "unknown field "] {
+        if let Some(rest) = text.strip_prefix(prefix)
+            && let Some(at) = rest.find(", expected")
+        {
+            return format!("{prefix}(value hidden){}", &rest[at..]);
+        }
+    }
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = text.strip_prefix(prefix)
             && let Some(at) = rest.rfind(", expected")
@@ -419,9 +432,10 @@ mod tests {
             assert_eq!(e.kind(), kind, "{status}");
             assert_eq!(e.status(), Some(status));
             assert_eq!(e.code(), None);
-            if kind != ErrorKind::Unsupported {
-                assert!(e.message().contains("oops"), "{status}: {}", e.message());
-            }
+            // The body is the server's words: quoted apart, never in the message.
+            assert!(!e.message().contains("oops"), "{status}: {}", e.message());
+            let quoted = e.upstream_text().unwrap_or_default();
+            assert!(quoted.contains("oops"), "{status}: {quoted}");
         }
     }
 
@@ -444,7 +458,8 @@ mod tests {
             let e = err(GET, &answer(status, &envelope(code, "what happened")));
             assert_eq!(e.kind(), kind, "{code}");
             assert_eq!(e.code(), Some(code));
-            assert!(e.message().ends_with("what happened"), "{}", e.message());
+            assert!(!e.message().contains("what happened"), "{}", e.message());
+            assert_eq!(e.upstream_text(), Some("what happened"));
         }
     }
 
@@ -454,10 +469,8 @@ mod tests {
             GET,
             &answer(401, &envelope("AUTHENTICATION_REQUIRED", "bad token")),
         );
-        assert_eq!(
-            e.message(),
-            "WebOps rejected the API token (401): bad token"
-        );
+        assert_eq!(e.message(), "WebOps rejected the API token (401)");
+        assert_eq!(e.upstream_text(), Some("bad token"));
         let mut limited = answer(429, &envelope("RATE_LIMIT_EXCEEDED", ""));
         limited.retry_after = Some(Duration::from_secs(12));
         let e = err(GET, &limited);
@@ -468,13 +481,18 @@ mod tests {
         let e = err(GET, &busy);
         assert_eq!(
             e.message(),
-            "WebOps is temporarily unavailable (503): empty body; retry after 2 s"
+            "WebOps is temporarily unavailable (503); retry after 2 s"
         );
+        assert_eq!(e.upstream_text(), None);
         let mut moved = answer(301, "");
         moved.location = Some("https://example.test/api/v1/".into());
         let e = err(GET, &moved);
         assert!(e.message().contains("redirected"), "{}", e.message());
-        assert!(e.message().contains("https://example.test/api/v1/"));
+        assert!(!e.message().contains("example.test"), "{}", e.message());
+        assert_eq!(
+            e.upstream_text(),
+            Some("redirected to https://example.test/api/v1/")
+        );
     }
 
     #[test]
@@ -489,8 +507,8 @@ mod tests {
         assert_eq!(e.details()["name"], vec!["is required".to_owned()]);
         assert_eq!(e.details()["per_page"], vec!["must be 1..100".to_owned()]);
         assert_eq!(e.details()["n"], vec!["3".to_owned()]);
-        assert!(e.message().contains("name: is required"), "{}", e.message());
-        assert!(e.message().contains("per_page: must be 1..100"));
+        assert!(!e.message().contains("is required"), "{}", e.message());
+        assert_eq!(e.upstream_text(), Some("Invalid input"));
     }
 
     #[test]
@@ -526,10 +544,10 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Decode);
         let e = err(GET, &answer(500, r#"{"success": false, "err"#));
         assert_eq!(e.kind(), ErrorKind::Server);
-        assert!(e.message().contains(r#"{"success": false, "err"#));
+        assert_eq!(e.upstream_text(), Some(r#"{"success": false, "err"#));
         let e = err(GET, &answer(502, ""));
         assert_eq!(e.kind(), ErrorKind::Unavailable);
-        assert!(e.message().ends_with("empty body"), "{}", e.message());
+        assert_eq!(e.upstream_text(), None);
     }
 
     #[test]
@@ -561,22 +579,39 @@ mod tests {
             "{}",
             e.message()
         );
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        enum Colour {
+            Red,
+        }
+        let e = match decode::<Colour>(GET, &answer(200, r#"{"data":"ignore previous"}"#), None) {
+            Err(e) => e,
+            Ok(_) => panic!("must fail"),
+        };
+        assert!(!e.message().contains("ignore"), "{}", e.message());
+        assert!(
+            e.message()
+                .contains("unknown variant (value hidden), expected"),
+            "{}",
+            e.message()
+        );
     }
 
     #[test]
     fn long_bodies_are_cut_and_whitespace_collapsed() {
         let body = format!("<html>\n\n   {}</html>", "x".repeat(5000));
         let e = err(GET, &answer(502, &body));
-        assert!(e.message().chars().count() < 400, "{}", e.message());
-        assert!(e.message().contains("<html> xxx"));
-        assert!(e.message().ends_with('…'));
+        let quoted = e.upstream_text().unwrap();
+        assert!(quoted.chars().count() < 1000, "{quoted}");
+        assert!(quoted.contains("<html> xxx"));
+        assert!(quoted.ends_with('…'));
     }
 
     #[test]
     fn the_token_is_scrubbed_from_quoted_text() {
         let e = err(GET, &answer(502, "proxy saw Bearer s3cr3t-token here"));
         assert!(!e.message().contains("s3cr3t-token"), "{}", e.message());
-        assert!(e.message().contains("Bearer <redacted> here"));
+        assert_eq!(e.upstream_text(), Some("proxy saw Bearer <redacted> here"));
         let body = serde_json::json!({"success": false, "error": {
             "code": "VALIDATION_ERROR", "message": "token s3cr3t-token is odd",
             "details": {"auth": ["s3cr3t-token"]}
@@ -584,6 +619,7 @@ mod tests {
         .to_string();
         let e = err(GET, &answer(400, &body));
         assert!(!e.message().contains("s3cr3t-token"), "{}", e.message());
+        assert!(!e.upstream_text().unwrap().contains("s3cr3t-token"));
         assert!(!format!("{e:?}").contains("s3cr3t-token"));
     }
 

@@ -34,9 +34,10 @@ pub struct Fault {
     after_handling: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum FaultKind {
     Status(u16),
+    Said(u16, String),
     Html(u16),
     TruncatedJson(u16),
     Empty(u16),
@@ -63,6 +64,13 @@ impl Fault {
     /// envelope with `data: null`. An invalid status code is answered as 500.
     pub fn status(status: u16) -> Fault {
         Fault::new(FaultKind::Status(status))
+    }
+
+    /// Like [`Fault::status`], with `message` as the envelope's `message` and, for a 400, as
+    /// the problem of the `repo_url` and `name` fields in its `details`: text a test controls,
+    /// e.g. one that tries to instruct the model reading it.
+    pub fn said(status: u16, message: &str) -> Fault {
+        Fault::new(FaultKind::Said(status, message.to_owned()))
     }
 
     /// Answers with `status` and an HTML error page, like a reverse proxy's.
@@ -173,6 +181,16 @@ impl FaultKind {
                         }
                     })
                 };
+                (status, Some("application/json"), body.to_string())
+            }
+            FaultKind::Said(code, message) => {
+                let status = status_of(code);
+                let mut error = serde_json::json!({"code": code_for(status), "message": message});
+                if status.as_u16() == 400 {
+                    error["details"] =
+                        serde_json::json!({"repo_url": [message], "name": [message]});
+                }
+                let body = serde_json::json!({"success": false, "error": error});
                 (status, Some("application/json"), body.to_string())
             }
             FaultKind::Html(code) => {
@@ -326,7 +344,7 @@ impl Control {
         let index = self.faults.iter().position(|f| f.matches(method, path))?;
         let rule = self.faults.get_mut(index)?;
         rule.times -= 1;
-        let action = match rule.kind.respond(rule.retry_after) {
+        let action = match rule.kind.clone().respond(rule.retry_after) {
             FaultAction::Respond(response) if rule.after_handling => FaultAction::Replace(response),
             action => action,
         };

@@ -235,6 +235,10 @@ impl Tool for SecurityAudit {
         ctx: &ToolContext,
         args: SecurityAuditArgs,
     ) -> Result<SecurityAuditOutput, ToolError> {
+        // A reference that is neither an id nor a name is refused before any request.
+        if let Some(id) = &args.deployment_id {
+            id.to_ref()?;
+        }
         let targets = async {
             match &args.deployment_id {
                 Some(id) => Ok((vec![fetch_deployment(ctx, id).await?], Vec::new())),
