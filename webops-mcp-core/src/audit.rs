@@ -3,7 +3,8 @@
 //!
 //! A record has `time` (RFC 3339), `request_id`, `user_id`, `auth_method`, `tool`,
 //! `arguments` (secrets redacted), `outcome`, `error` (`{kind, message}` or null),
-//! `duration_ms`, `prev_hash` and `hash`, where `hash` is the hex SHA-256 of `prev_hash`
+//! `duration_ms`, `server_id` (the server that wrote it, when configured: each replica of a
+//! fleet keeps its own chain), `prev_hash` and `hash`, where `hash` is the hex SHA-256 of `prev_hash`
 //! followed by the record's canonical JSON (keys sorted, no whitespace) without `hash`. The
 //! first record's `prev_hash` is [`GENESIS_HASH`].
 //!
@@ -301,15 +302,18 @@ pub(crate) struct AuditEntry<'a> {
 pub(crate) struct AuditLog {
     sink: Arc<dyn AuditSink>,
     last_hash: Mutex<String>,
+    server_id: Option<String>,
 }
 
 impl AuditLog {
-    /// A log continuing the chain already in `sink`.
-    pub(crate) fn new(sink: Arc<dyn AuditSink>) -> Self {
+    /// A log continuing the chain already in `sink`; every record names `server_id` when
+    /// given.
+    pub(crate) fn new(sink: Arc<dyn AuditSink>, server_id: Option<String>) -> Self {
         let last_hash = sink.last_hash().unwrap_or_else(|| GENESIS_HASH.to_owned());
         AuditLog {
             sink,
             last_hash: Mutex::new(last_hash),
+            server_id,
         }
     }
 
@@ -361,6 +365,9 @@ impl AuditLog {
             "duration_ms".into(),
             Value::from(u64::try_from(entry.duration.as_millis()).unwrap_or(u64::MAX)),
         );
+        if let Some(server_id) = &self.server_id {
+            record.insert("server_id".into(), Value::from(server_id.as_str()));
+        }
 
         let mut last = lock(&self.last_hash);
         record.insert("prev_hash".into(), Value::from(last.as_str()));
@@ -496,6 +503,37 @@ pub struct VerifyReport {
     /// The hash of the last record ([`GENESIS_HASH`] for an empty log). Keep it elsewhere
     /// to detect a later truncation of the log.
     pub last_hash: String,
+    /// How many of the records each server wrote (its `server_id`; `None` for records
+    /// without one), in the order the servers first appear.
+    pub servers: Vec<ServerRecords>,
+}
+
+/// The records of one server in a verified log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerRecords {
+    /// The `server_id` of the records; `None` for records that name no server (written
+    /// before `server_id` existed, or by an embedding that sets none).
+    pub server_id: Option<String>,
+    /// How many records it wrote.
+    pub records: usize,
+}
+
+impl VerifyReport {
+    fn count(&mut self, server_id: Option<&str>) {
+        self.records += 1;
+        match self
+            .servers
+            .iter_mut()
+            .find(|s| s.server_id.as_deref() == server_id)
+        {
+            Some(server) => server.records += 1,
+            None => self.servers.push(ServerRecords {
+                server_id: server_id.map(str::to_owned),
+                records: 1,
+            }),
+        }
+    }
 }
 
 /// Why a log failed [`verify`]; line numbers start at 1.
@@ -549,7 +587,11 @@ impl VerifyError {
 /// record before it (the first to [`GENESIS_HASH`]). Blank lines are ignored.
 pub fn verify(reader: impl BufRead) -> Result<VerifyReport, VerifyError> {
     let mut prev = GENESIS_HASH.to_owned();
-    let mut records = 0;
+    let mut report = VerifyReport {
+        records: 0,
+        last_hash: String::new(),
+        servers: Vec::new(),
+    };
     for (index, line) in reader.lines().enumerate() {
         let line_no = index + 1;
         let line = line?;
@@ -578,12 +620,10 @@ pub fn verify(reader: impl BufRead) -> Result<VerifyReport, VerifyError> {
             return Err(VerifyError::Modified { line: line_no });
         }
         prev = hash;
-        records += 1;
+        report.count(value.get("server_id").and_then(Value::as_str));
     }
-    Ok(VerifyReport {
-        records,
-        last_hash: prev,
-    })
+    report.last_hash = prev;
+    Ok(report)
 }
 
 /// Locks `mutex`, recovering from poisoning (a panic elsewhere must not stop auditing or
@@ -641,7 +681,7 @@ mod tests {
     #[test]
     fn records_chain_and_verify() {
         let sink = Arc::new(MemorySink::new());
-        let log = AuditLog::new(sink.clone());
+        let log = AuditLog::new(sink.clone(), None);
         let id = Identity::new("alice", AuthMethod::ApiKey, PermissionSet::all());
         let args = json!({"deployment_id": 1, "api_key": "s3cr3t-value"});
         for _ in 0..3 {
@@ -652,10 +692,67 @@ mod tests {
         assert!(!lines.concat().contains("s3cr3t-value"));
         let first: Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(first["prev_hash"], GENESIS_HASH);
+        assert!(first.get("server_id").is_none());
         let report = verify(lines.join("\n").as_bytes()).unwrap();
         assert_eq!(report.records, 3);
         let last: Value = serde_json::from_str(&lines[2]).unwrap();
         assert_eq!(report.last_hash, last["hash"].as_str().unwrap());
+        assert_eq!(
+            report.servers,
+            vec![ServerRecords {
+                server_id: None,
+                records: 3
+            }]
+        );
+    }
+
+    #[test]
+    fn every_record_names_its_server_and_the_chain_goes_on_when_it_starts_to() {
+        // An older log without server ids, continued by a server that names itself: one
+        // chain, counted per server.
+        let sink = Arc::new(MemorySink::new());
+        let id = Identity::new("alice", AuthMethod::ApiKey, PermissionSet::all());
+        let args = json!({});
+        AuditLog::new(sink.clone(), None)
+            .record(&entry(&id, &args))
+            .unwrap();
+        struct Continue(Arc<MemorySink>);
+        impl AuditSink for Continue {
+            fn write_line(&self, line: &str) -> io::Result<()> {
+                self.0.write_line(line)
+            }
+            fn last_hash(&self) -> Option<String> {
+                self.0.lines().last().and_then(|l| record_hash(l))
+            }
+        }
+        let log = AuditLog::new(Arc::new(Continue(sink.clone())), Some("web-1".to_owned()));
+        log.record(&entry(&id, &args)).unwrap();
+        log.record(&entry(&id, &args)).unwrap();
+        let lines = sink.lines();
+        let second: Value = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(second["server_id"], "web-1");
+        let report = verify(lines.join("\n").as_bytes()).unwrap();
+        assert_eq!(report.records, 3);
+        assert_eq!(
+            report.servers,
+            vec![
+                ServerRecords {
+                    server_id: None,
+                    records: 1
+                },
+                ServerRecords {
+                    server_id: Some("web-1".to_owned()),
+                    records: 2
+                },
+            ]
+        );
+        // The server id is part of what the hash covers.
+        let forged = lines[2].replace("\"web-1\"", "\"web-2\"");
+        let tampered = [lines[0].clone(), lines[1].clone(), forged].join("\n");
+        assert!(matches!(
+            verify(tampered.as_bytes()),
+            Err(VerifyError::Modified { line: 3 })
+        ));
     }
 
     #[test]
@@ -672,7 +769,7 @@ mod tests {
             }
         }
         let sink = Arc::new(Flaky(Mutex::new(0), MemorySink::new()));
-        let log = AuditLog::new(sink.clone());
+        let log = AuditLog::new(sink.clone(), None);
         let id = Identity::new("bob", AuthMethod::Stdio, PermissionSet::empty());
         let args = json!({});
         log.record(&entry(&id, &args)).unwrap();
@@ -725,7 +822,7 @@ mod tests {
         let id = Identity::new("bob", AuthMethod::Stdio, PermissionSet::empty());
         let args = json!({});
         let sink = Arc::new(JsonLinesFileSink::open(&path).unwrap());
-        let log = AuditLog::new(sink.clone());
+        let log = AuditLog::new(sink.clone(), None);
         log.record(&entry(&id, &args)).unwrap();
         let intact = std::fs::read(&path).unwrap();
 

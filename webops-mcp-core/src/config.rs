@@ -35,6 +35,9 @@ pub struct SecurityConfig {
     pub repositories: RepositoryPolicy,
     /// Which calls a person must confirm, and how.
     pub confirmations: ConfirmationConfig,
+    /// The name of this server in every audit record (`server_id`), so the records of a
+    /// fleet's replicas tell who wrote them. Default none: records name no server.
+    pub server_id: Option<String>,
 }
 
 impl Default for SecurityConfig {
@@ -47,6 +50,7 @@ impl Default for SecurityConfig {
             busy_timeout: Duration::from_secs(2),
             repositories: RepositoryPolicy::default(),
             confirmations: ConfirmationConfig::default(),
+            server_id: None,
         }
     }
 }
@@ -85,6 +89,12 @@ impl SecurityConfig {
     /// Sets [`SecurityConfig::confirmations`].
     pub fn confirmations(mut self, confirmations: ConfirmationConfig) -> Self {
         self.confirmations = confirmations;
+        self
+    }
+
+    /// Sets [`SecurityConfig::server_id`].
+    pub fn server_id(mut self, server_id: impl Into<String>) -> Self {
+        self.server_id = Some(server_id.into());
         self
     }
 

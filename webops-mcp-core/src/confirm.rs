@@ -346,6 +346,12 @@ impl Confirmations {
         })
     }
 
+    /// Remembers used nonces in `store` instead of this process's memory.
+    pub(crate) fn with_nonce_store(mut self, store: Arc<dyn NonceStore>) -> Self {
+        self.nonces = store;
+        self
+    }
+
     /// Whether calls of a tool with `access` ask first.
     pub(crate) fn requirement(&self, access: Access) -> Requirement {
         match access {

@@ -12,6 +12,7 @@ mod nonce;
 mod pipeline;
 mod plan;
 mod prometheus;
+mod rate;
 mod redact;
 mod registry;
 mod server;
@@ -27,7 +28,8 @@ pub use async_trait::async_trait;
 pub use {schemars, serde};
 
 pub use audit::{
-    AuditSink, JsonLinesFileSink, MemorySink, StderrSink, VerifyError, VerifyReport, verify,
+    AuditSink, JsonLinesFileSink, MemorySink, ServerRecords, StderrSink, VerifyError, VerifyReport,
+    verify,
 };
 pub use config::{RepositoryPolicy, RepositoryScheme, SecurityConfig, ServerConfig};
 pub use confirm::{ConfirmationConfig, DestructivePolicy, Fallback, MAX_STATE_TTL, WritePolicy};
@@ -37,6 +39,7 @@ pub use metrics::Metrics;
 pub use nonce::{MemoryNonceStore, NonceStore};
 pub use plan::{Plan, Request as PlannedRequest, Target};
 pub use prometheus::{MetricKind, PrometheusWriter};
+pub use rate::{MemoryRateLimiter, RateDecision, RateLimitStore, RateQuota};
 pub use registry::{BuildError, Registry, RegistryBuilder, ToolAnnotations, ToolDefinition};
 pub use server::{
     DEFAULT_INSTRUCTIONS, TextContent, ToolCallResult, WebOpsMcpServer, WebOpsMcpServerBuilder,

@@ -184,7 +184,7 @@ impl Pipeline {
         if !missing.is_empty() {
             return Err(permission_denied(definition, identity, &missing).into());
         }
-        self.gates.check_rate(&identity.user_id)?;
+        self.gates.check_rate(&identity.user_id).await?;
         let _permit = self.gates.acquire(cancel).await?;
         let _in_flight = self.metrics.in_flight();
         entry.input.check(definition.name, arguments)?;

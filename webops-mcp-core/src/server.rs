@@ -17,7 +17,9 @@ use crate::gates::Gates;
 use crate::handler::McpHandler;
 use crate::identity::Identity;
 use crate::metrics::Metrics;
+use crate::nonce::NonceStore;
 use crate::pipeline::{CallError, CallOutput, CallRequest, Pipeline};
+use crate::rate::RateLimitStore;
 use crate::registry::{BuildError, Registry, RegistryBuilder, ToolDefinition};
 use crate::tool::{Access, ProgressSink, Tool, ToolErrorKind};
 
@@ -262,6 +264,8 @@ pub struct WebOpsMcpServerBuilder {
     audit_sink: Option<Arc<dyn AuditSink>>,
     default_identity: Option<Identity>,
     instructions: Option<String>,
+    rate_limits: Option<Arc<dyn RateLimitStore>>,
+    nonces: Option<Arc<dyn NonceStore>>,
 }
 
 impl Default for WebOpsMcpServerBuilder {
@@ -274,6 +278,8 @@ impl Default for WebOpsMcpServerBuilder {
             audit_sink: None,
             default_identity: None,
             instructions: None,
+            rate_limits: None,
+            nonces: None,
         }
     }
 }
@@ -338,6 +344,23 @@ impl WebOpsMcpServerBuilder {
         self
     }
 
+    /// Where the per-user rate limit keeps its buckets (default: this process's memory,
+    /// checked without waiting). Servers that share one store grant each user
+    /// `rate_limit_per_minute` together, not each; a store that cannot answer refuses the
+    /// call as unavailable.
+    pub fn rate_limit_store(mut self, store: Arc<dyn RateLimitStore>) -> Self {
+        self.rate_limits = Some(store);
+        self
+    }
+
+    /// Where a 2026-07-28 confirmation's single-use nonce is remembered (default: this
+    /// process's memory, a [`crate::MemoryNonceStore`]). Servers that share one store refuse
+    /// a confirmation used on any of them.
+    pub fn nonce_store(mut self, store: Arc<dyn NonceStore>) -> Self {
+        self.nonces = Some(store);
+        self
+    }
+
     /// Checks the configuration, builds the registry (schemas compiled once) and the
     /// WebOps client, and assembles the server.
     pub fn build(self) -> Result<WebOpsMcpServer, BuildError> {
@@ -366,17 +389,22 @@ impl WebOpsMcpServerBuilder {
             AuditLog::new(
                 self.audit_sink
                     .unwrap_or_else(|| Arc::new(StderrSink::new())),
+                security.server_id.clone(),
             )
         });
+        let mut confirmations =
+            Confirmations::new(security.confirmations.clone()).map_err(BuildError::Config)?;
+        if let Some(nonces) = self.nonces {
+            confirmations = confirmations.with_nonce_store(nonces);
+        }
         let pipeline = Pipeline {
             registry,
-            gates: Gates::new(&security),
+            gates: Gates::new(&security, self.rate_limits),
             audit,
             metrics,
             api,
             read_only: security.read_only,
-            confirmations: Confirmations::new(security.confirmations.clone())
-                .map_err(BuildError::Config)?,
+            confirmations,
         };
         Ok(WebOpsMcpServer {
             inner: Arc::new(Inner {
@@ -396,6 +424,8 @@ impl fmt::Debug for WebOpsMcpServerBuilder {
             .field("config", &self.config)
             .field("builtin_tools", &self.builtin_tools)
             .field("custom_tools", &self.custom_tools.names())
+            .field("shared_rate_limits", &self.rate_limits.is_some())
+            .field("shared_nonces", &self.nonces.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::support::*;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-use webops_mcp_core::{MemorySink, SecurityConfig, ToolErrorKind, WebOpsMcpServer};
+use webops_mcp_core::{
+    MemoryRateLimiter, MemorySink, RateQuota, SecurityConfig, ToolErrorKind, WebOpsMcpServer,
+};
 
 fn server(security: SecurityConfig, blocker: &Blocker) -> WebOpsMcpServer {
     let sink = Arc::new(MemorySink::new());
@@ -54,6 +56,30 @@ async fn the_rate_limit_is_per_user() {
         logs(&server, "bob").await.error_kind,
         Some(ToolErrorKind::RateLimited)
     );
+}
+
+#[tokio::test]
+async fn servers_sharing_a_rate_limit_store_grant_one_bucket_between_them() {
+    let security = SecurityConfig::default().rate_limit_per_minute(3);
+    let quota = RateQuota::per_minute(std::num::NonZeroU32::new(3).unwrap());
+    let store = Arc::new(MemoryRateLimiter::new(quota));
+    let replica = || {
+        let sink = Arc::new(MemorySink::new());
+        builder(&sink, security.clone())
+            .tool(Logs::default())
+            .rate_limit_store(store.clone())
+            .build()
+            .unwrap()
+    };
+    let (one, two) = (replica(), replica());
+    let mut allowed = 0;
+    for n in 0..6 {
+        let server = if n % 2 == 0 { &one } else { &two };
+        if !logs(server, "alice").await.is_error {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 3, "one bucket of three over both servers");
 }
 
 #[tokio::test]
