@@ -33,6 +33,7 @@ mod panel;
 mod plan;
 mod retry;
 mod sync;
+mod trace;
 mod types;
 
 pub use any::AnyClient;
@@ -45,6 +46,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use flavor::{ApiFlavor, Capabilities, Flavor, NO_ENVIRONMENT};
 pub use panel::{PanelClient, RequestBudget};
 pub use plan::{Change, PlannedRequest};
+pub use trace::{RequestSpan, RequestTracer, TracedRequest};
 pub use types::*;
 
 /// Compiles the README's example as a doctest.

@@ -15,6 +15,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::flavor::Flavor;
 use crate::panel::{PanelClient, RequestBudget, TransportConfig};
 use crate::retry::{Backoff, RetryPolicy};
+use crate::trace::RequestTracer;
 
 /// Connection settings, e.g. assembled from a config file or [`ClientConfig::from_env`].
 #[derive(Clone, PartialEq)]
@@ -119,6 +120,7 @@ impl ClientConfig {
                 ..RetryPolicy::default()
             },
             observer: None,
+            tracer: None,
         }
     }
 }
@@ -154,6 +156,7 @@ pub struct ClientBuilder {
     user_agent: Option<String>,
     policy: RetryPolicy,
     observer: Option<Arc<dyn RequestObserver>>,
+    tracer: Option<Arc<dyn RequestTracer>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -164,6 +167,7 @@ impl fmt::Debug for ClientBuilder {
             .field("max_retry_after", &self.policy.max_retry_after)
             .field("backoff", &self.policy.backoff)
             .field("observer", &self.observer.is_some())
+            .field("tracer", &self.tracer.is_some())
             .finish()
     }
 }
@@ -217,6 +221,12 @@ impl ClientBuilder {
     /// Receives every attempt, for metrics.
     pub fn observer(mut self, observer: Arc<dyn RequestObserver>) -> Self {
         self.observer = Some(observer);
+        self
+    }
+    /// Traces every attempt and sends the headers its span gives (`traceparent`); both
+    /// flavours. Default: none, and no header is added.
+    pub fn request_tracer(mut self, tracer: Arc<dyn RequestTracer>) -> Self {
+        self.tracer = Some(tracer);
         self
     }
     /// Which API the server speaks (default [`Flavor::Auto`]); see [`ClientBuilder::build_any`].
@@ -308,6 +318,7 @@ impl ClientBuilder {
                     ..self.policy
                 },
                 observer: self.observer.clone(),
+                tracer: self.tracer.clone(),
             },
             config.cache_ttl,
         )
@@ -323,6 +334,7 @@ impl ClientBuilder {
             user_agent,
             policy,
             observer,
+            tracer,
         } = self;
         let (server, root) = api_root(&config.api_url, &config.api_version)?;
         if config.timeout.is_zero() {
@@ -362,6 +374,7 @@ impl ClientBuilder {
                     ..policy
                 },
                 observer,
+                tracer,
             }),
         })
     }

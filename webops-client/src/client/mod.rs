@@ -21,6 +21,7 @@ use reqwest::header::HeaderValue;
 use crate::api::WebOpsApi;
 use crate::decode::REDACTED;
 use crate::retry::RetryPolicy;
+use crate::trace::RequestTracer;
 
 pub use config::{ClientBuilder, ClientConfig, RequestEvent, RequestObserver};
 
@@ -42,6 +43,8 @@ struct Inner {
     timeout: Duration,
     policy: RetryPolicy,
     observer: Option<Arc<dyn RequestObserver>>,
+    /// Traces each attempt (and sends its `traceparent`), when set.
+    tracer: Option<Arc<dyn RequestTracer>>,
 }
 
 impl Client {
@@ -61,6 +64,7 @@ impl fmt::Debug for Client {
             .field("max_retries", &inner.policy.max_retries)
             .field("max_retry_after", &inner.policy.max_retry_after)
             .field("observer", &inner.observer.is_some())
+            .field("tracer", &inner.tracer.is_some())
             .finish_non_exhaustive()
     }
 }

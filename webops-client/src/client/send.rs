@@ -15,6 +15,7 @@ use super::config::{RequestEvent, config_error};
 use crate::decode::{Answer, Endpoint, RawAnswer, decode, redact};
 use crate::error::{Error, ErrorKind, Result};
 use crate::retry::{Wait, parse_retry_after};
+use crate::trace::{RequestSpan, TracedRequest};
 
 /// The largest answer body the client reads (a guard against a runaway server).
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -107,22 +108,27 @@ impl Client {
         let mut lost_answer = false;
         loop {
             let started = Instant::now();
-            let (status, result) = match self.attempt(&call, &url).await {
+            let mut span = None;
+            let (status, result) = match self.attempt(&call, &url, attempt, &mut span).await {
                 Ok(answer) => (
                     Some(answer.status),
                     decode::<T>(endpoint, &answer, inner.token.as_deref()),
                 ),
                 Err(error) => (None, Err(error)),
             };
+            let event = RequestEvent {
+                method: endpoint.method,
+                endpoint: endpoint.template,
+                status,
+                error: result.as_ref().err().map(Error::kind),
+                duration: started.elapsed(),
+                attempt,
+            };
             if let Some(observer) = &inner.observer {
-                observer.observe(&RequestEvent {
-                    method: endpoint.method,
-                    endpoint: endpoint.template,
-                    status,
-                    error: result.as_ref().err().map(Error::kind),
-                    duration: started.elapsed(),
-                    attempt,
-                });
+                observer.observe(&event);
+            }
+            if let Some(span) = span {
+                span.end(&event);
             }
             let error = match result {
                 Ok(answer) => return (Ok(answer), lost_answer),
@@ -157,8 +163,15 @@ impl Client {
         }
     }
 
-    /// Sends `call` once and reads the whole answer.
-    async fn attempt(&self, call: &Call, url: &Url) -> Result<RawAnswer> {
+    /// Sends `call` once and reads the whole answer; `span` receives the attempt's span when
+    /// a tracer traces it.
+    async fn attempt(
+        &self,
+        call: &Call,
+        url: &Url,
+        attempt: u32,
+        span: &mut Option<Box<dyn RequestSpan>>,
+    ) -> Result<RawAnswer> {
         let inner = &*self.inner;
         let mut request = inner.http.request(call.method.clone(), url.clone());
         if !call.query.is_empty() {
@@ -177,8 +190,24 @@ impl Client {
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        let mut response = request
-            .send()
+        let mut request = request
+            .build()
+            .map_err(|e| self.transport_error(&e, call))?;
+        if let Some(tracer) = &inner.tracer {
+            let template = format!("{}{}", inner.root.path(), call.template);
+            *span = tracer.start(&TracedRequest {
+                method: call.method.as_str(),
+                url_template: &template,
+                url: request.url().as_str(),
+                attempt,
+            });
+            if let Some(span) = span {
+                span.inject(request.headers_mut());
+            }
+        }
+        let mut response = inner
+            .http
+            .execute(request)
             .await
             .map_err(|e| self.transport_error(&e, call))?;
         let status = response.status().as_u16();

@@ -22,6 +22,7 @@ use crate::decode::describe_json_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::retry::{RetryPolicy, parse_retry_after};
 use crate::sync::lock;
+use crate::trace::{RequestSpan, RequestTracer, TracedRequest};
 
 /// The largest answer read.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -98,6 +99,7 @@ pub(crate) struct TransportConfig {
     pub(crate) budget: RequestBudget,
     pub(crate) policy: RetryPolicy,
     pub(crate) observer: Option<Arc<dyn RequestObserver>>,
+    pub(crate) tracer: Option<Arc<dyn RequestTracer>>,
 }
 
 /// The panel over HTTP.
@@ -121,6 +123,7 @@ pub(crate) struct Transport {
     timeout: Duration,
     policy: RetryPolicy,
     observer: Option<Arc<dyn RequestObserver>>,
+    tracer: Option<Arc<dyn RequestTracer>>,
 }
 impl Transport {
     pub(crate) fn new(config: TransportConfig) -> Result<Self> {
@@ -157,6 +160,7 @@ impl Transport {
             timeout: config.timeout,
             policy: config.policy,
             observer: config.observer,
+            tracer: config.tracer,
         })
     }
 
@@ -366,7 +370,7 @@ impl Transport {
         post.min_timeout = Some(Duration::from_secs(10));
         let url = self.url(&post)?;
         let started = Instant::now();
-        let result = self
+        let builder = self
             .http
             .post(url)
             .timeout(self.timeout.max(Duration::from_secs(10)))
@@ -375,10 +379,9 @@ impl Transport {
                 self.jar().header().unwrap_or(HeaderValue::from_static("")),
             )
             .header(header::REFERER, self.referer.clone())
-            .form(&form)
-            .send()
-            .await;
-        let answer = self.read(&post, result, started, 0).await?;
+            .form(&form);
+        let (result, span) = self.execute(&post, builder, 0).await;
+        let answer = self.read(&post, result, started, 0, span).await?;
         let location = answer.location.as_deref().unwrap_or("");
         match answer.status {
             302 | 303 if location.contains("/2fa/") => Err(Error::new(
@@ -491,17 +494,49 @@ impl Transport {
             builder = builder.json(body);
         }
         let started = Instant::now();
-        let result = builder.send().await;
-        self.read(request, result, started, attempt).await
+        let (result, span) = self.execute(request, builder, attempt).await;
+        self.read(request, result, started, attempt, span).await
     }
 
-    /// Reads an answer whole, keeps its cookies and reports it to the observer.
+    /// Sends a request; when a tracer traces it, with its span's headers, and the span.
+    async fn execute(
+        &self,
+        request: &Request,
+        builder: reqwest::RequestBuilder,
+        attempt: u32,
+    ) -> (
+        reqwest::Result<reqwest::Response>,
+        Option<Box<dyn RequestSpan>>,
+    ) {
+        let Some(tracer) = &self.tracer else {
+            return (builder.send().await, None);
+        };
+        let mut http_request = match builder.build() {
+            Ok(http_request) => http_request,
+            Err(e) => return (Err(e), None),
+        };
+        let template = format!("{}{}", self.base.path(), request.template);
+        let span = tracer.start(&TracedRequest {
+            method: request.method.as_str(),
+            url_template: &template,
+            url: http_request.url().as_str(),
+            attempt,
+        });
+        if let Some(span) = &span {
+            span.inject(http_request.headers_mut());
+        }
+        (self.http.execute(http_request).await, span)
+    }
+
+    /// Reads an answer whole, keeps its cookies and reports it to the observer and the
+    /// attempt's span.
     async fn read(
         &self,
         request: &Request,
         result: reqwest::Result<reqwest::Response>,
         started: Instant,
         attempt: u32,
+        span: Option<Box<dyn RequestSpan>>,
     ) -> Result<Raw> {
         let outcome = async {
             let mut response = result.map_err(|e| self.transport_error(request, &e))?;
@@ -543,20 +578,23 @@ impl Transport {
             })
         }
         .await;
+        let event = RequestEvent {
+            method: request.method.as_str(),
+            endpoint: request.template,
+            status: outcome.as_ref().ok().map(|raw| raw.status),
+            error: match &outcome {
+                Err(e) => Some(e.kind()),
+                Ok(raw) if raw.status >= 400 => Some(kind_of_status(raw.status)),
+                Ok(_) => None,
+            },
+            duration: started.elapsed(),
+            attempt,
+        };
         if let Some(observer) = &self.observer {
-            let status = outcome.as_ref().ok().map(|raw| raw.status);
-            observer.observe(&RequestEvent {
-                method: request.method.as_str(),
-                endpoint: request.template,
-                status,
-                error: match &outcome {
-                    Err(e) => Some(e.kind()),
-                    Ok(raw) if raw.status >= 400 => Some(kind_of_status(raw.status)),
-                    Ok(_) => None,
-                },
-                duration: started.elapsed(),
-                attempt,
-            });
+            observer.observe(&event);
+        }
+        if let Some(span) = span {
+            span.end(&event);
         }
         if let Ok(raw) = &outcome
             && raw.status == 429

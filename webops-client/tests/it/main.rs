@@ -4,3 +4,4 @@ mod common;
 mod endpoints;
 mod failures;
 mod panel;
+mod tracing;

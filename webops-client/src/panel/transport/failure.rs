@@ -224,6 +224,7 @@ mod tests {
             budget: RequestBudget::default(),
             policy: RetryPolicy::default(),
             observer: None,
+            tracer: None,
         })
         .unwrap()
     }
