@@ -12,12 +12,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use opentelemetry::context::FutureExt as _;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequest,
-    ElicitRequestParams, ElicitationAction, ElicitationSchema, Extensions, Implementation,
-    InputRequest, InputRequests, InputRequiredResult, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
+    ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema, Extensions,
+    Implementation, InitializeRequestParams, InitializeResult, InputRequest, InputRequests,
+    InputRequiredResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
@@ -29,6 +30,7 @@ use crate::pipeline::{CallError, CallRequest};
 use crate::registry::ToolDefinition;
 use crate::server::WebOpsMcpServer;
 use crate::tool::ProgressSink;
+use crate::trace::{McpOutcome, McpRequest, McpSpan, McpTransport, TraceHeaders};
 
 /// The protocol versions served: the legacy `initialize` era (2025-06-18, 2025-11-25) and the
 /// stateless era (2026-07-28, `server/discover`). Older versions lack structured output.
@@ -97,6 +99,96 @@ impl McpHandler {
             .default_identity()
             .cloned()
             .unwrap_or_else(nobody)
+    }
+}
+
+impl McpHandler {
+    /// Starts the span of a request, when the server has a tracer: the request's facts, its
+    /// `_meta` and HTTP trace context, never its arguments.
+    fn trace(
+        &self,
+        method: &'static str,
+        tool: Option<&str>,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<Traced> {
+        let tracer = self.inner.server.tracer()?;
+        let parts = context.extensions.get::<http::request::Parts>();
+        let header = |name: &str| {
+            parts
+                .and_then(|p| p.headers.get(name))
+                .and_then(|v| v.to_str().ok())
+        };
+        let request_id = context.id.to_string();
+        let version = context.protocol_version();
+        let span = tracer.start(&McpRequest {
+            method,
+            tool,
+            request_id: &request_id,
+            protocol_version: version.as_ref().map(ProtocolVersion::as_str),
+            session_id: header("mcp-session-id"),
+            transport: match parts {
+                Some(parts) => McpTransport::Http {
+                    version: http_version(parts.version),
+                },
+                None => McpTransport::Stdio,
+            },
+            meta: TraceHeaders::from_lookup(|key| context.meta.get(key).and_then(Value::as_str)),
+            http: TraceHeaders::from_lookup(header),
+        });
+        Some(Traced(Some(span)))
+    }
+}
+
+/// `"1.1"` for HTTP/1.1, and so on.
+fn http_version(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "0.9",
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// The span of the request being handled: ended once, as abandoned when the request's
+/// future is dropped first.
+struct Traced(Option<Box<dyn McpSpan>>);
+
+impl Traced {
+    /// Runs `future` with the span as the current context (where the WebOps client's spans
+    /// find their parent).
+    async fn run<F: Future>(traced: Option<&Traced>, future: F) -> F::Output {
+        match traced.and_then(|t| t.0.as_ref()) {
+            Some(span) => future.with_context(span.context()).await,
+            None => future.await,
+        }
+    }
+
+    fn end(mut self, outcome: &McpOutcome<'_>) {
+        if let Some(span) = self.0.take() {
+            span.end(outcome);
+        }
+    }
+
+    /// Ends `traced` by a protocol result.
+    fn end_with<T>(traced: Option<Traced>, result: &Result<T, ErrorData>) {
+        if let Some(traced) = traced {
+            traced.end(&match result {
+                Ok(_) => McpOutcome::Ok,
+                Err(e) => McpOutcome::JsonRpcError {
+                    code: e.code.0,
+                    message: &e.message,
+                },
+            });
+        }
+    }
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        if let Some(span) = self.0.take() {
+            span.end(&McpOutcome::Abandoned);
+        }
     }
 }
 
@@ -247,11 +339,38 @@ impl ServerHandler for McpHandler {
         Cow::Borrowed(SUPPORTED_VERSIONS)
     }
 
+    // `initialize` and `server/discover` do what rmcp's defaults do, traced.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        let traced = self.trace("initialize", None, &context);
+        let result = self.negotiate_initialize(&request);
+        Traced::end_with(traced, &result);
+        result
+    }
+
+    async fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, ErrorData> {
+        let traced = self.trace("server/discover", None, &context);
+        let result = Ok(DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            self.get_info(),
+        ));
+        Traced::end_with(traced, &result);
+        result
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        let traced = self.trace("tools/list", None, &context);
         let identity = self.identity(&context.extensions);
         let server = &self.inner.server;
         let can_ask = can_elicit(&context);
@@ -262,7 +381,9 @@ impl ServerHandler for McpHandler {
             .filter(|d| server.offers(d, &identity, can_ask))
             .filter_map(|d| self.inner.tools.get(d.name).cloned())
             .collect();
-        Ok(ListToolsResult::with_all_items(tools))
+        let result = Ok(ListToolsResult::with_all_items(tools));
+        Traced::end_with(traced, &result);
+        result
     }
 
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
@@ -274,6 +395,12 @@ impl ServerHandler for McpHandler {
         mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let known = self.inner.tools.contains_key(request.name.as_ref());
+        let traced = self.trace(
+            "tools/call",
+            known.then_some(request.name.as_ref()),
+            &context,
+        );
         let identity = self.identity(&context.extensions);
         let asker = asker(&context, &mut request);
         let progress = context.meta.get_progress_token().map(|token| {
@@ -290,7 +417,21 @@ impl ServerHandler for McpHandler {
             cancel: context.ct.clone(),
             asker,
         };
-        match self.inner.server.call(call).await {
+        let result = Traced::run(traced.as_ref(), self.inner.server.call(call)).await;
+        if let Some(traced) = traced {
+            traced.end(&match &result {
+                Ok(_) => McpOutcome::Ok,
+                Err(CallError::UnknownTool(message)) => McpOutcome::JsonRpcError {
+                    code: rmcp::model::ErrorCode::INVALID_PARAMS.0,
+                    message,
+                },
+                Err(CallError::InputRequired(_)) => McpOutcome::InputRequired,
+                Err(CallError::Tool(error)) => McpOutcome::ToolError {
+                    kind: error.kind().as_str(),
+                },
+            });
+        }
+        match result {
             Ok(output) => {
                 let mut result = CallToolResult::success(vec![ContentBlock::text(output.text)]);
                 result.structured_content = Some(output.structured);

@@ -18,6 +18,7 @@ mod registry;
 mod server;
 mod tool;
 mod tools;
+mod trace;
 mod validation;
 
 /// What a tool author needs besides this crate: `#[async_trait]` for `impl Tool`, and the
@@ -47,6 +48,7 @@ pub use server::{
 pub use tool::{
     Access, ProgressSink, RefusalReason, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput,
 };
+pub use trace::{McpOutcome, McpRequest, McpSpan, McpTracer, McpTransport, TraceHeaders};
 
 /// Compiles and runs the README's examples as doctests.
 #[cfg(doctest)]

@@ -140,12 +140,17 @@ impl Pipeline {
             started: Instant::now(),
             done: false,
         };
-        // Everything logged during the call (client retries included) carries its request id.
+        // Everything logged during the call (client retries included) carries its request id,
+        // and the trace id of the MCP request's span when it is traced (see `crate::trace`).
         let span = tracing::debug_span!(
             "tool_call",
             request_id = %request_id,
             user_id = %identity.user_id,
+            trace_id = tracing::field::Empty,
         );
+        if !span.is_disabled() {
+            record_trace_id(&span);
+        }
         let result = self
             .run(
                 &name,
@@ -347,6 +352,18 @@ impl Pipeline {
             ),
         )
     }
+}
+
+/// Records the trace id of the current OpenTelemetry context in `span`, when there is one.
+fn record_trace_id(span: &tracing::Span) {
+    use opentelemetry::trace::TraceContextExt as _;
+    opentelemetry::Context::map_current(|cx| {
+        let active = cx.span();
+        let context = active.span_context();
+        if context.is_valid() {
+            span.record("trace_id", tracing::field::display(context.trace_id()));
+        }
+    });
 }
 
 /// The tool's plan of a call; a panic is an internal error.

@@ -22,6 +22,7 @@ use crate::pipeline::{CallError, CallOutput, CallRequest, Pipeline};
 use crate::rate::RateLimitStore;
 use crate::registry::{BuildError, Registry, RegistryBuilder, ToolDefinition};
 use crate::tool::{Access, ProgressSink, Tool, ToolErrorKind};
+use crate::trace::McpTracer;
 
 /// What a client reads first (MCP `instructions`): how to use the tools well.
 pub const DEFAULT_INSTRUCTIONS: &str = "\
@@ -105,6 +106,7 @@ struct Inner {
     pipeline: Pipeline,
     default_identity: Option<Identity>,
     instructions: String,
+    tracer: Option<Arc<dyn McpTracer>>,
 }
 
 impl WebOpsMcpServer {
@@ -236,6 +238,21 @@ impl WebOpsMcpServer {
         &self.inner.instructions
     }
 
+    /// What makes spans of MCP requests, when one was set.
+    pub(crate) fn tracer(&self) -> Option<&dyn McpTracer> {
+        self.inner.tracer.as_deref()
+    }
+
+    /// Sends the spans the tracer still buffers (see [`McpTracer::flush`]); call it when
+    /// serving ends. Nothing without a tracer.
+    pub async fn flush_traces(&self) {
+        if let Some(tracer) = self.inner.tracer.clone()
+            && let Err(e) = tokio::task::spawn_blocking(move || tracer.flush()).await
+        {
+            tracing::warn!(error = %e, "could not flush the traces");
+        }
+    }
+
     /// Runs one call through the pipeline.
     pub(crate) async fn call(&self, request: CallRequest) -> Result<CallOutput, CallError> {
         self.inner.pipeline.call(request).await
@@ -266,6 +283,7 @@ pub struct WebOpsMcpServerBuilder {
     instructions: Option<String>,
     rate_limits: Option<Arc<dyn RateLimitStore>>,
     nonces: Option<Arc<dyn NonceStore>>,
+    tracer: Option<Arc<dyn McpTracer>>,
 }
 
 impl Default for WebOpsMcpServerBuilder {
@@ -280,6 +298,7 @@ impl Default for WebOpsMcpServerBuilder {
             instructions: None,
             rate_limits: None,
             nonces: None,
+            tracer: None,
         }
     }
 }
@@ -361,6 +380,15 @@ impl WebOpsMcpServerBuilder {
         self
     }
 
+    /// Makes a span of every MCP request the handler serves (`initialize`,
+    /// `server/discover`, `tools/list`, `tools/call`) and, through its
+    /// [`McpTracer::request_tracer`], of each request the built WebOps client sends for one
+    /// (not with [`WebOpsMcpServerBuilder::api`]: that client is the caller's). Default: none.
+    pub fn tracer(mut self, tracer: Arc<dyn McpTracer>) -> Self {
+        self.tracer = Some(tracer);
+        self
+    }
+
     /// Checks the configuration, builds the registry (schemas compiled once) and the
     /// WebOps client, and assembles the server.
     pub fn build(self) -> Result<WebOpsMcpServer, BuildError> {
@@ -375,15 +403,18 @@ impl WebOpsMcpServerBuilder {
         let metrics = Arc::new(Metrics::new(registry.names()));
         let api: Arc<dyn WebOpsApi> = match self.api {
             Some(api) => api,
-            None => Arc::new(
-                self.config
+            None => {
+                let mut client = self
+                    .config
                     .webops
                     .builder()
                     .user_agent(concat!("webops-mcp/", env!("CARGO_PKG_VERSION")))
-                    .observer(metrics.clone())
-                    .build_any()
-                    .map_err(BuildError::Client)?,
-            ),
+                    .observer(metrics.clone());
+                if let Some(requests) = self.tracer.as_ref().and_then(|t| t.request_tracer()) {
+                    client = client.request_tracer(requests);
+                }
+                Arc::new(client.build_any().map_err(BuildError::Client)?)
+            }
         };
         let audit = security.audit_logging.then(|| {
             AuditLog::new(
@@ -413,6 +444,7 @@ impl WebOpsMcpServerBuilder {
                 instructions: self
                     .instructions
                     .unwrap_or_else(|| DEFAULT_INSTRUCTIONS.to_owned()),
+                tracer: self.tracer,
             }),
         })
     }

@@ -515,7 +515,13 @@ impl Transport {
             Ok(http_request) => http_request,
             Err(e) => return (Err(e), None),
         };
-        let template = format!("{}{}", self.base.path(), request.template);
+        // A template without names is its own path (the `auto` probe's template is the REST
+        // API's label of the same request, for metrics).
+        let template = if request.template.contains('{') {
+            format!("{}{}", self.base.path(), request.template)
+        } else {
+            http_request.url().path().to_owned()
+        };
         let span = tracer.start(&TracedRequest {
             method: request.method.as_str(),
             url_template: &template,

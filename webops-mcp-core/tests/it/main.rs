@@ -17,3 +17,4 @@ mod tools_manage;
 mod tools_panel;
 mod tools_status_list;
 mod tools_upstream;
+mod tracing_hooks;
