@@ -11,7 +11,10 @@ security audit, system health, delete, a re-login after the panel ended the sess
 a row within the request budget (a refusal by our own budget is waited out; a 429 from the panel
 never surfaces), and how many panel requests each call cost (from the panel's access log). The
 stdio run also checks the login failures against a third panel (`--auth-panel-url`): a wrong
-password and a user with two-factor login.
+password and a user with two-factor login; and that the binary with its defaults (no
+configuration file) refuses a deploy of file:///etc/passwd with zero panel requests. The deploys
+clone from --deploy-repo, an http:// URL on 127.0.0.1, which the servers under test accept
+because their configuration allows it ([webops] repository_schemes, allowed_repository_hosts).
 
 Every tool output (text, structuredContent, progress messages) goes to outputs-<label>.jsonl and
 the stdio servers' stderr to stdio-server*.log in --out-dir, for the secret scan of xtask. The
@@ -682,17 +685,60 @@ async def login_failures(run: Run, args: argparse.Namespace) -> None:
     auth_log.stop()
 
 
+async def production_defaults(run: Run, args: argparse.Namespace) -> None:
+    """The production binary with its defaults (no configuration file at all) refuses a deploy of
+    file:///etc/passwd, and of this check's own http:// repository on 127.0.0.1, saying what is
+    allowed, with zero requests to the panel (the auth panel: its own request budget)."""
+    auth_log = PanelLog(args.auth_panel_log)
+
+    async def body() -> None:
+        errlog = os.path.join(args.out_dir, "stdio-server-defaults.log")
+        env = {
+            "WEBOPS_API_URL": args.auth_panel_url,
+            "WEBOPS_USERNAME": args.user,
+            "WEBOPS_PASSWORD": os.environ["WEBOPS_CHECK_PASSWORD"],
+        }
+        mark = auth_log.count()
+        name = f"mcp-{run.label}-defaults"
+        async with stdio_session(args, env, errlog, no_config=True) as client:
+            for repository, words in (
+                ("file:///etc/passwd", ("file: URLs are not accepted", "repository must be an https:// URL")),
+                (args.deploy_repo, ("http:// URLs are not accepted on this server", "allowed_repository_hosts")),
+            ):
+                call = await run.call("webops_deploy_app", {"app_name": name, "repository": repository}, client=client)
+                expect(call.is_error, f"the deploy of {repository} answered: {short(call.text)}")
+                for word in words:
+                    expect(word in call.text, f"the refusal of {repository} does not say {word!r}: {short(call.text)}")
+        await auth_log.settle()
+        sent = [f"{m} {p}" for _, m, p, _ in auth_log.since(mark)]
+        expect(not sent, f"the refused deploys sent {sent}")
+
+    await run.check(
+        "the binary with its defaults refuses a deploy of file:///etc/passwd (and of an http:// loopback "
+        "repository), saying what is allowed, with zero panel requests",
+        body,
+    )
+    auth_log.stop()
+
+
 # ---------------------------------------------------------------------------------------------
 # Connecting
 
 
 @asynccontextmanager
 async def stdio_session(
-    args: argparse.Namespace, env: dict[str, str], errlog_path: str, config: str | None = None
+    args: argparse.Namespace,
+    env: dict[str, str],
+    errlog_path: str,
+    config: str | None = None,
+    *,
+    no_config: bool = False,
 ) -> AsyncIterator[Client]:
+    """`webops-mcp stdio` with `config` (default: --stdio-config), or with none at all."""
+    config_args = [] if no_config else ["--config", config or args.stdio_config]
     params = StdioServerParameters(
         command=args.server_bin,
-        args=["--log-level", args.log_level, "--config", config or args.stdio_config, "stdio"],
+        args=["--log-level", args.log_level, *config_args, "stdio"],
         env=env,
         cwd=args.out_dir,
     )
@@ -762,6 +808,7 @@ async def main() -> int:
                 await exercise(run, args, fixture_logs)
                 if args.auth_panel_url:
                     await login_failures(run, args)
+                    await production_defaults(run, args)
     except Exception as e:  # noqa: BLE001
         if run is None:
             run = Run(args.label, None, log, args.out_dir)  # type: ignore[arg-type]

@@ -10,10 +10,15 @@
 //! of the other two servers. The two runs go in parallel: both are paced by the request
 //! budget, not by the machine.
 //!
+//! The deploys clone the fixture repository from [`GitHttp`] (smart HTTP on loopback), as an
+//! operator's internal Git host: both servers run with `[webops] repository_schemes = ["https",
+//! "http"]` and `allowed_repository_hosts = ["127.0.0.1"]` ([`panel::REPOSITORY_CONFIG`]); the
+//! script also checks that the binary with its defaults refuses `file:///etc/passwd`.
+//!
 //! After the runs this side checks what the script cannot see whole: no panel log holds a 429
 //! (or a refused rate-limit check), no file the run wrote (tool outputs, server logs, audit
-//! logs, the script's own output) holds one of the fixture secrets unmasked, and the audit
-//! hash chain of each of the four servers is intact.
+//! logs, the script's own output) holds one of the fixture secrets unmasked, the audit hash
+//! chain of each of the servers is intact, and the panel really cloned over HTTP.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,8 +29,9 @@ use serde_json::Value;
 
 use crate::interop::{self, ApiKey, Checks, ServerProcess};
 use crate::panel::{
-    self, ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, FIXTURE_APP_SECRET_KEY, FIXTURE_DB_PASSWORD,
-    FIXTURE_DEPLOYMENT, FIXTURE_LOGS, PanelInstance,
+    self, ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, DEPLOY_REPO, FIXTURE_APP_SECRET_KEY,
+    FIXTURE_DB_PASSWORD, FIXTURE_DEPLOYMENT, FIXTURE_LOGS, GitHttp, PanelInstance,
+    REPOSITORY_CONFIG, UNCLONABLE_REPO,
 };
 use crate::toolchain::{self, PYTHON_REQUIREMENTS};
 use crate::workspace_root;
@@ -71,12 +77,16 @@ pub(crate) fn main() -> Result<()> {
     let stdio_panel = PanelInstance::start(&setup, "mcp-stdio")?;
     let http_panel = PanelInstance::start(&setup, "mcp-http")?;
     let auth_panel = PanelInstance::start(&setup, "mcp-auth")?;
-    mark("three panels started", &mut timings);
+    let git = GitHttp::start(&setup.git_root)?;
+    mark("three panels and the git HTTP server started", &mut timings);
 
     let stdio_config = dir.join("stdio.toml");
     std::fs::write(
         &stdio_config,
-        "# Written by cargo xtask panel.\n[security]\naudit_log = \"audit-stdio.jsonl\"\n",
+        format!(
+            "# Written by cargo xtask panel.\n[security]\naudit_log = \"audit-stdio.jsonl\"\n\n\
+             {REPOSITORY_CONFIG}"
+        ),
     )?;
     let (http_server, key) = start_http_server(&binaries.server, &dir, http_panel.base_url())?;
     mark("webops-mcp http started", &mut timings);
@@ -93,9 +103,9 @@ pub(crate) fn main() -> Result<()> {
             "--panel-db".to_owned(),
             panel.dir().join("db.sqlite3").display().to_string(),
             "--deploy-repo".to_owned(),
-            setup.deploy_repo_url.clone(),
+            git.url(DEPLOY_REPO),
             "--unclonable-repo".to_owned(),
-            setup.unclonable_repo_url.clone(),
+            git.url(UNCLONABLE_REPO),
             "--fixture".to_owned(),
             FIXTURE_DEPLOYMENT.to_owned(),
             "--user".to_owned(),
@@ -218,6 +228,12 @@ pub(crate) fn main() -> Result<()> {
          script output",
         || no_secrets(&dir),
     );
+    checks.run(
+        "the panel cloned the fixture repository over HTTP, and found no repository at the \
+         unclonable URL",
+        || cloned_over_http(&git.requests()),
+    );
+    drop(git);
     for file in [
         "audit-stdio.jsonl",
         "audit-http.jsonl",
@@ -261,7 +277,7 @@ fn start_http_server(
             "# Written by cargo xtask panel: one admin key (digest only).\n\
              [[auth.api_keys]]\nuser_id = \"panel-check\"\nkey_sha256 = \"{}\"\n\
              permissions = [\"admin:*\"]\n\n\
-             [security]\naudit_log = \"audit-http.jsonl\"\n",
+             [security]\naudit_log = \"audit-http.jsonl\"\n\n{REPOSITORY_CONFIG}",
             key.digest
         ),
     )?;
@@ -366,6 +382,26 @@ fn add_script_checks(checks: &mut Checks, dir: &Path, label: &str) {
         })
         .collect();
     checks.absorb(passed, failed);
+}
+
+/// The git server's log shows at least one clone of [`DEPLOY_REPO`] (its refs read, then a
+/// pack fetched) and a 404 for [`UNCLONABLE_REPO`].
+fn cloned_over_http(requests: &[String]) -> Result<()> {
+    let count = |wanted: String| requests.iter().filter(|r| **r == wanted).count();
+    let refs = count(format!("200 GET /{DEPLOY_REPO}/info/refs"));
+    let packs = count(format!("200 POST /{DEPLOY_REPO}/git-upload-pack"));
+    let missing = count(format!("404 GET /{UNCLONABLE_REPO}/info/refs"));
+    if refs == 0 || packs == 0 || missing == 0 {
+        bail!(
+            "expected a clone of {DEPLOY_REPO} and a miss of {UNCLONABLE_REPO}, got {refs} refs \
+             reads, {packs} pack fetches and {missing} misses: {requests:?}"
+        );
+    }
+    eprintln!(
+        "  (git over HTTP: {} requests, {packs} pack fetches of {DEPLOY_REPO}, {missing} misses)",
+        requests.len()
+    );
+    Ok(())
 }
 
 /// No access line with status 429 and no `allowed=False` rate-limit line in a panel's log.
@@ -489,6 +525,20 @@ mod tests {
     #[test]
     fn the_api_token_is_the_fixture_env_files() {
         assert!(panel::FIXTURE_DOTENV.contains(&format!("API_TOKEN={FIXTURE_API_TOKEN}\n")));
+    }
+
+    #[test]
+    fn clones_over_http_are_recognised() {
+        let log: Vec<String> = [
+            format!("200 GET /{DEPLOY_REPO}/info/refs"),
+            format!("200 POST /{DEPLOY_REPO}/git-upload-pack"),
+            format!("404 GET /{UNCLONABLE_REPO}/info/refs"),
+        ]
+        .into();
+        assert!(cloned_over_http(&log).is_ok());
+        assert!(cloned_over_http(&log[..2]).is_err());
+        assert!(cloned_over_http(&log[1..]).is_err());
+        assert!(cloned_over_http(&[]).is_err());
     }
 
     #[test]

@@ -5,8 +5,12 @@
 //! `WEBOPS_PANEL_TARBALL`, a `webops-*.tar.gz` extracted into `.cache/webops-panel/src`),
 //! installs a Python 3.11 venv with exactly the pinned packages the panel needs
 //! (`.cache/webops-panel/venv`), migrates one template SQLite database and seeds the fixtures
-//! into it (`xtask/panel/seed_fixtures.py`), and creates two git repositories a deploy test can
-//! point at. Every step is skipped when a stamp file says its result is already there.
+//! into it (`xtask/panel/seed_fixtures.py`), and creates the git repository a deploy test
+//! points at; [`GitHttp`] serves it over git's smart HTTP on loopback (as an operator's
+//! internal Git host would be), so a deploy names `http://127.0.0.1:<port>/static-site.git`, which a
+//! `webops-mcp` accepts only with `[webops] repository_schemes = ["https", "http"]` and
+//! `allowed_repository_hosts = ["127.0.0.1"]` ([`REPOSITORY_CONFIG`]). Every step is skipped
+//! when a stamp file says its result is already there.
 //!
 //! [`PanelInstance::start`] copies the template into `.cache/webops-panel/run/<name>/` (its
 //! own database, `WEBOPS_INSTALL_PATH`, fixture repository on disk and log), runs
@@ -37,6 +41,7 @@
 //! * `bob` / [`BOB_PASSWORD`] has 2FA enabled: his password login ends in a redirect to
 //!   `/auth/2fa/verify/`, never in a session.
 
+mod git_http;
 mod instance;
 mod redis;
 mod setup;
@@ -46,6 +51,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
+pub(crate) use git_http::GitHttp;
 pub(crate) use instance::{PanelInstance, PanelMode};
 pub(crate) use setup::ensure_setup;
 
@@ -125,12 +131,19 @@ pub(crate) struct PanelSetup {
     pub(crate) template_db: PathBuf,
     /// The Fernet key every instance uses (the template's encrypted passwords need it).
     pub(crate) encryption_key: String,
-    /// A `file://` bare repository with one commit of a static `index.html` on `main`: a
-    /// create goes clone ✔ → static-html ✔ → port ✔ → nginx config ✘ → `pending`.
-    pub(crate) deploy_repo_url: String,
-    /// A `file://` URL where no repository exists: the create's deploy ends `failed`.
-    pub(crate) unclonable_repo_url: String,
+    /// The directory [`GitHttp`] serves: [`DEPLOY_REPO`] and no [`UNCLONABLE_REPO`].
+    pub(crate) git_root: PathBuf,
 }
+
+/// The bare repository under [`PanelSetup::git_root`] with one commit of a static
+/// `index.html` on `main`: a create goes clone ✔ → static-html ✔ → port ✔ → nginx config ✘ →
+/// `pending`.
+pub(crate) const DEPLOY_REPO: &str = "static-site.git";
+/// A repository name [`GitHttp`] answers 404 for: the create's deploy ends `failed`.
+pub(crate) const UNCLONABLE_REPO: &str = "no-such-repository.git";
+/// The `[webops]` lines a `webops-mcp` needs to deploy from [`GitHttp`]: `http://` and the
+/// loopback host are refused by default.
+pub(crate) const REPOSITORY_CONFIG: &str = "[webops]\nrepository_schemes = [\"https\", \"http\"]\nallowed_repository_hosts = [\"127.0.0.1\"]\n";
 
 /// `cargo xtask panel-up [--setup-only] [--redis] [NAME ...]`: sets up, starts one panel per
 /// name (default `manual`; `--redis`: [`PanelMode::Redis`]), prints how to reach them and keeps
@@ -157,14 +170,20 @@ pub(crate) fn panel_up(args: &[String]) -> Result<()> {
         );
     }
     let setup = ensure_setup()?;
-    println!("deploy repository (→ pending): {}", setup.deploy_repo_url);
-    println!(
-        "unclonable repository (→ failed): {}",
-        setup.unclonable_repo_url
-    );
     if setup_only {
+        println!(
+            "git repositories (served over HTTP by panel-up): {}",
+            setup.git_root.display()
+        );
         return Ok(());
     }
+    let git = GitHttp::start(&setup.git_root)?;
+    println!("deploy repository (→ pending): {}", git.url(DEPLOY_REPO));
+    println!(
+        "unclonable repository (→ failed): {}",
+        git.url(UNCLONABLE_REPO)
+    );
+    println!("a webops-mcp deploying them needs in its configuration:\n{REPOSITORY_CONFIG}");
     if names.is_empty() {
         names.push("manual");
     }
@@ -197,6 +216,7 @@ pub(crate) fn panel_up(args: &[String]) -> Result<()> {
     for panel in panels {
         panel.stop()?;
     }
+    drop(git);
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Setting the panel up once for every instance: the Python 3.11 venv, the Fernet key, the
-//! deploy test's git repositories and the migrated, seeded template database; and the
+//! deploy test's git repositories (served over HTTP by [`super::GitHttp`]) and the migrated,
+//! seeded template database; and the
 //! `manage.py` / python commands with the panel's environment.
 
 use std::fs::File;
@@ -12,9 +13,9 @@ use sha2::{Digest as _, Sha256};
 
 use super::source::{Source, extract, source};
 use super::{
-    ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, FIXTURE_APP_SECRET_KEY, FIXTURE_DATABASES,
-    FIXTURE_DB_PASSWORD, FIXTURE_DEPLOYMENT, FIXTURE_LOGS, FIXTURE_REPO_URL, PANEL_REQUIREMENTS,
-    PanelSetup,
+    ALICE, ALICE_PASSWORD, BOB, BOB_PASSWORD, DEPLOY_REPO, FIXTURE_APP_SECRET_KEY,
+    FIXTURE_DATABASES, FIXTURE_DB_PASSWORD, FIXTURE_DEPLOYMENT, FIXTURE_LOGS, FIXTURE_REPO_URL,
+    PANEL_REQUIREMENTS, PanelSetup,
 };
 use crate::interop::tail;
 use crate::{run, toolchain, workspace_root};
@@ -47,7 +48,7 @@ pub(crate) fn ensure_setup() -> Result<PanelSetup> {
     }
     let python = venv(&root)?;
     let encryption_key = encryption_key(&root, &python)?;
-    let (deploy_repo_url, unclonable_repo_url) = deploy_repos(&root)?;
+    let git_root = deploy_repos(&root)?;
     let setup = PanelSetup {
         template_db: root.join("template/db.sqlite3"),
         root,
@@ -55,8 +56,7 @@ pub(crate) fn ensure_setup() -> Result<PanelSetup> {
         system_templates,
         python,
         encryption_key,
-        deploy_repo_url,
-        unclonable_repo_url,
+        git_root,
     };
     template_db(&setup, &source_id)?;
     eprintln!(
@@ -99,15 +99,13 @@ fn encryption_key(root: &Path, python: &Path) -> Result<String> {
     Ok(key)
 }
 
-/// `<root>/git/static-site.git` (created once: `git init --bare` plus one commit of an
-/// `index.html` on `main`) and a sibling URL with no repository; both as `file://` URLs.
-fn deploy_repos(root: &Path) -> Result<(String, String)> {
+/// `<root>/git/`, holding [`DEPLOY_REPO`] (created once: `git init --bare` plus one commit of
+/// an `index.html` on `main`) and no [`super::UNCLONABLE_REPO`]; [`super::GitHttp`] serves it.
+fn deploy_repos(root: &Path) -> Result<PathBuf> {
     let git_dir = root.join("git");
-    let bare = git_dir.join("static-site.git");
-    let url = |p: &Path| format!("file://{}", p.display());
-    let unclonable = url(&git_dir.join("no-such-repository.git"));
+    let bare = git_dir.join(DEPLOY_REPO);
     if bare.join("refs/heads/main").is_file() {
-        return Ok((url(&bare), unclonable));
+        return Ok(git_dir);
     }
     if git_dir.exists() {
         std::fs::remove_dir_all(&git_dir)?;
@@ -140,7 +138,7 @@ fn deploy_repos(root: &Path) -> Result<(String, String)> {
     run(&mut git(&["add", "index.html"]))?;
     run(&mut git(&["commit", "--quiet", "-m", "static site"]))?;
     run(git(&["push", "--quiet"]).arg(&bare).arg("main"))?;
-    Ok((url(&bare), unclonable))
+    Ok(git_dir)
 }
 
 /// The files whose content decides the template database.
