@@ -8,6 +8,7 @@ use webops_client::{
 };
 
 use super::common::{DeploymentId, DeploymentName, fetch_deployment, plural, upstream_error};
+use super::untrusted::quote_untrusted;
 use crate::identity::Permission;
 use crate::plan::{Plan, Target, is_production};
 use crate::redact::mask_secrets_in_text;
@@ -233,7 +234,11 @@ async fn lifecycle(
     let message = if result.message.is_empty() {
         format!("{} done.", action.as_str())
     } else {
-        mask_secrets_in_text(&result.message).into_owned()
+        format!(
+            "{} done; WebOps said: {}",
+            action.as_str(),
+            quote_untrusted(&result.message, 200)
+        )
     };
     Ok(ManageServiceOutput {
         deployment: DeploymentName::from(&detail.deployment),
