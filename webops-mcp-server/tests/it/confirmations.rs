@@ -145,7 +145,7 @@ async fn a_2025_client_asks_its_person_and_only_the_exact_name_deletes() {
     let person = Person::answering([declined(), typed("shop"), typed("shop-api")]);
     let client = person_client(&server, &person, ClientLifecycleMode::Initialize).await;
     assert_eq!(
-        tool_names_of(&client).await,
+        tool_names(&client).await,
         sorted(&ALL_TOOLS),
         "a client that can ask sees delete"
     );
@@ -202,18 +202,6 @@ async fn a_2025_client_asks_its_person_and_only_the_exact_name_deletes() {
     );
     client.cancel().await.unwrap();
     server.stop().await.unwrap();
-}
-
-async fn tool_names_of(client: &RunningService<RoleClient, Person>) -> Vec<String> {
-    let mut names: Vec<String> = client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    names.sort();
-    names
 }
 
 #[tokio::test]

@@ -4,10 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common::{
-    self, ADMIN_KEY, BASIC_PASSWORD, BASIC_USER, ServerOptions, TOOLS_WITHOUT_ELICITATION,
-    TestServer, VIEWER_KEY, basic, bearer, challenges, claims, connect, fixture, hs256,
-    initialize_body, jwt, now, pem_jwt_toml, post_mcp, sorted, standard_auth_toml, tool_names,
-    unsigned_jwt,
+    self, ADMIN_KEY, BASIC_PASSWORD, BASIC_USER, ServerOptions, TestServer, VIEWER_KEY, basic,
+    bearer, challenges, claims, connect, fixture, hs256, initialize_body, jwt, now, pem_jwt_toml,
+    post_mcp, sorted, standard_auth_toml, tool_names, tools_without_elicitation, unsigned_jwt,
 };
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
@@ -41,7 +40,10 @@ async fn api_keys_are_accepted_as_bearer_and_as_x_api_key() {
     let server = TestServer::start("").await;
     let (name, value) = bearer(ADMIN_KEY);
     let admin = connect(&server.url(), &[(name, &value)]).await;
-    assert_eq!(tool_names(&admin).await, sorted(&TOOLS_WITHOUT_ELICITATION));
+    assert_eq!(
+        tool_names(&admin).await,
+        sorted(&tools_without_elicitation())
+    );
 
     let viewer = connect(&server.url(), &[("x-api-key", VIEWER_KEY)]).await;
     assert_eq!(
@@ -66,7 +68,7 @@ async fn hs256_jwts_are_accepted_with_permissions_or_scope() {
     let client = connect(&server.url(), &[(name, &value)]).await;
     assert_eq!(
         tool_names(&client).await,
-        sorted(&TOOLS_WITHOUT_ELICITATION)
+        sorted(&tools_without_elicitation())
     );
     client.cancel().await.unwrap();
 
@@ -388,7 +390,7 @@ async fn api_keys_and_jwts_still_work_from_an_address_over_the_limit() {
     let client = connect(&server.url(), &[(name, &value)]).await;
     assert_eq!(
         tool_names(&client).await,
-        sorted(&TOOLS_WITHOUT_ELICITATION)
+        sorted(&tools_without_elicitation())
     );
     client.cancel().await.unwrap();
     let token = hs256(&claims(

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use crate::common::{
-    self, ADMIN_KEY, DEPLOY_READ_KEY, READ_TOOLS, ServerOptions, TOOLS_WITHOUT_ELICITATION,
-    TestServer, VIEWER_KEY, bearer, call, command, connect, connect_modern, initialize_body,
-    post_mcp, sorted, standard_auth_toml, text_of, tool_names,
+    self, ADMIN_KEY, DEPLOY_READ_KEY, READ_TOOLS, ServerOptions, TestServer, VIEWER_KEY, bearer,
+    call, command, connect, connect_modern, initialize_body, post_mcp, sorted, standard_auth_toml,
+    text_of, tool_names, tools_without_elicitation,
 };
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use serde_json::{Value, json};
@@ -244,7 +244,7 @@ async fn legacy_and_modern_clients_both_work() {
     );
     assert_eq!(
         tool_names(&legacy).await,
-        sorted(&TOOLS_WITHOUT_ELICITATION)
+        sorted(&tools_without_elicitation())
     );
     let result = call(
         &legacy,
@@ -261,7 +261,7 @@ async fn legacy_and_modern_clients_both_work() {
     );
     assert_eq!(
         tool_names(&modern).await,
-        sorted(&TOOLS_WITHOUT_ELICITATION)
+        sorted(&tools_without_elicitation())
     );
     let result = call(&modern, "webops_system_health", json!({})).await;
     assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
@@ -658,7 +658,7 @@ async fn http_demo_prints_working_keys() {
     let client = connect(&url, &[(name, &value)]).await;
     assert_eq!(
         tool_names(&client).await,
-        sorted(&TOOLS_WITHOUT_ELICITATION)
+        sorted(&tools_without_elicitation())
     );
     let result = call(
         &client,

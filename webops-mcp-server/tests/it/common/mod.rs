@@ -38,15 +38,12 @@ pub const ALL_TOOLS: [&str; 8] = [
 
 /// The tools an admin's HTTP client sees when it declares no elicitation: by default a
 /// delete needs a person's confirmation, which such a client cannot give, so it is not offered.
-pub const TOOLS_WITHOUT_ELICITATION: [&str; 7] = [
-    "webops_deploy_app",
-    "webops_get_status",
-    "webops_list_deployments",
-    "webops_get_logs",
-    "webops_manage_service",
-    "webops_security_audit",
-    "webops_system_health",
-];
+pub fn tools_without_elicitation() -> Vec<&'static str> {
+    ALL_TOOLS
+        .into_iter()
+        .filter(|t| *t != "webops_delete_deployment")
+        .collect()
+}
 
 /// The tools that only read.
 pub const READ_TOOLS: [&str; 5] = [
@@ -393,7 +390,9 @@ pub fn basic(user: &str, password: &str) -> (&'static str, String) {
 }
 
 /// The names of the tools `client` sees, sorted.
-pub async fn tool_names(client: &Client) -> Vec<String> {
+pub async fn tool_names<H: rmcp::ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+) -> Vec<String> {
     let mut names: Vec<String> = client
         .list_all_tools()
         .await
