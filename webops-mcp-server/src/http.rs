@@ -41,6 +41,7 @@ use crate::error::Error;
 use crate::jsonrpc;
 use crate::metrics::HttpMetrics;
 use crate::sessions::{SessionOwners, bind_session};
+use crate::state::SharedState;
 
 /// The largest request body accepted (larger ones get 413).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -92,11 +93,13 @@ struct AppState {
     authenticator: Arc<Authenticator>,
     health: Arc<HealthCheck>,
     oauth: Option<Arc<OAuthSettings>>,
+    shared: SharedState,
 }
 
 impl HttpApp {
     /// Builds the routes for `config` around `server` (whose tools, gates and audit serve
-    /// `/mcp`).
+    /// `/mcp`). With `[state]` on Redis ([`Config::shared_state`]), legacy sessions, their
+    /// owners and the authentication failure throttle are shared with the other replicas.
     pub fn new(config: &Config, server: WebOpsMcpServer) -> HttpApp {
         let handler = server.mcp_handler();
         HttpApp::with_handler(config, server, handler)
@@ -115,12 +118,14 @@ impl HttpApp {
         let authenticator = Arc::new(Authenticator::new(&config.auth));
         let mcp_cancel = CancellationToken::new();
         let inflight = Arc::new(Inflight::default());
+        let shared = config.shared_state();
         let state = AppState {
             health: Arc::new(HealthCheck::new(server.api())),
             server: server.clone(),
             metrics: metrics.clone(),
             authenticator: authenticator.clone(),
             oauth: config.auth.oauth.clone().map(Arc::new),
+            shared: shared.clone(),
         };
 
         let hosts: Vec<String> = LOOPBACK_HOSTS
@@ -128,15 +133,17 @@ impl HttpApp {
             .map(|h| (*h).to_owned())
             .chain(config.http.allowed_hosts.iter().cloned())
             .collect();
-        let mcp_config = StreamableHttpServerConfig::default()
+        let mut mcp_config = StreamableHttpServerConfig::default()
             .with_allowed_hosts(hosts)
             .with_allowed_origins(allowed_origins(config))
             .enforce_origin_validation()
             .with_max_request_body_bytes(MAX_BODY_BYTES)
             .with_json_response(true)
             .with_cancellation_token(mcp_cancel.child_token());
+        // A session opened on another replica is restored from the shared store.
+        mcp_config.session_store = shared.session_store();
         let sessions = Arc::new(LocalSessionManager::default());
-        let owners = Arc::new(SessionOwners::new(sessions.clone()));
+        let owners = Arc::new(SessionOwners::new(sessions.clone(), shared.clone()));
         let mcp_service =
             StreamableHttpService::new(move || Ok(handler.clone()), sessions, mcp_config);
         let auth_state = AuthLayerState {
@@ -144,6 +151,7 @@ impl HttpApp {
             metrics: metrics.clone(),
             proxies: Arc::new(ProxyTrust::new(config.http.trusted_proxies.clone())),
             require: None,
+            shared,
         };
         // The limit is on the answer's start, see `limit_answer_start`.
         let mcp = Router::new()
@@ -556,9 +564,9 @@ async fn limit_answer_start(
 }
 
 async fn health_handler(State(state): State<AppState>) -> Response {
-    let upstream = state.health.check().await;
+    let (upstream, shared) = tokio::join!(state.health.check(), state.shared.health());
     let body = json!({
-        "status": if upstream.reachable { "ok" } else { "degraded" },
+        "status": if upstream.reachable && shared.reachable { "ok" } else { "degraded" },
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": state.metrics.uptime_seconds(),
         "webops_api": {
@@ -567,6 +575,7 @@ async fn health_handler(State(state): State<AppState>) -> Response {
             "flavor": upstream.flavor.map(ApiFlavor::as_str),
             "flavor_reason": upstream.flavor_reason,
         },
+        "state": shared.to_json(),
     });
     axum::Json(body).into_response()
 }
@@ -578,6 +587,7 @@ async fn metrics_handler(State(state): State<AppState>) -> Response {
         &mut out,
         state.authenticator.throttle().throttled_addresses(),
     );
+    state.shared.render_metrics(&mut out);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out,

@@ -29,6 +29,7 @@ mod jsonrpc;
 mod keys;
 mod metrics;
 mod sessions;
+pub mod state;
 mod stdio;
 mod sync;
 
@@ -64,10 +65,11 @@ pub enum Transport {
     Http,
 }
 
-/// Builds the MCP server for `config`: the built-in tools, the WebOps client, gates, the
-/// audit sink (`[security] audit_log`, else stderr) and, for stdio only, the default
-/// identity. Over HTTP there is no default identity: a request without an authenticated
-/// identity may call nothing.
+/// Builds the MCP server for `config`: the built-in tools, the WebOps client, gates (their
+/// rate limit and confirmation nonces in `[state]`'s store when it is shared:
+/// [`Config::shared_state`]), the audit sink (`[security] audit_log`, else stderr) and, for
+/// stdio only, the default identity. Over HTTP there is no default identity: a request
+/// without an authenticated identity may call nothing.
 pub fn build_server(config: &Config, transport: Transport) -> Result<WebOpsMcpServer, Error> {
     let mut builder = WebOpsMcpServer::builder().config(ServerConfig::new(
         config.webops.clone(),
@@ -76,6 +78,13 @@ pub fn build_server(config: &Config, transport: Transport) -> Result<WebOpsMcpSe
             .to_core()
             .confirmations(config.confirmations.clone()),
     ));
+    let shared = config.shared_state();
+    if let Some(store) = shared.rate_limit_store() {
+        builder = builder.rate_limit_store(store);
+    }
+    if let Some(store) = shared.nonce_store() {
+        builder = builder.nonce_store(store);
+    }
     if config.security.audit_logging {
         let sink: Arc<dyn AuditSink> = match &config.security.audit_log {
             Some(path) => Arc::new(JsonLinesFileSink::open(path).map_err(|e| {

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 use webops_client::{ApiFlavor, Flavor};
-use webops_mcp_server::config::{CONFIG_ENV_VAR, ENV_VARS, REDACTED};
+use webops_mcp_server::config::{CONFIG_ENV_VAR, ENV_VARS, REDACTED, StateBackend};
 use webops_mcp_server::{
     Config, Demo, HttpApp, Transport, build_server, generate_api_key, hash_password, serve_stdio,
 };
@@ -85,10 +85,12 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain of an audit log (JSON lines).
+    /// Check the hash chain of audit logs (JSON lines); with several files (a fleet's
+    /// replicas), also a summary per server_id.
     Verify {
-        /// The audit log file.
-        file: PathBuf,
+        /// The audit log files (one chain each: one per replica of a fleet).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -179,8 +181,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::HashKey => hash_key(),
         Command::HashPassword => hash_password_command(),
         Command::Audit {
-            command: AuditCommand::Verify { file },
-        } => audit_verify(file),
+            command: AuditCommand::Verify { files },
+        } => audit_verify(files),
         Command::CheckConfig { stdio } => check_config(&cli, *stdio),
         Command::Stdio => runtime()?.block_on(stdio(&cli)),
         Command::Http { bind } => runtime()?.block_on(http(&cli, bind.as_deref())),
@@ -212,6 +214,12 @@ fn load_config(cli: &Cli, bind: Option<&str>) -> Result<Config> {
         loader = loader.bind(bind);
     }
     let config = loader.load()?;
+    if config.state.backend == StateBackend::Memory && config.state.redis_url.is_some() {
+        tracing::warn!(
+            "[state] redis_url (or WEBOPS_MCP_REDIS_URL) is set but [state] backend is \"memory\": \
+             the URL is not used; set backend = \"redis\" to share state with other replicas"
+        );
+    }
     if !config.has_webops_credentials() && !config.demo {
         tracing::warn!(
             "no WebOps credentials are set: set an API key (WEBOPS_API_KEY or [webops] api_key) \
@@ -302,6 +310,7 @@ async fn stdio(cli: &Cli) -> Result<ExitCode> {
         None
     };
     let server = build_server(&config, Transport::Stdio)?;
+    announce_state(&config).await;
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
     tracing::info!(
@@ -327,6 +336,7 @@ async fn http(cli: &Cli, bind: Option<&str>) -> Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", config.http.bind))?;
     let local = listener.local_addr().context("reading the bound address")?;
     let app = HttpApp::new(&config, server);
+    announce_state(&config).await;
     if let Some(demo) = &demo {
         eprintln!("{}", demo.banner(local));
     }
@@ -340,6 +350,26 @@ async fn http(cli: &Cli, bind: Option<&str>) -> Result<ExitCode> {
     app.serve(listener, shutdown).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says where shared state lives when it is Redis, and whether Redis answers now (an outage
+/// is logged by the store itself, once).
+async fn announce_state(config: &Config) {
+    let Some(url) = &config.state.redis_url else {
+        return;
+    };
+    if config.state.backend != StateBackend::Redis {
+        return;
+    }
+    let health = config.shared_state().health().await;
+    tracing::info!(
+        url = %url,
+        key_prefix = %config.state.key_prefix,
+        on_unavailable = config.state.on_unavailable.as_str(),
+        reachable = health.reachable,
+        server_id = %config.security.server_id,
+        "shared state on Redis"
+    );
 }
 
 /// Cancels `shutdown` on SIGINT or SIGTERM.
@@ -406,25 +436,102 @@ fn hash_password_command() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn audit_verify(file: &PathBuf) -> Result<ExitCode> {
-    let reader = std::fs::File::open(file)
-        .map(std::io::BufReader::new)
-        .with_context(|| format!("cannot open {}", file.display()))?;
-    match webops_mcp_core::verify(reader) {
-        Ok(report) => {
-            println!(
-                "{}: OK, {} records, hash chain intact; last hash {}",
-                file.display(),
-                report.records,
-                report.last_hash
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            eprintln!("{}: audit log verification FAILED: {e}", file.display());
-            Ok(ExitCode::FAILURE)
+/// One server's records over the files checked.
+struct Replica {
+    server_id: Option<String>,
+    records: usize,
+    chain_ok: bool,
+    files: Vec<String>,
+}
+
+/// `audit verify FILE...`: each file's chain, as one line each (the single-file output);
+/// with several files, then one line per server_id found in them.
+fn audit_verify(files: &[PathBuf]) -> Result<ExitCode> {
+    let mut replicas: Vec<Replica> = Vec::new();
+    let mut all_ok = true;
+    for file in files {
+        let open = || {
+            std::fs::File::open(file)
+                .map(std::io::BufReader::new)
+                .with_context(|| format!("cannot open {}", file.display()))
+        };
+        let (servers, chain_ok) = match webops_mcp_core::verify(open()?) {
+            Ok(report) => {
+                println!(
+                    "{}: OK, {} records, hash chain intact; last hash {}",
+                    file.display(),
+                    report.records,
+                    report.last_hash
+                );
+                let servers = report
+                    .servers
+                    .into_iter()
+                    .map(|s| (s.server_id, s.records))
+                    .collect();
+                (servers, true)
+            }
+            Err(e) => {
+                eprintln!("{}: audit log verification FAILED: {e}", file.display());
+                all_ok = false;
+                (servers_in(open()?), false)
+            }
+        };
+        for (server_id, records) in servers {
+            let name = file.display().to_string();
+            match replicas.iter_mut().find(|r| r.server_id == server_id) {
+                Some(replica) => {
+                    replica.records += records;
+                    replica.chain_ok &= chain_ok;
+                    if !replica.files.contains(&name) {
+                        replica.files.push(name);
+                    }
+                }
+                None => replicas.push(Replica {
+                    server_id,
+                    records,
+                    chain_ok,
+                    files: vec![name],
+                }),
+            }
         }
     }
+    if files.len() > 1 {
+        println!("replicas:");
+        for replica in &replicas {
+            println!(
+                "  {}: {} records, chain {} ({})",
+                replica.server_id.as_deref().unwrap_or("(no server_id)"),
+                replica.records,
+                if replica.chain_ok { "ok" } else { "BROKEN" },
+                replica.files.join(", ")
+            );
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The `server_id`s of a log that failed verification and how many lines name each, read
+/// leniently (lines that are not records are skipped).
+fn servers_in(reader: impl std::io::BufRead) -> Vec<(Option<String>, usize)> {
+    let mut servers: Vec<(Option<String>, usize)> = Vec::new();
+    for line in reader.lines().map_while(std::result::Result::ok) {
+        let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let id = record
+            .get("server_id")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned);
+        match servers.iter_mut().find(|(s, _)| *s == id) {
+            Some((_, n)) => *n += 1,
+            None => servers.push((id, 1)),
+        }
+    }
+    servers
 }
 
 #[cfg(test)]

@@ -12,9 +12,11 @@ use http::header::RETRY_AFTER;
 use http::{HeaderValue, StatusCode};
 use webops_mcp_core::Permission;
 
-use super::throttle::Attempt;
+use super::throttle::{Attempt, FAILURE_WINDOW};
 use super::{AuthFailure, Authenticator, FailureKind, ProxyTrust};
+use crate::config::OnUnavailable;
 use crate::metrics::HttpMetrics;
+use crate::state::SharedState;
 
 /// State of the authentication middleware.
 #[derive(Clone)]
@@ -26,6 +28,8 @@ pub(crate) struct AuthLayerState {
     /// A permission the caller must also hold (403 otherwise), e.g. `system:read` for
     /// `/metrics`.
     pub(crate) require: Option<Permission>,
+    /// Where the fleet counts failures (Redis), if it does.
+    pub(crate) shared: SharedState,
 }
 
 /// The middleware: authentication under the failure throttle, `Identity` into the
@@ -44,6 +48,9 @@ pub(crate) async fn authenticate(
     // A password attempt reserves its place under the limit before argon2 runs; keys and
     // tokens are checked first (see the module documentation).
     let attempt = if Authenticator::is_basic(request.headers()) {
+        if let Err(unavailable) = observe_fleet(&state, ip).await {
+            return unavailable;
+        }
         match auth.throttle().reserve(ip) {
             Ok(attempt) => Some(attempt),
             Err(wait) => {
@@ -68,13 +75,52 @@ pub(crate) async fn authenticate(
             request.extensions_mut().insert(identity);
             next.run(request).await
         }
-        Err(failure) => refused(&state, ip, attempt, &failure),
+        Err(failure) => refused(&state, ip, attempt, &failure).await,
     }
+}
+
+/// Before a password is checked: takes in the fleet's count of `ip`'s failures (shared
+/// state on Redis). While the store cannot say, `deny` answers 503 (a password cannot be
+/// checked against the fleet's limit now); `allow_local` goes on with this replica's count.
+async fn observe_fleet(state: &AuthLayerState, ip: IpAddr) -> Result<(), Response> {
+    let Some(redis) = state.shared.redis() else {
+        return Ok(());
+    };
+    match redis.auth_failures(&ip.to_string()).await {
+        Ok(Some((failures, remaining))) => {
+            state
+                .authenticator
+                .throttle()
+                .observe(ip, failures, remaining);
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(_) if redis.policy() == OnUnavailable::AllowLocal => Ok(()),
+        Err(e) => Err(state.authenticator.unauthorized(
+            &AuthFailure::new(
+                "basic",
+                "state_unavailable",
+                format!("the password cannot be checked now: {e}; retry shortly"),
+            )
+            .kind(FailureKind::Unavailable),
+        )),
+    }
+}
+
+/// Counts a failure of `ip` where the fleet counts them (shared state on Redis): the
+/// failures in its window, this one included, and the time left; `None` in memory or while
+/// the store cannot say (this replica's own count goes on).
+async fn count_in_fleet(state: &AuthLayerState, ip: IpAddr) -> Option<(u32, Duration)> {
+    let redis = state.shared.redis()?;
+    redis
+        .count_auth_failure(&ip.to_string(), FAILURE_WINDOW)
+        .await
+        .ok()
 }
 
 /// The answer to a request whose credentials were not accepted, counted by the throttle
 /// when they were presented and wrong.
-fn refused(
+async fn refused(
     state: &AuthLayerState,
     ip: IpAddr,
     attempt: Option<Attempt<'_>>,
@@ -99,10 +145,19 @@ fn refused(
     if failure.kind == FailureKind::Rejected {
         if let Some(attempt) = attempt {
             attempt.failed();
-        } else if let Some(wait) = auth.throttle().retry_after(ip) {
-            state.metrics.record_throttled();
-            return too_many_failures(wait);
+            if let Some((failures, remaining)) = count_in_fleet(state, ip).await {
+                auth.throttle().observe(ip, failures, remaining);
+            }
         } else {
+            // The fleet's count before this failure decides, as this replica's own would.
+            if let Some((failures, remaining)) = count_in_fleet(state, ip).await {
+                auth.throttle()
+                    .observe(ip, failures.saturating_sub(1), remaining);
+            }
+            if let Some(wait) = auth.throttle().retry_after(ip) {
+                state.metrics.record_throttled();
+                return too_many_failures(wait);
+            }
             auth.throttle().record_failure(ip);
         }
     }

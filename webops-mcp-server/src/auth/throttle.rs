@@ -94,6 +94,25 @@ impl FailureThrottle {
             .then(|| self.window.saturating_sub(entry.start.elapsed()))
     }
 
+    /// Takes in what the fleet counted for `ip` (its failures in the current window and the
+    /// time left in it; shared state on Redis), so this replica refuses as the fleet does.
+    /// Keeps its own count when that is higher.
+    pub(crate) fn observe(&self, ip: IpAddr, failures: u32, remaining: Duration) {
+        if failures == 0 {
+            return;
+        }
+        let mut entries = self.lock();
+        let window = self.window;
+        let entry = self.entry(&mut entries, ip);
+        if failures > entry.failures {
+            let now = Instant::now();
+            entry.failures = failures;
+            entry.start = now
+                .checked_sub(window.saturating_sub(remaining))
+                .unwrap_or(now);
+        }
+    }
+
     /// Counts one failure of `ip`.
     pub(crate) fn record_failure(&self, ip: IpAddr) {
         let mut entries = self.lock();
@@ -247,6 +266,25 @@ mod tests {
         let wait = throttle.reserve(a).err().unwrap();
         assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60));
         assert_eq!(throttle.throttled_addresses(), 1);
+    }
+
+    #[test]
+    fn the_fleets_count_refuses_here_too() {
+        let throttle = FailureThrottle::new(3, Duration::from_secs(60));
+        let a = IpAddr::from([10, 0, 0, 1]);
+        throttle.observe(a, 2, Duration::from_secs(40));
+        assert!(throttle.retry_after(a).is_none());
+        assert!(throttle.reserve(a).is_ok());
+        throttle.observe(a, 3, Duration::from_secs(40));
+        let wait = throttle.retry_after(a).unwrap();
+        assert!(
+            wait <= Duration::from_secs(40) && wait > Duration::from_secs(38),
+            "{wait:?}"
+        );
+        assert_eq!(throttle.throttled_addresses(), 1);
+        // A lower count from the fleet does not undo this replica's own.
+        throttle.observe(a, 1, Duration::from_secs(59));
+        assert!(throttle.retry_after(a).is_some());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::secret::Secret;
 use super::settings::{
     AuthSettings, Config, HttpSettings, JwtKeySource, SecuritySettings, StdioSettings,
 };
+use super::state::StateFile;
 use crate::error::Error;
 use webops_client::ClientConfig;
 
@@ -49,12 +50,13 @@ pub(super) fn parse_file(text: &str, label: &str) -> Result<FileConfig, Error> {
 }
 
 /// Keys whose values are secrets.
-const SECRET_KEYS: [&str; 5] = [
+const SECRET_KEYS: [&str; 6] = [
     "api_key",
     "password",
     "secret",
     "password_hash",
     "state_keys",
+    "redis_url",
 ];
 
 /// ` (line N)` for a byte span.
@@ -105,6 +107,8 @@ pub(super) struct FileConfig {
     pub(super) auth: AuthFile,
     #[serde(default)]
     pub(super) confirmations: ConfirmationsFile,
+    #[serde(default)]
+    pub(super) state: StateFile,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -167,6 +171,8 @@ pub(super) struct SecurityFile {
     pub(super) audit_log: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) read_only: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) server_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -263,6 +269,7 @@ impl FileConfig {
             http: HttpFile::view(&config.http),
             auth: AuthFile::redacted_view(&config.auth),
             confirmations: ConfirmationsFile::redacted_view(&config.confirmations),
+            state: StateFile::view(&config.state),
         }
     }
 }
@@ -325,6 +332,7 @@ impl SecurityFile {
             audit_logging: Some(security.audit_logging),
             audit_log: security.audit_log.clone(),
             read_only: Some(security.read_only),
+            server_id: Some(security.server_id.clone()),
         }
     }
 }

@@ -20,6 +20,7 @@ use super::file::{
 use super::merge_auth::merge_auth;
 use super::secret::Secret;
 use super::settings::{Config, HttpSettings, SecuritySettings, StdioSettings, split_origin};
+use super::state::merge_state;
 use super::{DEFAULT_BIND, ENV_VARS, env};
 use crate::error::Error;
 
@@ -159,6 +160,7 @@ impl ConfigLoader {
         }
         let keys = self.env_value(env::CONFIRMATION_KEYS);
         let confirmations = merge_confirmations(file.confirmations, keys, errors);
+        let state = merge_state(file.state, self.env_value(env::REDIS_URL), errors);
         Config {
             webops,
             security,
@@ -166,9 +168,11 @@ impl ConfigLoader {
             http,
             auth,
             confirmations,
+            state,
             demo: self.demo,
             demo_flavor: self.demo_flavor.unwrap_or(ApiFlavor::V1),
             source: self.file.clone(),
+            shared: Default::default(),
         }
     }
 
@@ -458,6 +462,17 @@ fn merge_security(
         }
     }
     security.read_only = read_only_flag || file.read_only.unwrap_or(false);
+    if let Some(server_id) = file.server_id {
+        let trimmed = server_id.trim();
+        if trimmed.is_empty() || trimmed.len() > 128 || trimmed.chars().any(char::is_control) {
+            errors.push(format!(
+                "[security] server_id must be 1 to 128 characters without control characters \
+                 (omit it for the host name), got {server_id:?}"
+            ));
+        } else {
+            security.server_id = trimmed.to_owned();
+        }
+    }
     security
 }
 

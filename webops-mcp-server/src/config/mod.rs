@@ -11,13 +11,15 @@
 //! - `load.rs` — [`ConfigLoader`]: reading and merging, `[webops]`, `[security]`, `[stdio]`,
 //!   `[http]`; `merge_auth.rs` — merging `[auth]`;
 //! - `file.rs` — the file's shape, its error messages, and the redacted view `check-config`
-//!   prints.
+//!   prints;
+//! - `state.rs` — `[state]` (where a fleet's shared state lives) and the masked Redis URL.
 
 mod file;
 mod load;
 mod merge_auth;
 mod secret;
 mod settings;
+mod state;
 
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ pub use settings::{
     ApiKeyEntry, AuthSettings, BasicUser, Config, HttpSettings, JwtSettings, OAuthSettings,
     SecuritySettings, StdioSettings,
 };
+pub use state::{OnUnavailable, RedisUrl, StateBackend, StateSettings};
 
 /// The name of each environment variable the configuration reads, written once here;
 /// [`ENV_VARS`] lists them all.
@@ -47,13 +50,15 @@ pub(crate) mod env {
     pub(crate) const JWT_SECRET: &str = "JWT_SECRET";
     /// `[confirmations] state_keys`, comma-separated.
     pub(crate) const CONFIRMATION_KEYS: &str = "WEBOPS_MCP_CONFIRMATION_KEYS";
+    /// `[state] redis_url`.
+    pub(crate) const REDIS_URL: &str = "WEBOPS_MCP_REDIS_URL";
 }
 
 /// The environment variables the configuration reads (besides [`CONFIG_ENV_VAR`], which
 /// names the file and is handled by the command line). The one list: the binary reads
 /// exactly these, [`ConfigLoader::env`] accepts exactly these, and tests and documentation
 /// checks derive theirs from it.
-pub const ENV_VARS: [&str; 8] = [
+pub const ENV_VARS: [&str; 9] = [
     env::API_URL,
     env::API_VERSION,
     env::API_KEY,
@@ -62,6 +67,7 @@ pub const ENV_VARS: [&str; 8] = [
     env::PASSWORD,
     env::JWT_SECRET,
     env::CONFIRMATION_KEYS,
+    env::REDIS_URL,
 ];
 
 /// The environment variable that names the configuration file (the `--config` flag's

@@ -1,5 +1,6 @@
 //! The effective, validated configuration the transports run with: [`Config`] and its
-//! tables. Nothing here reads outside input; [`ConfigLoader`](super::ConfigLoader) builds it.
+//! tables. Nothing here reads outside input (but the host name, the default `server_id`);
+//! [`ConfigLoader`](super::ConfigLoader) builds it.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,8 +14,10 @@ use webops_mcp_core::{ConfirmationConfig, PermissionSet, RepositoryPolicy, Secur
 
 use super::file::FileConfig;
 use super::secret::{REDACTED, Secret};
+use super::state::{StateSettings, host_name};
 use super::{ConfigLoader, DEFAULT_READ_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
 use crate::error::Error;
+use crate::state::SharedState;
 
 /// The effective, validated configuration.
 #[derive(Debug, Clone)]
@@ -32,12 +35,27 @@ pub struct Config {
     pub auth: AuthSettings,
     /// `[confirmations]`: which calls a person must confirm, and how.
     pub confirmations: ConfirmationConfig,
+    /// `[state]`: where the state a fleet shares lives.
+    pub state: StateSettings,
     /// `--demo`: serve an in-process mock WebOps API.
     pub demo: bool,
     /// `--demo-flavor`: which API the demo's mock speaks (default [`ApiFlavor::V1`]).
     pub demo_flavor: ApiFlavor,
     /// The configuration file that was read, if any.
     pub source: Option<PathBuf>,
+    /// The store of `state`, made at first use and shared by this configuration's clones.
+    pub(crate) shared: SharedStateCell,
+}
+
+/// The [`SharedState`] of a [`Config`]: one store (one Redis connection) for every server
+/// and HTTP app built from the configuration and its clones.
+#[derive(Clone, Default)]
+pub(crate) struct SharedStateCell(std::sync::Arc<std::sync::Mutex<Option<SharedState>>>);
+
+impl fmt::Debug for SharedStateCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedStateCell")
+    }
 }
 
 /// `[security]`.
@@ -57,6 +75,8 @@ pub struct SecuritySettings {
     /// What a deploy may name as its repository: `[webops] repository_schemes` and
     /// `[webops] allowed_repository_hosts`.
     pub repositories: RepositoryPolicy,
+    /// The name of this server in every audit record (default: the host name).
+    pub server_id: String,
 }
 
 impl Default for SecuritySettings {
@@ -68,6 +88,7 @@ impl Default for SecuritySettings {
             audit_log: None,
             read_only: false,
             repositories: RepositoryPolicy::default(),
+            server_id: host_name(),
         }
     }
 }
@@ -81,6 +102,7 @@ impl SecuritySettings {
             .audit_logging(self.audit_logging)
             .read_only(self.read_only)
             .repositories(self.repositories.clone())
+            .server_id(self.server_id.clone())
     }
 }
 
@@ -320,6 +342,17 @@ impl Config {
     pub fn has_webops_credentials(&self) -> bool {
         self.webops.api_key.is_some()
             || (self.webops.username.is_some() && self.webops.password.is_some())
+    }
+
+    /// The shared state store of `[state]`: this process's memory, or a Redis client that
+    /// connects at its first use and reconnects by itself. Made once and shared by every
+    /// server and HTTP app built from this configuration and its clones, so they share one
+    /// connection, one availability and one set of counters; load the configuration again
+    /// for a store of its own.
+    pub fn shared_state(&self) -> SharedState {
+        crate::sync::lock(&self.shared.0)
+            .get_or_insert_with(|| SharedState::new(&self.state))
+            .clone()
     }
 
     /// The effective configuration as TOML in the file's shape, secrets replaced by

@@ -7,4 +7,5 @@ mod confirmations;
 mod edges;
 mod http_auth;
 mod http_mcp;
+mod shared_state;
 mod stdio;
