@@ -11,6 +11,7 @@ mod interop;
 mod load;
 mod panel;
 mod panel_check;
+mod redis;
 mod tidy;
 mod toolchain;
 
@@ -108,6 +109,9 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // The server's shared-state tests run against a real redis-server.
+    let redis = redis::redis_server()?;
+    eprintln!("ci: the shared-state tests use {}", redis.display());
     run(cargo_command().args(["test", "--workspace", "--all-features"]))?;
     run(cargo_command()
         .args(["doc", "--workspace", "--no-deps", "--all-features"])

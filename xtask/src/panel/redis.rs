@@ -1,10 +1,9 @@
 //! [`PanelMode::Redis`](super::PanelMode::Redis)'s helpers: a private `redis-server` per
-//! panel (installed with apt-get when missing and run as root) and the wait for its Celery
-//! worker.
+//! panel (found or installed by [`crate::redis`]) and the wait for its Celery worker.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 
 use super::instance::{GroupChild, free_port};
 use crate::interop::tail;
-use crate::run;
+use crate::redis::{pong as redis_pong, redis_server};
 
 /// Environment variables to add to a command.
 pub(super) type EnvVars = Vec<(String, String)>;
@@ -50,47 +49,6 @@ pub(super) fn start_redis(dir: &Path) -> Result<(GroupChild, u16, EnvVars)> {
         ("REDIS_URL".to_owned(), url(3)),
     ];
     Ok((redis, port, env))
-}
-
-fn redis_pong(port: u16) -> bool {
-    let attempt = || -> std::io::Result<bool> {
-        let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-        stream.write_all(b"PING\r\n")?;
-        let mut answer = [0u8; 7];
-        stream.read_exact(&mut answer)?;
-        Ok(&answer == b"+PONG\r\n")
-    };
-    attempt().unwrap_or(false)
-}
-
-/// `redis-server` on PATH; when missing and running as root with apt-get,
-/// `apt-get install -y redis-server` (about 10 s) first.
-fn redis_server() -> Result<PathBuf> {
-    let find = || {
-        std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("redis-server"))
-                .find(|candidate| candidate.is_file())
-        })
-    };
-    if let Some(found) = find() {
-        return Ok(found);
-    }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
-    if !root {
-        bail!("redis-server is not on PATH; install it (e.g. apt-get install -y redis-server)");
-    }
-    let install = || run(Command::new("apt-get").args(["install", "-y", "-q", "redis-server"]));
-    if install().is_err() {
-        // Empty package lists on a fresh machine.
-        run(Command::new("apt-get").args(["update", "-q"]))?;
-        install().context("apt-get install redis-server")?;
-    }
-    find().context("apt-get installed redis-server, yet it is not on PATH")
 }
 
 /// Waits up to 60 s until a client of the Redis at `port` blocks in BRPOP: the worker

@@ -1,0 +1,55 @@
+//! `redis-server` for the checks that need a real one: the server's shared-state tests (which
+//! `ci` makes sure can find it) and the control panel's Redis mode. Found on PATH, or
+//! installed with apt-get when missing (as root); [`pong`] tells when one answers.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::run;
+
+/// `redis-server` on PATH; when missing and running as root with apt-get,
+/// `apt-get install -y redis-server` (about 10 s) first.
+pub(crate) fn redis_server() -> Result<PathBuf> {
+    let find = || {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("redis-server"))
+                .find(|candidate| candidate.is_file())
+        })
+    };
+    if let Some(found) = find() {
+        return Ok(found);
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
+    if !root {
+        bail!("redis-server is not on PATH; install it (e.g. apt-get install -y redis-server)");
+    }
+    let install = || run(Command::new("apt-get").args(["install", "-y", "-q", "redis-server"]));
+    if install().is_err() {
+        // Empty package lists on a fresh machine.
+        run(Command::new("apt-get").args(["update", "-q"]))?;
+        install().context("apt-get install redis-server")?;
+    }
+    find().context("apt-get installed redis-server, yet it is not on PATH")
+}
+
+/// Whether the Redis on loopback `port` answers `PING`.
+pub(crate) fn pong(port: u16) -> bool {
+    let attempt = || -> std::io::Result<bool> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        stream.write_all(b"PING\r\n")?;
+        let mut answer = [0u8; 7];
+        stream.read_exact(&mut answer)?;
+        Ok(&answer == b"+PONG\r\n")
+    };
+    attempt().unwrap_or(false)
+}
