@@ -104,7 +104,8 @@ impl McpHandler {
 
 impl McpHandler {
     /// Starts the span of a request, when the server has a tracer: the request's facts, its
-    /// `_meta` and HTTP trace context, never its arguments.
+    /// `_meta` and HTTP trace context, never its arguments. `tool` is the name a `tools/call`
+    /// asked for, kept only when it is one of this server's tools.
     fn trace(
         &self,
         method: &'static str,
@@ -112,6 +113,7 @@ impl McpHandler {
         context: &RequestContext<RoleServer>,
     ) -> Option<Traced> {
         let tracer = self.inner.server.tracer()?;
+        let tool = tool.filter(|name| self.inner.tools.contains_key(name));
         let parts = context.extensions.get::<http::request::Parts>();
         let header = |name: &str| {
             parts
@@ -395,12 +397,7 @@ impl ServerHandler for McpHandler {
         mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let known = self.inner.tools.contains_key(request.name.as_ref());
-        let traced = self.trace(
-            "tools/call",
-            known.then_some(request.name.as_ref()),
-            &context,
-        );
+        let traced = self.trace("tools/call", Some(&request.name), &context);
         let identity = self.identity(&context.extensions);
         let asker = asker(&context, &mut request);
         let progress = context.meta.get_progress_token().map(|token| {
