@@ -61,6 +61,10 @@ pub enum Error {
     /// the transport modules, which another change reshapes.
     #[error("MCP transport error: {0}")]
     Transport(String),
+
+    /// The OpenTelemetry export (`[telemetry]`) could not be set up.
+    #[error("{0}")]
+    Telemetry(String),
 }
 
 impl Error {

@@ -81,6 +81,8 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// The HTTP application: a router plus what graceful shutdown needs.
 pub struct HttpApp {
     router: Router,
+    /// Whose traces are sent when serving ends.
+    server: WebOpsMcpServer,
     mcp_cancel: CancellationToken,
     inflight: Arc<Inflight>,
     read_timeout: Duration,
@@ -208,6 +210,7 @@ impl HttpApp {
             .layer(from_fn_with_state(metrics, count_requests));
         HttpApp {
             router,
+            server,
             mcp_cancel,
             inflight,
             read_timeout: config.http.read_timeout,
@@ -225,7 +228,8 @@ impl HttpApp {
     }
 
     /// Serves on `listener` until `shutdown` fires, then stops accepting, lets tool calls
-    /// in flight finish (at most [`SHUTDOWN_GRACE`]), and closes the MCP sessions.
+    /// in flight finish (at most [`SHUTDOWN_GRACE`]), closes the MCP sessions, and sends the
+    /// traces still buffered (`[telemetry]`).
     ///
     /// Connections speak HTTP/1.1 (HTTP/2 is refused). Each must send a request's headers
     /// within `[http] read_timeout_secs`, counted from the moment it connects or its previous
@@ -319,6 +323,7 @@ impl HttpApp {
             );
             connections.shutdown().await;
         }
+        self.server.flush_traces().await;
         Ok(())
     }
 }

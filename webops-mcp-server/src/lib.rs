@@ -32,6 +32,7 @@ mod sessions;
 pub mod state;
 mod stdio;
 mod sync;
+mod telemetry;
 
 use std::sync::Arc;
 
@@ -70,6 +71,10 @@ pub enum Transport {
 /// [`Config::shared_state`]), the audit sink (`[security] audit_log`, else stderr) and, for
 /// stdio only, the default identity. Over HTTP there is no default identity: a request
 /// without an authenticated identity may call nothing.
+///
+/// With `[telemetry] otlp_endpoint` its requests are traced (OpenTelemetry over OTLP/HTTP,
+/// exported from the current Tokio runtime, so call it inside one); [`HttpApp::serve`] and
+/// [`serve_stdio`] send the last spans when they end.
 pub fn build_server(config: &Config, transport: Transport) -> Result<WebOpsMcpServer, Error> {
     let mut builder = WebOpsMcpServer::builder().config(ServerConfig::new(
         config.webops.clone(),
@@ -85,14 +90,21 @@ pub fn build_server(config: &Config, transport: Transport) -> Result<WebOpsMcpSe
     if let Some(store) = shared.nonce_store() {
         builder = builder.nonce_store(store);
     }
+    let telemetry = telemetry::Telemetry::start(&config.telemetry)?;
     if config.security.audit_logging {
-        let sink: Arc<dyn AuditSink> = match &config.security.audit_log {
+        let mut sink: Arc<dyn AuditSink> = match &config.security.audit_log {
             Some(path) => Arc::new(JsonLinesFileSink::open(path).map_err(|e| {
                 Error::io(format!("cannot open the audit log {}", path.display()), e)
             })?),
             None => Arc::new(StderrSink::new()),
         };
+        if let Some(telemetry) = &telemetry {
+            sink = telemetry.audit_sink(sink);
+        }
         builder = builder.audit_sink(sink);
+    }
+    if let Some(telemetry) = telemetry {
+        builder = builder.tracer(telemetry);
     }
     if transport == Transport::Stdio {
         builder = builder.default_identity(Identity::new(
@@ -119,9 +131,11 @@ pub async fn serve_stdio(
         )
         .await
         .map_err(|e| Error::Transport(e.to_string()))?;
-    running
+    let result = running
         .waiting()
         .await
         .map(|_| ())
-        .map_err(|e| Error::Transport(e.to_string()))
+        .map_err(|e| Error::Transport(e.to_string()));
+    server.flush_traces().await;
+    result
 }

@@ -14,6 +14,7 @@ use super::settings::{
     AuthSettings, Config, HttpSettings, JwtKeySource, SecuritySettings, StdioSettings,
 };
 use super::state::StateFile;
+use super::telemetry::TelemetryFile;
 use crate::error::Error;
 use webops_client::ClientConfig;
 
@@ -109,6 +110,8 @@ pub(super) struct FileConfig {
     pub(super) confirmations: ConfirmationsFile,
     #[serde(default)]
     pub(super) state: StateFile,
+    #[serde(default)]
+    pub(super) telemetry: TelemetryFile,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -270,6 +273,7 @@ impl FileConfig {
             auth: AuthFile::redacted_view(&config.auth),
             confirmations: ConfirmationsFile::redacted_view(&config.confirmations),
             state: StateFile::view(&config.state),
+            telemetry: TelemetryFile::view(&config.telemetry),
         }
     }
 }

@@ -21,6 +21,7 @@ use super::merge_auth::merge_auth;
 use super::secret::Secret;
 use super::settings::{Config, HttpSettings, SecuritySettings, StdioSettings, split_origin};
 use super::state::merge_state;
+use super::telemetry::merge_telemetry;
 use super::{DEFAULT_BIND, ENV_VARS, env};
 use crate::error::Error;
 
@@ -161,6 +162,12 @@ impl ConfigLoader {
         let keys = self.env_value(env::CONFIRMATION_KEYS);
         let confirmations = merge_confirmations(file.confirmations, keys, errors);
         let state = merge_state(file.state, self.env_value(env::REDIS_URL), errors);
+        let telemetry = merge_telemetry(
+            file.telemetry,
+            self.env_value(env::OTLP_ENDPOINT),
+            self.env_value(env::SERVICE_NAME),
+            errors,
+        );
         Config {
             webops,
             security,
@@ -169,6 +176,7 @@ impl ConfigLoader {
             auth,
             confirmations,
             state,
+            telemetry,
             demo: self.demo,
             demo_flavor: self.demo_flavor.unwrap_or(ApiFlavor::V1),
             source: self.file.clone(),

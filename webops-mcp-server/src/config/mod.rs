@@ -12,7 +12,8 @@
 //!   `[http]`; `merge_auth.rs` — merging `[auth]`;
 //! - `file.rs` — the file's shape, its error messages, and the redacted view `check-config`
 //!   prints;
-//! - `state.rs` — `[state]` (where a fleet's shared state lives) and the masked Redis URL.
+//! - `state.rs` — `[state]` (where a fleet's shared state lives) and the masked Redis URL;
+//! - `telemetry.rs` — `[telemetry]` (OpenTelemetry export).
 
 mod file;
 mod load;
@@ -20,6 +21,7 @@ mod merge_auth;
 mod secret;
 mod settings;
 mod state;
+mod telemetry;
 
 use std::time::Duration;
 
@@ -30,6 +32,7 @@ pub use settings::{
     SecuritySettings, StdioSettings,
 };
 pub use state::{OnUnavailable, RedisUrl, StateBackend, StateSettings};
+pub use telemetry::TelemetrySettings;
 
 /// The name of each environment variable the configuration reads, written once here;
 /// [`ENV_VARS`] lists them all.
@@ -52,13 +55,17 @@ pub(crate) mod env {
     pub(crate) const CONFIRMATION_KEYS: &str = "WEBOPS_MCP_CONFIRMATION_KEYS";
     /// `[state] redis_url`.
     pub(crate) const REDIS_URL: &str = "WEBOPS_MCP_REDIS_URL";
+    /// `[telemetry] otlp_endpoint` (the OpenTelemetry standard variable).
+    pub(crate) const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    /// `[telemetry] service_name` (the OpenTelemetry standard variable).
+    pub(crate) const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
 }
 
 /// The environment variables the configuration reads (besides [`CONFIG_ENV_VAR`], which
 /// names the file and is handled by the command line). The one list: the binary reads
 /// exactly these, [`ConfigLoader::env`] accepts exactly these, and tests and documentation
 /// checks derive theirs from it.
-pub const ENV_VARS: [&str; 9] = [
+pub const ENV_VARS: [&str; 11] = [
     env::API_URL,
     env::API_VERSION,
     env::API_KEY,
@@ -68,6 +75,8 @@ pub const ENV_VARS: [&str; 9] = [
     env::JWT_SECRET,
     env::CONFIRMATION_KEYS,
     env::REDIS_URL,
+    env::OTLP_ENDPOINT,
+    env::SERVICE_NAME,
 ];
 
 /// The environment variable that names the configuration file (the `--config` flag's

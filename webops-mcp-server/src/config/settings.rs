@@ -15,6 +15,7 @@ use webops_mcp_core::{ConfirmationConfig, PermissionSet, RepositoryPolicy, Secur
 use super::file::FileConfig;
 use super::secret::{REDACTED, Secret};
 use super::state::{StateSettings, host_name};
+use super::telemetry::TelemetrySettings;
 use super::{ConfigLoader, DEFAULT_READ_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
 use crate::error::Error;
 use crate::state::SharedState;
@@ -37,6 +38,8 @@ pub struct Config {
     pub confirmations: ConfirmationConfig,
     /// `[state]`: where the state a fleet shares lives.
     pub state: StateSettings,
+    /// `[telemetry]`: OpenTelemetry export (off unless an endpoint is set).
+    pub telemetry: TelemetrySettings,
     /// `--demo`: serve an in-process mock WebOps API.
     pub demo: bool,
     /// `--demo-flavor`: which API the demo's mock speaks (default [`ApiFlavor::V1`]).

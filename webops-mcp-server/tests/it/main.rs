@@ -9,3 +9,4 @@ mod http_auth;
 mod http_mcp;
 mod shared_state;
 mod stdio;
+mod telemetry;
