@@ -90,7 +90,7 @@ pub fn build_server(config: &Config, transport: Transport) -> Result<WebOpsMcpSe
     if let Some(store) = shared.nonce_store() {
         builder = builder.nonce_store(store);
     }
-    let telemetry = telemetry::Telemetry::start(&config.telemetry)?;
+    let telemetry = telemetry::Telemetry::start(&config.telemetry, &config.security.server_id)?;
     if config.security.audit_logging {
         let mut sink: Arc<dyn AuditSink> = match &config.security.audit_log {
             Some(path) => Arc::new(JsonLinesFileSink::open(path).map_err(|e| {

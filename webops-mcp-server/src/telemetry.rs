@@ -72,9 +72,12 @@ struct AuditExport {
 }
 
 impl Telemetry {
-    /// The traces of `settings`, or `None` when no endpoint is set. Needs a Tokio runtime
-    /// (exports run on it).
-    pub(crate) fn start(settings: &TelemetrySettings) -> Result<Option<Arc<Telemetry>>, Error> {
+    /// The traces of `settings` for the server named `server_id` (`[security] server_id`),
+    /// or `None` when no endpoint is set. Needs a Tokio runtime (exports run on it).
+    pub(crate) fn start(
+        settings: &TelemetrySettings,
+        server_id: &str,
+    ) -> Result<Option<Arc<Telemetry>>, Error> {
         let Some(endpoint) = settings.signal_url("traces") else {
             return Ok(None);
         };
@@ -88,7 +91,7 @@ impl Telemetry {
             .build()
             .map_err(|e| Error::Telemetry(format!("cannot set up the OTLP exporter: {e}")))?;
         let provider = SdkTracerProvider::builder()
-            .with_resource(resource(settings))
+            .with_resource(resource(settings, server_id))
             .with_span_processor(BatchSpanProcessor::builder(exporter).build())
             .build();
         let tracer = provider.tracer(SCOPE);
@@ -105,7 +108,7 @@ impl Telemetry {
                         Error::Telemetry(format!("cannot set up the OTLP log exporter: {e}"))
                     })?;
                 let provider = SdkLoggerProvider::builder()
-                    .with_resource(resource(settings))
+                    .with_resource(resource(settings, server_id))
                     .with_batch_exporter(exporter)
                     .build();
                 let logger = provider.logger(SCOPE);
@@ -160,11 +163,15 @@ impl AuditSink for ExportedAudit {
     }
 }
 
-/// `service.name` and `service.version`, nothing read from the environment.
-pub(crate) fn resource(settings: &TelemetrySettings) -> Resource {
+/// `service.name`, `service.version` and `service.instance.id` (the audit's `server_id`,
+/// which tells the replicas of a fleet apart); nothing read from the environment.
+fn resource(settings: &TelemetrySettings, server_id: &str) -> Resource {
     Resource::builder_empty()
         .with_service_name(settings.service_name.clone())
-        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .with_attributes([
+            KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+            KeyValue::new("service.instance.id", server_id.to_owned()),
+        ])
         .build()
 }
 

@@ -82,12 +82,23 @@ async fn logs(State(received): State<Arc<Mutex<Received>>>, body: Bytes) -> &'st
     let request = ExportLogsServiceRequest::decode(body).unwrap();
     let mut received = received.lock().unwrap();
     for resource in request.resource_logs {
+        // `service.name=...,service.instance.id=...`
         let service = resource
             .resource
             .as_ref()
-            .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
-            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-            .map(|v| format!("{v:?}"))
+            .map(|r| {
+                r.attributes
+                    .iter()
+                    .filter(|kv| kv.key.starts_with("service."))
+                    .map(
+                        |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                            Some(Any::StringValue(s)) => format!("{}={s}", kv.key),
+                            other => format!("{}={other:?}", kv.key),
+                        },
+                    )
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
             .unwrap_or_default();
         for scope in resource.scope_logs {
             for record in scope.log_records {
@@ -310,6 +321,7 @@ async fn audit_records_are_also_exported_as_log_records() {
         receiver.url
     ))
     .await;
+    let instance = format!("service.instance.id={}", server.config.security.server_id);
     let (auth, key) = bearer(ADMIN_KEY);
     let client = connect(&server.url(), &[(auth, key.as_str())]).await;
     call(&client, "webops_list_deployments", json!({})).await;
@@ -340,7 +352,8 @@ async fn audit_records_are_also_exported_as_log_records() {
         .collect();
     assert_eq!(bodies, lines);
     for (service, record) in &logs {
-        assert!(service.contains("audited"), "{service}");
+        assert!(service.contains("service.name=audited"), "{service}");
+        assert!(service.contains(&instance), "{service}");
         assert_eq!(record.event_name, "webops_mcp.audit");
     }
     // Each record is in the trace of the call it audits.
