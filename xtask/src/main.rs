@@ -6,6 +6,7 @@
 
 mod bench;
 mod conformance;
+mod fleet;
 mod harness;
 mod interop;
 mod load;
@@ -34,6 +35,9 @@ commands:
   bench        tools/call vs the direct WebOps API, RSS over 200k calls, startup time (see --help)
   panel        the panel backend against the REAL WebOps control panel with the official MCP Python
                SDK over stdio and HTTP (needs WEBOPS_PANEL_TARBALL or WEBOPS_PANEL_SRC; xtask/src/panel_check.rs)
+  fleet        three replicas on one Redis behind nginx, with real MCP clients and an OTLP
+               receiver: shared rate limit, sessions, confirmations, a replica stopped, Redis
+               down and back, spans (xtask/src/fleet/mod.rs)
   panel-up     set up the real WebOps panel (WEBOPS_PANEL_TARBALL or WEBOPS_PANEL_SRC) and run it on
                loopback until Ctrl-C ([--setup-only] [--redis] [NAME ...]; one instance per name)";
 
@@ -51,6 +55,7 @@ fn main() -> Result<()> {
         Some("bench") => bench::main(&args[1..]),
         Some("panel") => panel_check::main(),
         Some("panel-up") => panel::panel_up(&args[1..]),
+        Some("fleet") => fleet::main(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -122,6 +127,8 @@ fn ci() -> Result<()> {
     interop::inspector()?;
     // The panel backend against the real WebOps control panel.
     panel_check::main()?;
+    // Three replicas on one Redis behind nginx, with an OTLP receiver.
+    fleet::main()?;
     eprintln!("ci: all checks passed");
     Ok(())
 }

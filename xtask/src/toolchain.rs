@@ -152,6 +152,35 @@ pub(crate) fn python_venv_at(
     Ok(python)
 }
 
+/// The program `name` on PATH (or in `/usr/sbin`, where Debian puts daemons); when missing and
+/// running as root, `apt-get install -y <package>` first (with `apt-get update` if the package
+/// lists are empty, as on a fresh machine).
+pub(crate) fn debian_binary(name: &str, package: &str) -> Result<PathBuf> {
+    let find = || {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain([PathBuf::from("/usr/sbin")])
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    };
+    if let Some(found) = find() {
+        return Ok(found);
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
+    if !root {
+        bail!("{name} is not on PATH; install it (e.g. apt-get install -y {package})");
+    }
+    let install = || run(Command::new("apt-get").args(["install", "-y", "-q", package]));
+    if install().is_err() {
+        run(Command::new("apt-get").args(["update", "-q"]))?;
+        install().with_context(|| format!("apt-get install {package}"))?;
+    }
+    find().with_context(|| format!("apt-get installed {package}, yet {name} is not on PATH"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::split_spec;

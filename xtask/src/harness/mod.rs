@@ -16,8 +16,8 @@ mod workload;
 pub(crate) use client::{McpClient, Protocol, connect_http_many, connect_stdio};
 pub(crate) use driver::{RunStats, Stop, drive, drive_mcp, mib, ms, parse_duration, print_stats};
 pub(crate) use process::{
-    Binaries, TempDir, binaries, cpu_of_pid, free_port, new_key, rerun_optimized, rss_from_metrics,
-    rss_of_pid, wait_ready,
+    Binaries, Proc, TempDir, binaries, cpu_of_pid, free_port, new_key, rerun_optimized,
+    rss_from_metrics, rss_of_pid, wait_ready,
 };
 pub(crate) use servers::{MockProcess, ServerProcess, ServerSpec};
 /// For tidy's test that the list follows the tool registry.
