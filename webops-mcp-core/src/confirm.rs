@@ -192,9 +192,13 @@ pub(crate) enum Asker {
 }
 
 impl Asker {
-    /// Whether the client can ask its person (so the plan will be shown).
-    pub(crate) fn can_ask(&self) -> bool {
-        !matches!(self, Asker::None)
+    /// Whether the person is shown the plan in this round (not on the retry that brings
+    /// back their answer).
+    pub(crate) fn asks_now(&self) -> bool {
+        matches!(
+            self,
+            Asker::Session(_) | Asker::Stateless { state: None, .. }
+        )
     }
 }
 

@@ -226,8 +226,8 @@ impl Pipeline {
                 }
                 Err(e) => return Err(e.into()),
             };
-            // A person will see it: with the full blast radius.
-            let shown = dry_run || (requirement.applies(&plan) && asker.can_ask());
+            // A person sees it now: with the full blast radius.
+            let shown = dry_run || (requirement.applies(&plan) && asker.asks_now());
             let plan = if shown {
                 plan.with_databases(ctx.api()).await
             } else {
@@ -250,12 +250,7 @@ impl Pipeline {
                     identity,
                     asker,
                     &plan,
-                    || async {
-                        Ok(plan_of(entry, &ctx, &arguments)
-                            .await?
-                            .with_databases(ctx.api())
-                            .await)
-                    },
+                    || plan_of(entry, &ctx, &arguments),
                 );
                 confirmed = Some(tokio::select! {
                     biased;

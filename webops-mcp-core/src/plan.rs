@@ -170,10 +170,14 @@ impl Plan {
         self
     }
 
-    /// SHA-256 (hex) of everything a person is shown, so a confirmation holds only while
-    /// all of it is unchanged.
+    /// SHA-256 (hex) of what a person confirms — the call and the deployment as it is (its
+    /// id, name, environment, status, instances, URL and last change) — so a confirmation
+    /// holds only while all of it is unchanged. The attached databases are shown but not
+    /// bound: reading them again before acting would cost every confirmed call a request.
     pub fn digest(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
+        let mut bound = self.clone();
+        bound.target.databases.clear();
+        let json = serde_json::to_vec(&bound).unwrap_or_default();
         hex::encode(Sha256::digest(json))
     }
 
@@ -227,6 +231,13 @@ mod tests {
         let mut moved = plan.clone();
         moved.target.status = Some("stopped".into());
         assert_ne!(plan.digest(), moved.digest());
+        let mut shown = plan.clone();
+        shown.target.databases = vec!["shop-db (postgresql)".into()];
+        assert_eq!(
+            plan.digest(),
+            shown.digest(),
+            "databases are shown, not bound"
+        );
         assert_eq!(plan.digest().len(), 64);
     }
 

@@ -15,6 +15,9 @@ password and a user with two-factor login; and that the binary with its defaults
 configuration file) refuses a deploy of file:///etc/passwd with zero panel requests. The deploys
 clone from --deploy-repo, an http:// URL on 127.0.0.1, which the servers under test accept
 because their configuration allows it ([webops] repository_schemes, allowed_repository_hosts).
+The client has an elicitation callback played by a person who types the deployment's name: the
+panel has no environments, so its deployments count as production and the deploys, stop,
+restart and delete ask them first (the start does not).
 
 Every tool output (text, structuredContent, progress messages) goes to outputs-<label>.jsonl and
 the stdio servers' stderr to stdio-server*.log in --out-dir, for the secret scan of xtask. The
@@ -50,6 +53,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+from mcp_types import ElicitResult
 
 # An access line of runserver: `INFO "GET /api/deployments/ HTTP/1.1" 200 371`. Only HTTP/1.1:
 # the readiness probes of cargo xtask speak HTTP/1.0 (and claim their own client address).
@@ -163,6 +167,23 @@ class Call:
 
     def paths(self) -> list[str]:
         return [f"{m} {p.split('?')[0]} {s}" for _, m, p, s in self.requests]
+
+
+class Person:
+    """The person at the client: reads each confirmation question (elicitation) and types the
+    name of the deployment it shows, as someone who wants the change would."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def __call__(self, context: Any, params: Any) -> ElicitResult:
+        shown = re.search(r"^Deployment: (\S+)", getattr(params, "message", ""), re.M)
+        name = shown.group(1) if shown else ""
+        self.asked.append(name)
+        return ElicitResult(action="accept", content={"name": name})
+
+
+PERSON = Person()
 
 
 class Run:
@@ -528,7 +549,9 @@ async def exercise(run: Run, args: argparse.Namespace, fixture_logs: list[list[s
     for action in ("stop", "restart"):
 
         async def not_done(action: str = action) -> None:
-            waited = await log.room(4)
+            # The plan, its databases, the person's answer checked against a fresh read, the
+            # tool's own read, the refused action and a read-back.
+            waited = await log.room(6)
             call = await run.call(
                 "webops_manage_service", {"deployment_id": good, "action": action}, cost=f"webops_manage_service {action}"
             )
@@ -586,6 +609,7 @@ async def exercise(run: Run, args: argparse.Namespace, fixture_logs: list[list[s
     await run.check(f"system_health answers within {HEALTH_LIMIT_SECONDS:.0f} s", health)
 
     async def delete() -> None:
+        await log.room(5)
         call = await run.call(
             "webops_delete_deployment",
             {"deployment_id": good, "confirm_name": good},
@@ -596,6 +620,14 @@ async def exercise(run: Run, args: argparse.Namespace, fixture_logs: list[list[s
         expect("requested" in call.text, f"the text does not say requested: {short(call.text)}")
 
     await run.check("delete with confirm_name: deleted false, 'requested'", delete)
+
+    async def confirmations() -> None:
+        # The panel has no environments: every deployment counts as production, so the
+        # deploys, the stop, the restart and the delete asked the person; the start did not.
+        asked = {name: PERSON.asked.count(name) for name in (good, bad)}
+        expect(asked == {good: 4, bad: 1}, f"the person was asked about {PERSON.asked}")
+
+    await run.check("the person confirmed the two deploys, stop, restart and delete, not the start", confirmations)
 
     # -- the panel ends the session: the server logs in again, the caller notices nothing
     async def relogin() -> None:
@@ -743,7 +775,7 @@ async def stdio_session(
         cwd=args.out_dir,
     )
     with open(errlog_path, "a", encoding="utf-8") as errlog:
-        async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+        async with Client(stdio_client(params, errlog=errlog), mode="legacy", elicitation_callback=PERSON) as client:
             yield client
 
 
@@ -751,7 +783,8 @@ async def stdio_session(
 async def http_session(url: str, key: str) -> AsyncIterator[Client]:
     timeout = httpx2.Timeout(30.0, read=300.0)
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=timeout) as http:
-        async with Client(streamable_http_client(url, http_client=http), mode="auto") as client:
+        transport = streamable_http_client(url, http_client=http)
+        async with Client(transport, mode="auto", elicitation_callback=PERSON) as client:
             yield client
 
 
