@@ -490,7 +490,9 @@ async def exercise(run: Run, args: argparse.Namespace, fixture_logs: list[list[s
             return
         out = call.structured
         expect(out["waited"] is True, f"waited is {out['waited']}")
-        expect(out["status"] in ("pending", "failed"), f"status {out['status']!r}")
+        # pending without nginx on the machine (the panel cannot install the site), running
+        # with it.
+        expect(out["status"] in ("pending", "running", "failed"), f"status {out['status']!r}")
         expect(out["status"] == truth, f"the tool says {out['status']}, the panel's database {truth}")
         expect(out["status"] in out["next_steps"], f"next_steps do not explain it: {short(out['next_steps'])}")
         values = [float(p.split("/")[0]) for p in call.progress]
@@ -537,21 +539,23 @@ async def exercise(run: Run, args: argparse.Namespace, fixture_logs: list[list[s
 
     # -- lifecycle
     async def start() -> None:
+        asked = len(PERSON.asked)
         call = await run.call(
             "webops_manage_service", {"deployment_id": good, "action": "start"}, cost="webops_manage_service start"
         )
         expect(not call.is_error, f"start failed: {short(call.text)}")
         expect(call.structured["status"] == "running", f"start says {call.structured['status']}")
         expect(db_status(args.panel_db, good) == "running", "the panel's database does not say running")
+        expect(len(PERSON.asked) == asked, "a start asked the person")
 
-    await run.check("manage_service start: running", start)
+    await run.check("manage_service start: running, nobody asked", start)
 
     for action in ("stop", "restart"):
 
         async def not_done(action: str = action) -> None:
             # The plan, its databases, the person's answer checked against a fresh read, the
-            # tool's own read, the refused action and a read-back.
-            waited = await log.room(6)
+            # tool's own read, the refused action and a read-back (and maybe the list).
+            waited = await log.room(8)
             call = await run.call(
                 "webops_manage_service", {"deployment_id": good, "action": action}, cost=f"webops_manage_service {action}"
             )
@@ -624,10 +628,13 @@ async def exercise(run: Run, args: argparse.Namespace, fixture_logs: list[list[s
     async def confirmations() -> None:
         # The panel has no environments: every deployment counts as production, so the
         # deploys, the stop, the restart and the delete asked the person; the start did not.
-        asked = {name: PERSON.asked.count(name) for name in (good, bad)}
-        expect(asked == {good: 4, bad: 1}, f"the person was asked about {PERSON.asked}")
+        # (A call the request budget refused is repeated, and asks again.)
+        expect(
+            set(PERSON.asked) == {good, bad} and PERSON.asked.count(good) >= 4 and PERSON.asked.count(bad) == 1,
+            f"the person was asked about {PERSON.asked}",
+        )
 
-    await run.check("the person confirmed the two deploys, stop, restart and delete, not the start", confirmations)
+    await run.check("the person confirmed the two deploys, stop, restart and delete", confirmations)
 
     # -- the panel ends the session: the server logs in again, the caller notices nothing
     async def relogin() -> None:

@@ -4,12 +4,13 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::harness::Proc;
 use crate::run;
 
 /// `redis-server` on PATH; when missing and running as root with apt-get,
@@ -52,4 +53,25 @@ pub(crate) fn pong(port: u16) -> bool {
         Ok(&answer == b"+PONG\r\n")
     };
     attempt().unwrap_or(false)
+}
+
+/// A private `redis-server` on loopback `port` (no persistence, files in `dir`), once it
+/// answers PING; stopped when the returned process drops.
+pub(crate) fn start(dir: &Path, port: u16) -> Result<Proc> {
+    let binary = redis_server()?;
+    let mut cmd = Command::new(binary);
+    cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir);
+    let mut proc = Proc::spawn("redis-server", &mut cmd, dir.join("redis.stderr"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pong(port) {
+        proc.check_alive()?;
+        if Instant::now() > deadline {
+            bail!("redis-server did not answer PING within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(proc)
 }

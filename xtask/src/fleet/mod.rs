@@ -62,7 +62,7 @@ async fn run() -> Result<()> {
     let scratch = TempDir::new("fleet")?;
 
     let redis_port = free_port()?;
-    let mut redis = Some(start_redis(&dir, redis_port)?);
+    let mut redis = Some(crate::redis::start(&dir, redis_port)?);
     let receiver = otlp::Receiver::start().await?;
     let mock = MockProcess::start(&mock_bin, &scratch).await?;
     let mut keys = BTreeMap::new();
@@ -134,25 +134,6 @@ async fn run() -> Result<()> {
     drop(nginx);
     println!("fleet: {:.0} s", started.elapsed().as_secs_f64());
     checks.finish("fleet")
-}
-
-fn start_redis(dir: &Path, port: u16) -> Result<Proc> {
-    let binary = crate::redis::redis_server()?;
-    let mut cmd = Command::new(binary);
-    cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(dir);
-    let mut proc = Proc::spawn("redis-server", &mut cmd, dir.join("redis.stderr"))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !crate::redis::pong(port) {
-        proc.check_alive()?;
-        if Instant::now() > deadline {
-            bail!("redis-server did not answer PING within 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(proc)
 }
 
 /// The configuration of replica `n`: its own audit file and `server_id`, the shared Redis,
@@ -531,7 +512,7 @@ async fn redis_outage(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    *redis = Some(start_redis(dir, port)?);
+    *redis = Some(crate::redis::start(dir, port)?);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let result = call(&client, "webops_list_deployments", json!({"limit": 1})).await?;
