@@ -85,6 +85,20 @@ struct Args {
     /// Skip the startup measurement.
     #[arg(long)]
     skip_startup: bool,
+
+    /// `redis`: also measure a server whose rate limit lives in a real Redis (`[state]
+    /// backend = "redis"`), interleaved with the others, and report its cost against memory.
+    #[arg(long, value_enum, default_value_t = StateArg::Memory)]
+    state: StateArg,
+}
+
+/// Where the measured servers keep their shared state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StateArg {
+    /// In memory only (the default server).
+    Memory,
+    /// Also a server on a real Redis.
+    Redis,
 }
 
 /// Runs `cargo xtask bench ARGS`.
@@ -243,6 +257,7 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
         key_digest: &digest,
         audit_log: dir.join(&format!("{name}-audit.jsonl")),
         config_path: dir.join(&format!("{name}.toml")),
+        extra_toml: String::new(),
     };
     println!(
         "bench: {} concurrent clients per path, {} rounds x {:.0} s, interleaved; tool {}; \
@@ -276,6 +291,11 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
         !args.fresh_connections,
     )
     .await?;
+    // With --state redis: the same server, its rate limit in a real Redis.
+    let redis_path = match args.state {
+        StateArg::Memory => None,
+        StateArg::Redis => Some(RedisPath::start(&args, spec("redis-state"), &dir, &key).await?),
+    };
     let direct_url = format!(
         "{}/api/v1/{}",
         mock.base_url,
@@ -292,6 +312,7 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
 
     let mut direct_rounds = Vec::new();
     let mut our_rounds = Vec::new();
+    let mut redis_rounds: Vec<(Round, Round, Duration)> = Vec::new();
     let mut all_errors = std::collections::BTreeMap::new();
     let (mock_pid, server_pid) = (mock.proc.pid(), server.proc.pid());
     let cpu = || -> Result<Cpu> {
@@ -314,6 +335,15 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
         let o = Round::of(&o, after - middle);
         println!("round {round}: direct {}", d.line());
         println!("round {round}: ours   {}", o.line());
+        if let Some(path) = &redis_path {
+            let (r, redis_cpu) = path.round(&mix, args.duration, mock_pid).await?;
+            println!(
+                "round {round}: redis  {}  redis-server {} us/call",
+                r.line(),
+                redis_cpu.as_micros()
+            );
+            redis_rounds.push((r, o, redis_cpu));
+        }
         direct_rounds.push(d);
         our_rounds.push(o);
     }
@@ -378,6 +408,44 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
             r.server_cpu.as_micros(),
             r.mock_cpu.as_micros(),
             r.client_cpu.as_micros()
+        );
+    }
+    if !redis_rounds.is_empty() {
+        let throughput = median(
+            redis_rounds
+                .iter()
+                .map(|(r, o, _)| r.throughput / o.throughput.max(1e-9))
+                .collect(),
+        );
+        let server_cpu = median(
+            redis_rounds
+                .iter()
+                .map(|(r, o, _)| r.server_cpu.as_secs_f64() / o.server_cpu.as_secs_f64().max(1e-12))
+                .collect(),
+        );
+        let redis_m = median_round(&redis_rounds.iter().map(|(r, _, _)| *r).collect::<Vec<_>>());
+        let redis_cpu = median(
+            redis_rounds
+                .iter()
+                .map(|(_, _, c)| c.as_secs_f64())
+                .collect(),
+        );
+        println!(
+            "| webops-mcp `tools/call` {}, rate limit in Redis | {:.0} | {} | {} | {} | {} us | {} us | {} us |",
+            args.tool,
+            redis_m.throughput,
+            ms(redis_m.p50),
+            ms(redis_m.p95),
+            ms(redis_m.p99),
+            redis_m.server_cpu.as_micros(),
+            redis_m.mock_cpu.as_micros(),
+            redis_m.client_cpu.as_micros()
+        );
+        println!();
+        println!(
+            "shared state on Redis vs memory (medians of per-round ratios): throughput x{throughput:.2}, \
+             server CPU per call x{server_cpu:.2}; redis-server {:.0} us per call",
+            redis_cpu * 1e6
         );
     }
     println!();
@@ -581,4 +649,74 @@ async fn startup_run(args: &Args, spec: &ServerSpec<'_>, dir: &TempDir) -> Resul
         drop(proc);
     }
     Ok(times)
+}
+
+/// The path of `--state redis`: a `redis-server`, a server with `[state] backend = "redis"`,
+/// and its clients.
+struct RedisPath {
+    redis: crate::harness::Proc,
+    server: ServerProcess,
+    clients: Vec<Arc<harness::McpClient>>,
+}
+
+impl RedisPath {
+    async fn start(
+        args: &Args,
+        mut spec: ServerSpec<'_>,
+        dir: &TempDir,
+        key: &str,
+    ) -> Result<RedisPath> {
+        let port = harness::free_port()?;
+        let redis = crate::redis::start(dir.path(), port)?;
+        spec.extra_toml =
+            format!("\n[state]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}/0\"\n");
+        let server = ServerProcess::start(&spec, dir.join("redis-state-server.stderr")).await?;
+        let clients = harness::connect_http_many(
+            args.concurrency,
+            &server.mcp_url(),
+            key,
+            args.protocol,
+            !args.fresh_connections,
+        )
+        .await?;
+        harness::drive_mcp(
+            &clients,
+            &Mix::single(&args.tool, None)?,
+            Stop::After(Duration::from_secs(2)),
+        )
+        .await?;
+        Ok(RedisPath {
+            redis,
+            server,
+            clients,
+        })
+    }
+
+    /// One round: its figures, and redis-server's CPU per call.
+    async fn round(
+        &self,
+        mix: &Mix,
+        duration: Duration,
+        mock_pid: u32,
+    ) -> Result<(Round, Duration)> {
+        let (server_pid, redis_pid) = (self.server.proc.pid(), self.redis.pid());
+        let cpu = || -> Result<(Cpu, Duration)> {
+            Ok((
+                Cpu {
+                    mock: harness::cpu_of_pid(mock_pid)?,
+                    server: harness::cpu_of_pid(server_pid)?,
+                    client: harness::cpu_of_pid(std::process::id())?,
+                },
+                harness::cpu_of_pid(redis_pid)?,
+            ))
+        };
+        let (before, redis_before) = cpu()?;
+        let stats = harness::drive_mcp(&self.clients, mix, Stop::After(duration)).await?;
+        let (after, redis_after) = cpu()?;
+        let calls = u32::try_from(stats.calls().max(1)).unwrap_or(u32::MAX);
+        Ok((
+            Round::of(&stats, after - before),
+            redis_after.saturating_sub(redis_before) / calls,
+        ))
+    }
 }

@@ -221,6 +221,7 @@ async fn run(args: Args, mix: Mix) -> Result<()> {
                 key_digest: &digest,
                 audit_log: dir.join("audit.jsonl"),
                 config_path: dir.join("webops-mcp.toml"),
+                extra_toml: String::new(),
             };
             let server = ServerProcess::start(&spec, dir.join("server.stderr")).await?;
             println!(

@@ -61,6 +61,8 @@ pub(crate) struct ServerSpec<'a> {
     pub(crate) audit_log: PathBuf,
     /// Where the configuration file is written.
     pub(crate) config_path: PathBuf,
+    /// More tables of the configuration (e.g. `[state]`), appended as they are.
+    pub(crate) extra_toml: String,
 }
 
 impl ServerSpec<'_> {
@@ -82,6 +84,7 @@ impl ServerSpec<'_> {
             "\n[[auth.api_keys]]\nuser_id = \"load-client\"\nkey_sha256 = \"{}\"\npermissions = {READ_PERMISSIONS}\n",
             self.key_digest
         ));
+        toml.push_str(&self.extra_toml);
         toml
     }
 
@@ -162,6 +165,7 @@ mod tests {
             key_digest: "ab",
             audit_log: PathBuf::from("scratch/a \"b\".jsonl"),
             config_path: PathBuf::from("scratch/c.toml"),
+            extra_toml: String::new(),
         };
         let toml = spec.config_toml();
         assert!(toml.contains("rate_limit_per_minute = 1000000\n"), "{toml}");
