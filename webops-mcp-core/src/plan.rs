@@ -109,7 +109,7 @@ impl Target {
     }
 
     /// An existing deployment. Its attached databases are added only when the plan is
-    /// shown ([`Plan::with_databases`]), which costs a request.
+    /// shown (`Plan::with_databases`), which costs a request.
     pub fn of(detail: &DeploymentDetail) -> Self {
         Target {
             id: Some(detail.id),

@@ -5,7 +5,7 @@
 //! in Redis, so replicas behind a load balancer grant one rate per user, accept a session
 //! opened on another replica, and refuse a confirmation used on another replica.
 //!
-//! - `redis.rs` — [`RedisState`]: the connection (made at first use, reconnecting by itself),
+//! - `redis.rs` — `RedisState`: the connection (made at first use, reconnecting by itself),
 //!   the availability of the store with the `on_unavailable` policy, the local fallbacks, and
 //!   the core's and rmcp's store traits;
 //! - `keys.rs` — key names (hashed ids) and the Lua scripts that run atomically in Redis.
