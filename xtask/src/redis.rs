@@ -1,6 +1,7 @@
 //! `redis-server` for the checks that need a real one: the server's shared-state tests (which
-//! `ci` makes sure can find it) and the control panel's Redis mode. Found on PATH, or
-//! installed with apt-get when missing (as root); [`pong`] tells when one answers.
+//! `ci` makes sure can find it), the fleet, `bench --state redis` and the control panel's
+//! Redis mode. Found on PATH, or installed with apt-get when missing (as root); [`pong`] tells
+//! when one answers, [`start`] runs a private one.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -8,38 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::harness::Proc;
-use crate::run;
 
-/// `redis-server` on PATH; when missing and running as root with apt-get,
-/// `apt-get install -y redis-server` (about 10 s) first.
+/// `redis-server` on PATH; when missing and running as root, installed from Debian's package
+/// (about 10 s).
 pub(crate) fn redis_server() -> Result<PathBuf> {
-    let find = || {
-        std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("redis-server"))
-                .find(|candidate| candidate.is_file())
-        })
-    };
-    if let Some(found) = find() {
-        return Ok(found);
-    }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
-    if !root {
-        bail!("redis-server is not on PATH; install it (e.g. apt-get install -y redis-server)");
-    }
-    let install = || run(Command::new("apt-get").args(["install", "-y", "-q", "redis-server"]));
-    if install().is_err() {
-        // Empty package lists on a fresh machine.
-        run(Command::new("apt-get").args(["update", "-q"]))?;
-        install().context("apt-get install redis-server")?;
-    }
-    find().context("apt-get installed redis-server, yet it is not on PATH")
+    crate::toolchain::debian_binary("redis-server", "redis-server")
 }
 
 /// Whether the Redis on loopback `port` answers `PING`.

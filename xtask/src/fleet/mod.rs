@@ -123,7 +123,7 @@ async fn run() -> Result<()> {
     }
     let result = spans(&receiver).await;
     checks.run(
-        "spans arrive with MCP names and parent links, traceparent upstream",
+        "spans arrive with MCP names and parent links",
         || result,
     );
     let result = verify_audits(&binaries.server, &audits);
