@@ -122,10 +122,7 @@ async fn run() -> Result<()> {
         replica.terminate()?;
     }
     let result = spans(&receiver).await;
-    checks.run(
-        "spans arrive with MCP names and parent links",
-        || result,
-    );
+    checks.run("spans arrive with MCP names and parent links", || result);
     let result = verify_audits(&binaries.server, &audits);
     checks.run(
         "the audit logs verify together, one chain per replica",
