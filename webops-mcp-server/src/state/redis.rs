@@ -316,15 +316,25 @@ impl RedisState {
     /// Who owns `session` (`"<auth method>:<user id>"`), renewing its entry; `None` for a
     /// session the fleet does not know.
     pub(crate) async fn session_owner(&self, session: &str) -> Result<Option<String>, Unavailable> {
+        self.session_field(session, "owner").await
+    }
+
+    /// One field of `session`'s hash (`owner`, or rmcp's `state`), renewing the session's
+    /// entry; `None` for a session the fleet does not know.
+    async fn session_field(
+        &self,
+        session: &str,
+        field: &'static str,
+    ) -> Result<Option<String>, Unavailable> {
         let key = self.key(Purpose::Session, session);
         let key = key.as_str();
         let ttl = millis(SESSION_TTL);
-        let (owner, _): (Option<String>, i64) = self
+        let (value, _): (Option<String>, i64) = self
             .run(Some(Operation::Session), |mut c| async move {
                 redis::pipe()
                     .cmd("HGET")
                     .arg(key)
-                    .arg("owner")
+                    .arg(field)
                     .cmd("PEXPIRE")
                     .arg(key)
                     .arg(ttl)
@@ -332,7 +342,7 @@ impl RedisState {
                     .await
             })
             .await?;
-        Ok(owner)
+        Ok(value)
     }
 
     /// Records the owner of a session just opened.
@@ -532,23 +542,7 @@ impl NonceStore for RedisState {
 #[async_trait]
 impl SessionStore for RedisState {
     async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
-        let key = self.key(Purpose::Session, session_id);
-        let key = key.as_str();
-        let ttl = millis(SESSION_TTL);
-        let (state, _): (Option<String>, i64) = self
-            .run(Some(Operation::Session), |mut c| async move {
-                redis::pipe()
-                    .cmd("HGET")
-                    .arg(key)
-                    .arg("state")
-                    .cmd("PEXPIRE")
-                    .arg(key)
-                    .arg(ttl)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        match state {
+        match self.session_field(session_id, "state").await? {
             None => Ok(None),
             Some(json) => Ok(Some(serde_json::from_str(&json)?)),
         }
