@@ -208,12 +208,7 @@ impl Pipeline {
         let mut confirmed = None;
         if dry_run || requirement != Requirement::Never {
             // Only reads so far: the caller going away ends it.
-            let plan = tokio::select! {
-                biased;
-                () = cancel.cancelled() => return Err(cancelled().into()),
-                plan = plan_of(entry, &ctx, &arguments) => plan,
-            };
-            let plan = match plan {
+            let plan = match unless_cancelled(cancel, plan_of(entry, &ctx, &arguments)).await? {
                 Ok(plan) => plan,
                 // A tool that cannot describe its calls cannot say it touches production: it
                 // runs. Where every call must be confirmed, it is refused (fail closed).
@@ -252,11 +247,7 @@ impl Pipeline {
                     &plan,
                     || plan_of(entry, &ctx, &arguments),
                 );
-                confirmed = Some(tokio::select! {
-                    biased;
-                    () = cancel.cancelled() => return Err(cancelled().into()),
-                    confirmed = confirm => confirmed?,
-                });
+                confirmed = Some(unless_cancelled(cancel, confirm).await??);
             }
         }
         self.run_tool(entry, &ctx, &arguments, cancel, confirmed)
@@ -280,11 +271,7 @@ impl Pipeline {
         // (its WebOps requests are bounded by the client's timeout, and a tool that waits
         // watches `ctx.cancellation()` itself) and its real outcome is returned and audited.
         let result = if definition.access == Access::Read {
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => return Err(cancelled().into()),
-                result = call => result,
-            }
+            unless_cancelled(cancel, call).await?
         } else {
             call.await
         };
@@ -359,6 +346,19 @@ fn record_trace_id(span: &tracing::Span) {
             span.record("trace_id", tracing::field::display(context.trace_id()));
         }
     });
+}
+
+/// `future`'s output, unless the caller cancels first (checked before every poll): then a
+/// cancelled error and `future` is dropped.
+async fn unless_cancelled<T>(
+    cancel: &CancellationToken,
+    future: impl Future<Output = T>,
+) -> Result<T, ToolError> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(cancelled()),
+        output = future => Ok(output),
+    }
 }
 
 /// The tool's plan of a call; a panic is an internal error.
