@@ -92,6 +92,21 @@ struct Args {
     state: StateArg,
 }
 
+impl Args {
+    /// The measured clients of one server: `--concurrency` of them, `--protocol`, keep-alive
+    /// unless `--fresh-connections`.
+    async fn connect(&self, url: &str, key: &str) -> Result<Vec<Arc<harness::McpClient>>> {
+        harness::connect_http_many(
+            self.concurrency,
+            url,
+            key,
+            self.protocol,
+            !self.fresh_connections,
+        )
+        .await
+    }
+}
+
 /// Where the measured servers keep their shared state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum StateArg {
@@ -283,18 +298,13 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
     // Throughput and latency, interleaved.
     let bench_spec = spec("bench");
     let server = ServerProcess::start(&bench_spec, dir.join("bench-server.stderr")).await?;
-    let clients = harness::connect_http_many(
-        args.concurrency,
-        &server.mcp_url(),
-        &key,
-        args.protocol,
-        !args.fresh_connections,
-    )
-    .await?;
+    let clients = args.connect(&server.mcp_url(), &key).await?;
     // With --state redis: the same server, its rate limit in a real Redis.
     let redis_path = match args.state {
         StateArg::Memory => None,
-        StateArg::Redis => Some(RedisPath::start(&args, spec("redis-state"), &dir, &key).await?),
+        StateArg::Redis => {
+            Some(RedisPath::start(&args, &mix, spec("redis-state"), &dir, &key).await?)
+        }
     };
     let direct_url = format!(
         "{}/api/v1/{}",
@@ -566,14 +576,7 @@ async fn memory_run(
     let server = ServerProcess::start(spec, dir.join("memory-server.stderr")).await?;
     let pid = server.proc.pid();
     let idle = harness::rss_of_pid(pid)?;
-    let clients = harness::connect_http_many(
-        args.concurrency,
-        &server.mcp_url(),
-        key,
-        args.protocol,
-        !args.fresh_connections,
-    )
-    .await?;
+    let clients = args.connect(&server.mcp_url(), key).await?;
     let total = 2 * args.memory_calls;
     println!(
         "memory run: {total} calls on a fresh server (pid {pid}), RSS every {} calls",
@@ -662,6 +665,7 @@ struct RedisPath {
 impl RedisPath {
     async fn start(
         args: &Args,
+        mix: &Mix,
         mut spec: ServerSpec<'_>,
         dir: &TempDir,
         key: &str,
@@ -671,20 +675,8 @@ impl RedisPath {
         spec.extra_toml =
             format!("\n[state]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:{port}/0\"\n");
         let server = ServerProcess::start(&spec, dir.join("redis-state-server.stderr")).await?;
-        let clients = harness::connect_http_many(
-            args.concurrency,
-            &server.mcp_url(),
-            key,
-            args.protocol,
-            !args.fresh_connections,
-        )
-        .await?;
-        harness::drive_mcp(
-            &clients,
-            &Mix::single(&args.tool, None)?,
-            Stop::After(Duration::from_secs(2)),
-        )
-        .await?;
+        let clients = args.connect(&server.mcp_url(), key).await?;
+        harness::drive_mcp(&clients, mix, Stop::After(Duration::from_secs(2))).await?;
         Ok(RedisPath {
             redis,
             server,
