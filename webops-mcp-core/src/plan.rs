@@ -16,64 +16,92 @@ use crate::redact::mask_secrets_in_text;
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct DryRun {
     /// What the call would do; nothing was sent to WebOps.
+    #[schemars(description = "")]
     pub(crate) dry_run: Plan,
 }
 
-/// What a call would do.
+/// What a call would do. Its fields are documented here and (but for `production`) not in
+/// the schema: their names say what they are, and the schema is repeated in the output
+/// schema of each Write or Destructive tool.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(description = "")]
 #[non_exhaustive]
 pub struct Plan {
     /// One line: what the call would do.
+    #[schemars(description = "")]
     pub summary: String,
     /// The deployment it acts on (for a deploy: the one it would create).
+    #[schemars(description = "")]
     pub target: Target,
     /// The requests it would send to WebOps, in order.
+    #[schemars(description = "")]
     pub requests: Vec<Request>,
     /// What would change.
+    #[schemars(description = "")]
     pub changes: Vec<String>,
     /// Whether it would change or interrupt a production deployment (a deployment without
     /// an environment counts as production).
+    #[schemars(description = "Whether it touches a production deployment.")]
     pub production: bool,
 }
 
 /// The deployment a call acts on, as it is now: its blast radius.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(description = "")]
 #[non_exhaustive]
 pub struct Target {
     /// Numeric id; absent for a deployment not yet created.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
+    #[schemars(description = "")]
     pub id: Option<i64>,
     /// Name.
+    #[schemars(description = "")]
     pub name: String,
     /// Environment.
+    #[schemars(description = "")]
     pub environment: String,
     /// Status; absent for a deployment not yet created.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    #[schemars(description = "")]
     pub status: Option<String>,
     /// Running instances.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    #[schemars(description = "")]
     pub instances: Option<u32>,
     /// Public URL.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    #[schemars(description = "")]
     pub url: Option<String>,
     /// Attached databases (`name (engine)`), when WebOps lists them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schemars(description = "")]
     pub databases: Vec<String>,
     /// Last change and by whom.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    #[schemars(description = "")]
     pub last_deploy: Option<String>,
 }
 
 /// One request to WebOps as it would be sent.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(description = "")]
 #[non_exhaustive]
 pub struct Request {
     /// HTTP method.
+    #[schemars(description = "")]
     pub method: String,
     /// Path under the WebOps base URL.
+    #[schemars(description = "")]
     pub path: String,
     /// JSON body (environment variable values masked).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "serde_json::Value")]
+    #[schemars(description = "JSON body, secrets masked.")]
     pub body: Option<serde_json::Value>,
 }
 

@@ -162,6 +162,7 @@ impl<T: Tool> ErasedTool for T {
         if T::ACCESS != Access::Read {
             add_dry_run(&mut input_schema, &mut output_schema)?;
         }
+        share_repeated_subschemas(&mut output_schema);
         Ok(ToolDefinition {
             name: T::NAME,
             title: T::TITLE,
@@ -216,9 +217,7 @@ fn add_dry_run(input: &mut Value, output: &mut Value) -> Result<(), BuildError> 
     let dry_run = serde_json::json!({
         "type": "boolean",
         "default": false,
-        "description": "Only describe the call (the requests it would send to WebOps, what \
-            would change, the deployment it would hit) and send nothing. Needs the same \
-            permission as the call.",
+        "description": "Only describe what the call would do; send nothing.",
     });
     let mut plan = object_schema::<DryRun>(DRY_RUN, "output")?;
     let plan = plan["properties"][DRY_RUN].take();
@@ -281,7 +280,8 @@ fn keep_standard_formats(schema: &mut Schema) {
 
 /// The JSON Schema of `S`: subschemas inlined, input schemas for what deserializes and
 /// output schemas for what serializes, only standard formats, root `title`/`description`
-/// (type-name noise) removed.
+/// (type-name noise) and `$schema` removed: MCP's default dialect is JSON Schema 2020-12,
+/// the one schemars writes, and every byte of `tools/list` is read by a model.
 fn object_schema<S: JsonSchema>(tool: &str, which: &'static str) -> Result<Value, BuildError> {
     let settings = SchemaSettings::draft2020_12().with(|s| s.inline_subschemas = true);
     let settings = settings.with_transform(RecursiveTransform(keep_standard_formats));
@@ -311,7 +311,286 @@ fn object_schema<S: JsonSchema>(tool: &str, which: &'static str) -> Result<Value
     }
     root.remove("title");
     root.remove("description");
+    root.remove("$schema");
+    remove_null_defaults(root);
     Ok(schema)
+}
+
+/// Removes `"default": null` from the top-level properties: an optional argument left out
+/// is null anyway, and its type already allows null.
+fn remove_null_defaults(root: &mut serde_json::Map<String, Value>) {
+    let Some(Value::Object(properties)) = root.get_mut("properties") else {
+        return;
+    };
+    for property in properties.values_mut() {
+        if let Value::Object(property) = property
+            && property.get("default") == Some(&Value::Null)
+        {
+            property.remove("default");
+        }
+    }
+}
+
+/// The shortest subschema (as JSON) worth a `$defs` entry: each place that has it then costs
+/// a `{"$ref":"#/$defs/NAME"}` of some 25 bytes instead.
+const MIN_SHARED_LEN: usize = 80;
+
+/// Shares the object subschemas that an output schema repeats: each becomes one entry of
+/// the root's `$defs`, and every place that had it a `$ref` to it that keeps the place's own
+/// `description`. Then an object that another extends (a flattened struct: all its
+/// properties and more) is shared the same way, the extension keeping only what it adds
+/// next to its `$ref`. An entry is named by the subschema's `title` (`#[schemars(title =
+/// "...")]` on the type), else by the property where it first occurs; titles only name, and
+/// are removed afterwards. Input schemas stay inline: validation messages point into them.
+fn share_repeated_subschemas(schema: &mut Value) {
+    let mut defs = serde_json::Map::new();
+    while let Some((name, shared)) = most_repeated(schema, &defs) {
+        let name = unique_name(&name, &defs);
+        let reference = format!("#/$defs/{name}");
+        replace_shared(schema, &shared, &reference);
+        for def in defs.values_mut() {
+            replace_shared(def, &shared, &reference);
+        }
+        defs.insert(name, shared);
+    }
+    while let Some((name, base, extension)) = best_extension(schema, &defs) {
+        let name = unique_name(&name, &defs);
+        let reference = format!("#/$defs/{name}");
+        replace_extension(schema, &extension, &base, &reference);
+        replace_shared(schema, &base, &reference);
+        defs.insert(name, base);
+    }
+    for def in defs.values_mut() {
+        remove_titles(def);
+    }
+    remove_titles(schema);
+    if let (Value::Object(root), false) = (&mut *schema, defs.is_empty()) {
+        root.insert("$defs".to_owned(), Value::Object(defs));
+    }
+}
+
+/// A subschema without what only belongs to the place it is used (`description`) or only
+/// names it (`title`): two places with the same key can share one definition.
+fn shareable(schema: &Value) -> Option<Value> {
+    let object = schema.as_object()?;
+    if !object.contains_key("properties") {
+        return None;
+    }
+    let mut key = object.clone();
+    key.remove("description");
+    key.remove("title");
+    Some(Value::Object(key))
+}
+
+/// The repeated object subschema (of `schema` and the definitions so far) that saves the
+/// most bytes when shared, with the name it gets.
+fn most_repeated(schema: &Value, defs: &serde_json::Map<String, Value>) -> Option<(String, Value)> {
+    let mut seen: HashMap<String, (usize, String, Value)> = HashMap::new();
+    let mut count = |name: &str, sub: &Value| {
+        if let Some(key) = shareable(sub) {
+            let text = key.to_string();
+            let title = sub.get("title").and_then(Value::as_str).unwrap_or(name);
+            let entry = seen
+                .entry(text)
+                .or_insert_with(|| (0, title.to_owned(), key));
+            entry.0 += 1;
+        }
+    };
+    for_each_subschema(schema, "", &mut count);
+    for def in defs.values() {
+        for_each_subschema(def, "", &mut count);
+    }
+    seen.into_iter()
+        .filter(|(text, (n, _, _))| *n >= 2 && text.len() >= MIN_SHARED_LEN)
+        .max_by_key(|(text, (n, name, _))| ((n - 1) * text.len(), std::cmp::Reverse(name.clone())))
+        .map(|(_, (_, name, key))| (name, key))
+}
+
+/// The object subschema that another one extends (it has all its properties, the same, and
+/// requires all it requires) and saves the most bytes when the other refers to it instead,
+/// with its name: `(name, base, extension)`, both as [`shareable`] gives them.
+fn best_extension(
+    schema: &Value,
+    defs: &serde_json::Map<String, Value>,
+) -> Option<(String, Value, Value)> {
+    let mut candidates: Vec<(String, Value)> = Vec::new();
+    for_each_subschema(schema, "", &mut |name: &str, sub: &Value| {
+        if let Some(key) = shareable(sub)
+            && !candidates.iter().any(|(_, seen)| *seen == key)
+        {
+            let name = sub.get("title").and_then(Value::as_str).unwrap_or(name);
+            candidates.push((name.to_owned(), key));
+        }
+    });
+    let mut best: Option<(usize, String, Value, Value)> = None;
+    for (name, base) in &candidates {
+        let saved = base["properties"].to_string().len();
+        if saved < MIN_SHARED_LEN || defs.values().any(|d| d == base) {
+            continue;
+        }
+        for (_, extension) in candidates.iter().filter(|(_, e)| e != base) {
+            if extends(extension, base) && best.as_ref().is_none_or(|(s, ..)| saved > *s) {
+                best = Some((saved, name.clone(), base.clone(), extension.clone()));
+            }
+        }
+    }
+    best.map(|(_, name, base, extension)| (name, base, extension))
+}
+
+/// Whether `extension` has every property of `base` (the same subschemas), requires all
+/// that `base` requires, and has `base`'s other keywords (its `type`) too.
+fn extends(extension: &Value, base: &Value) -> bool {
+    let (Some(extension), Some(base)) = (extension.as_object(), base.as_object()) else {
+        return false;
+    };
+    let has = |keyword: &str, check: &dyn Fn(&Value, &Value) -> bool| match base.get(keyword) {
+        None => true,
+        Some(b) => extension.get(keyword).is_some_and(|e| check(e, b)),
+    };
+    let properties_included = |e: &Value, b: &Value| {
+        b.as_object()
+            .is_some_and(|b| b.iter().all(|(name, sub)| e.get(name) == Some(sub)))
+    };
+    let required_included = |e: &Value, b: &Value| {
+        let e = e.as_array().map(Vec::as_slice).unwrap_or_default();
+        b.as_array()
+            .is_some_and(|b| b.iter().all(|r| e.contains(r)))
+    };
+    base.keys().all(|keyword| match keyword.as_str() {
+        "properties" => has(keyword, &properties_included),
+        "required" => has(keyword, &required_included),
+        _ => extension.get(keyword) == base.get(keyword),
+    }) && base.get("properties") != extension.get("properties")
+}
+
+/// Replaces every subschema below `schema` that is `extension` (but for `description` and
+/// `title`) with a `$ref` to `base` plus what `extension` adds: its other properties and
+/// the rest of its `required`.
+fn replace_extension(schema: &mut Value, extension: &Value, base: &Value, reference: &str) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    let mut subschemas: Vec<&mut Value> = Vec::new();
+    for (keyword, value) in object.iter_mut() {
+        match (keyword.as_str(), value) {
+            ("properties", Value::Object(properties)) => subschemas.extend(properties.values_mut()),
+            ("items" | "additionalProperties", sub @ Value::Object(_)) => subschemas.push(sub),
+            ("anyOf", Value::Array(branches)) => subschemas.extend(branches.iter_mut()),
+            _ => {}
+        }
+    }
+    for sub in subschemas {
+        if shareable(sub).as_ref() != Some(extension) {
+            replace_extension(sub, extension, base, reference);
+            continue;
+        }
+        let Some(place) = sub.as_object_mut() else {
+            continue;
+        };
+        let base_properties = base["properties"].as_object().cloned().unwrap_or_default();
+        if let Some(Value::Object(properties)) = place.get_mut("properties") {
+            properties.retain(|name, _| !base_properties.contains_key(name));
+        }
+        if let Some(Value::Array(required)) = place.get_mut("required") {
+            let base_required = base["required"].as_array().cloned().unwrap_or_default();
+            required.retain(|name| !base_required.contains(name));
+            if required.is_empty() {
+                place.remove("required");
+            }
+        }
+        for keyword in base.as_object().into_iter().flat_map(|b| b.keys()) {
+            if !matches!(keyword.as_str(), "properties" | "required") {
+                place.remove(keyword);
+            }
+        }
+        place.remove("title");
+        place.insert("$ref".to_owned(), Value::String(reference.to_owned()));
+    }
+}
+
+/// Calls `visit` with every subschema below `schema` (in `properties`, `items`,
+/// `additionalProperties` and `anyOf`) and the name of the property it belongs to.
+fn for_each_subschema(schema: &Value, name: &str, visit: &mut impl FnMut(&str, &Value)) {
+    if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+        for (property, sub) in properties {
+            visit(property, sub);
+            for_each_subschema(sub, property, visit);
+        }
+    }
+    for keyword in ["items", "additionalProperties"] {
+        if let Some(sub) = schema.get(keyword).filter(|s| s.is_object()) {
+            visit(name, sub);
+            for_each_subschema(sub, name, visit);
+        }
+    }
+    for sub in schema
+        .get("anyOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        visit(name, sub);
+        for_each_subschema(sub, name, visit);
+    }
+}
+
+/// Replaces every subschema below `schema` that is `shared` (but for its `description`
+/// and `title`) with a `$ref` to `reference`, keeping its `description`.
+fn replace_shared(schema: &mut Value, shared: &Value, reference: &str) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    let mut subschemas: Vec<&mut Value> = Vec::new();
+    for (keyword, value) in object.iter_mut() {
+        match (keyword.as_str(), value) {
+            ("properties", Value::Object(properties)) => subschemas.extend(properties.values_mut()),
+            ("items" | "additionalProperties", sub @ Value::Object(_)) => subschemas.push(sub),
+            ("anyOf", Value::Array(branches)) => subschemas.extend(branches.iter_mut()),
+            _ => {}
+        }
+    }
+    for sub in subschemas {
+        if shareable(sub).as_ref() == Some(shared) {
+            let mut place = serde_json::Map::new();
+            place.insert("$ref".to_owned(), Value::String(reference.to_owned()));
+            if let Some(description) = sub.get("description") {
+                place.insert("description".to_owned(), description.clone());
+            }
+            *sub = Value::Object(place);
+        } else {
+            replace_shared(sub, shared, reference);
+        }
+    }
+}
+
+/// `name`, or `name_2`, `name_3`, ... when `defs` has it already.
+fn unique_name(name: &str, defs: &serde_json::Map<String, Value>) -> String {
+    let name = if name.is_empty() { "shared" } else { name };
+    let mut candidate = name.to_owned();
+    let mut n = 2;
+    while defs.contains_key(&candidate) {
+        candidate = format!("{name}_{n}");
+        n += 1;
+    }
+    candidate
+}
+
+/// Removes `title` from every subschema of `schema` (not from a property named `title`).
+fn remove_titles(schema: &mut Value) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    object.retain(|keyword, value| keyword != "title" || !value.is_string());
+    for (keyword, value) in object.iter_mut() {
+        match (keyword.as_str(), value) {
+            ("properties" | "$defs", Value::Object(subs)) => {
+                subs.values_mut().for_each(remove_titles)
+            }
+            ("items" | "additionalProperties", sub @ Value::Object(_)) => remove_titles(sub),
+            ("anyOf", Value::Array(branches)) => branches.iter_mut().for_each(remove_titles),
+            _ => {}
+        }
+    }
 }
 
 /// Builds the set of tools a server offers.
@@ -460,5 +739,119 @@ impl Registry {
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.names()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stat() -> Value {
+        json!({"type": ["object", "null"], "title": "stat",
+               "properties": {"min": {"type": "number"}, "avg": {"type": "number"},
+                              "max": {"type": "number"}},
+               "required": ["min", "avg", "max"]})
+    }
+
+    #[test]
+    fn a_repeated_subschema_is_defined_once_and_each_place_keeps_its_description() {
+        let mut cpu = stat();
+        cpu["description"] = json!("CPU percent.");
+        let mut schema = json!({
+            "type": "object",
+            "properties": {"cpu": cpu, "memory": stat(), "name": {"type": "string"}},
+            "required": ["cpu", "memory", "name"]
+        });
+        let original = schema.clone();
+        share_repeated_subschemas(&mut schema);
+        let mut def = stat();
+        def.as_object_mut().unwrap().remove("title");
+        assert_eq!(schema["$defs"], json!({ "stat": def }));
+        assert_eq!(
+            schema["properties"]["cpu"],
+            json!({"$ref": "#/$defs/stat", "description": "CPU percent."})
+        );
+        assert_eq!(
+            schema["properties"]["memory"],
+            json!({"$ref": "#/$defs/stat"})
+        );
+        assert_eq!(schema["properties"]["name"], original["properties"]["name"]);
+
+        // The same instances are valid, and the same are not.
+        let shared = jsonschema::validator_for(&schema).unwrap();
+        let inline = jsonschema::validator_for(&original).unwrap();
+        let stats = json!({"min": 1.0, "avg": 2.0, "max": 3.0});
+        for instance in [
+            json!({"cpu": stats, "memory": null, "name": "x"}),
+            json!({"cpu": {"min": 1.0}, "memory": null, "name": "x"}),
+            json!({"cpu": stats, "memory": "high", "name": "x"}),
+        ] {
+            assert_eq!(
+                shared.is_valid(&instance),
+                inline.is_valid(&instance),
+                "{instance}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_object_that_extends_another_refers_to_it_and_adds_the_rest() {
+        let line = json!({"type": "object", "title": "line",
+            "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                           "status": {"type": "string"}, "url": {"type": ["string", "null"]}},
+            "required": ["id", "name", "status", "url"]});
+        let mut detail = line.clone();
+        detail["properties"]["domain"] = json!({"type": "string"});
+        detail["required"] = json!(["id", "name", "status", "url", "domain"]);
+        detail.as_object_mut().unwrap().remove("title");
+        let mut schema = json!({"type": "object", "properties": {
+            "detail": detail, "lines": {"type": "array", "items": line}}});
+        let original = schema.clone();
+        share_repeated_subschemas(&mut schema);
+        assert_eq!(
+            schema["properties"]["lines"]["items"],
+            json!({"$ref": "#/$defs/line"})
+        );
+        assert_eq!(
+            schema["properties"]["detail"],
+            json!({"$ref": "#/$defs/line", "properties": {"domain": {"type": "string"}},
+                   "required": ["domain"]})
+        );
+        let shared = jsonschema::validator_for(&schema).unwrap();
+        let inline = jsonschema::validator_for(&original).unwrap();
+        let good = json!({"id": 1, "name": "a", "status": "running", "url": null});
+        let mut full = good.clone();
+        full["domain"] = json!("a.example");
+        for instance in [
+            json!({"detail": full, "lines": [good]}),
+            json!({"detail": good, "lines": []}),
+            json!({"detail": full, "lines": [{"id": "1"}]}),
+            json!({"detail": {"domain": 5}, "lines": []}),
+        ] {
+            assert_eq!(
+                shared.is_valid(&instance),
+                inline.is_valid(&instance),
+                "{instance}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_subschema_used_once_or_too_small_to_share_stays_inline() {
+        let mut schema = json!({
+            "type": "object",
+            "properties": {
+                "cpu": stat(),
+                "a": {"type": "object", "properties": {"x": {"type": "integer"}}},
+                "b": {"type": "object", "properties": {"x": {"type": "integer"}}}
+            }
+        });
+        share_repeated_subschemas(&mut schema);
+        assert!(schema.get("$defs").is_none(), "{schema}");
+        assert!(
+            schema["properties"]["cpu"].get("title").is_none(),
+            "titles only name"
+        );
     }
 }

@@ -5,6 +5,8 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
+use webops_client::{DEPLOYMENT_NAME_PATTERN, DEPLOYMENT_NAME_RULE, DEPLOYMENT_REF_PATTERN};
+
 use crate::redact::{REDACTED, is_secret_name, mask_secrets_in_text};
 use crate::tool::ToolError;
 
@@ -95,21 +97,24 @@ fn describe(error: &ValidationError<'_>, schema: &Value) -> (String, String) {
                 None => plain(error, &shown),
             }
         }
-        ValidationErrorKind::Type { kind } => type_mismatch(kind, error, &shown),
-        // The pattern, and what it means in words when its schema describes it.
+        // The pattern, and what it means in words when they are known or its schema
+        // describes it.
         ValidationErrorKind::Pattern { pattern } => {
-            let described = parent_schema(schema, schema_path)
-                .and_then(|s| s.get("description"))
-                .and_then(Value::as_str);
+            let described = pattern_in_words(pattern).or_else(|| {
+                parent_schema(schema, schema_path)
+                    .and_then(|s| s.get("description"))
+                    .and_then(Value::as_str)
+                    .map(|what| what.replace('\n', " "))
+            });
             match described {
-                Some(what) => format!(
-                    "{shown} does not match {pattern} (what is allowed: {})",
-                    what.replace('\n', " ")
-                ),
+                Some(what) => format!("{shown} does not match {pattern} (what is allowed: {what})"),
                 None => format!("{shown} does not match {pattern}"),
             }
         }
-        _ => plain(error, &shown),
+        ValidationErrorKind::Type { kind } => {
+            with_pattern_words(type_mismatch(kind, error, &shown), schema, schema_path)
+        }
+        _ => with_pattern_words(plain(error, &shown), schema, schema_path),
     };
     (
         if path.is_empty() {
@@ -119,6 +124,40 @@ fn describe(error: &ValidationError<'_>, schema: &Value) -> (String, String) {
         },
         message,
     )
+}
+
+/// What the patterns of the built-in schemas allow, in words. A message quotes them, so the
+/// schemas, which a model reads on every connection, need not: a value that fails costs
+/// these words once, in its answer.
+fn pattern_in_words(pattern: &str) -> Option<String> {
+    match pattern {
+        DEPLOYMENT_REF_PATTERN => Some(format!(
+            "a numeric id, an integer of at least 1 or its digits as a string (no sign, leading \
+             zero or space), or a deployment's exact name ({DEPLOYMENT_NAME_RULE})"
+        )),
+        DEPLOYMENT_NAME_PATTERN => Some(DEPLOYMENT_NAME_RULE.to_owned()),
+        MEMORY_LIMIT_PATTERN => Some(
+            "a number followed by M (mebibytes) or G (gibibytes), e.g. \"512M\" or \"1G\""
+                .to_owned(),
+        ),
+        _ => None,
+    }
+}
+
+/// The memory limit of a deploy: 1 to 6 digits and a unit.
+pub(crate) const MEMORY_LIMIT_PATTERN: &str = "^[1-9][0-9]{0,5}[MG]$";
+
+/// `message`, and what the failing value's schema allows when its pattern is known in words
+/// (a `-1` given for a deployment reference fails its minimum, not its pattern).
+fn with_pattern_words(message: String, schema: &Value, schema_path: &str) -> String {
+    let words = parent_schema(schema, schema_path)
+        .and_then(|s| s.get("pattern"))
+        .and_then(Value::as_str)
+        .and_then(pattern_in_words);
+    match words {
+        Some(what) => format!("{message} (what is allowed: {what})"),
+        None => message,
+    }
 }
 
 /// A missing required `property` of the object at `path`, with the type it should have.
@@ -547,6 +586,28 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains(r#"/bare: "y" does not match ^x$"#), "{msg}");
+    }
+
+    #[test]
+    fn a_known_pattern_is_named_in_words_whatever_the_value_fails() {
+        let validator = ArgsValidator::new(json!({
+            "type": "object",
+            "properties": {"deployment_id": {
+                "type": ["integer", "string"], "minimum": 1, "pattern": DEPLOYMENT_REF_PATTERN
+            }}
+        }))
+        .unwrap();
+        for bad in [json!(0), json!(1.5), json!("Shop")] {
+            let err = validator
+                .check("t", &json!({"deployment_id": bad}))
+                .unwrap_err();
+            let msg = err.message();
+            assert!(
+                msg.contains("(what is allowed: a numeric id, an integer of at least 1")
+                    && msg.contains(DEPLOYMENT_NAME_RULE),
+                "{msg}"
+            );
+        }
     }
 
     #[test]

@@ -28,7 +28,10 @@ pub(crate) enum DeploymentId {
 }
 
 /// By hand: schemars cannot put a minimum or a pattern on the variants of an untagged enum.
-/// Each branch's description says what it allows (validation messages quote them).
+/// One schema of two types says it: `minimum` holds only for a number and `pattern` only for
+/// a string, so it accepts what `anyOf` of an integer and a string branch would, in a third
+/// of the bytes. The property's description says in words what the pattern allows
+/// (validation messages quote it).
 impl JsonSchema for DeploymentId {
     fn inline_schema() -> bool {
         true
@@ -40,21 +43,9 @@ impl JsonSchema for DeploymentId {
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "anyOf": [
-                {
-                    "type": "integer",
-                    "minimum": 1,
-                    "description": "a numeric id: an integer of at least 1"
-                },
-                {
-                    "type": "string",
-                    "pattern": DEPLOYMENT_REF_PATTERN,
-                    "description": format!(
-                        "a string: a numeric id's digits (no sign, leading zero or space), or \
-                         the deployment's exact name ({DEPLOYMENT_NAME_RULE})"
-                    )
-                }
-            ]
+            "type": ["integer", "string"],
+            "minimum": 1,
+            "pattern": DEPLOYMENT_REF_PATTERN,
         })
     }
 }
@@ -130,7 +121,7 @@ impl<T: JsonSchema> JsonSchema for Given<T> {
 /// An environment argument: development, staging or production.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[schemars(inline)]
+#[schemars(inline, description = "")]
 pub(crate) enum EnvironmentArg {
     Development,
     Staging,
@@ -383,12 +374,12 @@ fn validation_message(err: &ApiError, detail: &str) -> String {
     }
 }
 
-/// A deployment's id and name, as outputs refer to it.
+/// A deployment's id and name, as outputs refer to it. (Its schema, like that of every
+/// output type, carries descriptions only where a field's name and type do not say it all.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(description = "")]
 pub(crate) struct DeploymentName {
-    /// Numeric id.
     pub(crate) id: i64,
-    /// Unique name.
     pub(crate) name: String,
 }
 
@@ -401,30 +392,25 @@ impl From<&Deployment> for DeploymentName {
     }
 }
 
-/// One line per deployment, as the status summary and the listing show it.
+/// One line per deployment, as the status summary and the listing show it (`deployment` in
+/// the `$defs` of `webops_get_status`, whose detail extends it).
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(title = "deployment", description = "")]
 pub(crate) struct DeploymentSummary {
-    /// Numeric id.
     pub(crate) id: i64,
-    /// Unique name.
     pub(crate) name: String,
-    /// Lifecycle state as WebOps reports it: pending, building, running, stopped or failed.
+    /// Lifecycle state as WebOps reports it.
+    #[schemars(description = "pending, building, running, stopped or failed")]
     pub(crate) status: String,
-    /// development, staging or production.
     pub(crate) environment: String,
-    /// Project type, e.g. django.
     pub(crate) project_type: String,
-    /// Git repository URL (credentials masked).
+    /// The Git repository URL, credentials masked.
     pub(crate) repository: String,
-    /// Git branch.
     pub(crate) branch: String,
-    /// Public URL, when it has one.
     pub(crate) url: Option<String>,
-    /// Number of instances.
     pub(crate) instances: u32,
     /// Whether the last health check passed.
     pub(crate) healthy: bool,
-    /// Last change.
     pub(crate) updated_at: DateTime<Utc>,
 }
 
@@ -484,6 +470,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn deployment_id_accepts_ids_names_and_canonical_digit_strings() {
@@ -533,11 +520,24 @@ mod tests {
     #[test]
     fn deployment_id_schema_says_what_is_allowed() {
         let schema = schemars::schema_for!(DeploymentId);
-        let any_of = schema.get("anyOf").and_then(|v| v.as_array()).unwrap();
-        assert_eq!(any_of[0]["type"], "integer");
-        assert_eq!(any_of[0]["minimum"], 1);
-        assert_eq!(any_of[1]["type"], "string");
-        assert_eq!(any_of[1]["pattern"], DEPLOYMENT_REF_PATTERN);
+        assert_eq!(schema.get("type"), Some(&json!(["integer", "string"])));
+        assert_eq!(schema.get("minimum"), Some(&json!(1)));
+        assert_eq!(schema.get("pattern"), Some(&json!(DEPLOYMENT_REF_PATTERN)));
+        // One schema of two types: the minimum binds only integers, the pattern only strings.
+        let validator = jsonschema::validator_for(schema.as_value()).unwrap();
+        for good in [json!(1), json!(2048), json!("12"), json!("shop-api")] {
+            assert!(validator.is_valid(&good), "{good}");
+        }
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!(true),
+            json!("Shop"),
+            json!(""),
+        ] {
+            assert!(!validator.is_valid(&bad), "{bad}");
+        }
         let pattern = regex::Regex::new(DEPLOYMENT_REF_PATTERN).unwrap();
         for good in ["1", "2048", "shop-api", "a"] {
             assert!(pattern.is_match(good), "{good}");

@@ -20,11 +20,9 @@ pub(crate) struct DeleteDeployment;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeleteDeploymentArgs {
-    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api"). Digits
-    /// always mean an id, also in a string ("12").
+    /// Numeric id or exact name; digits always mean an id.
     pub(crate) deployment_id: DeploymentId,
-    /// The deployment's exact name (case-sensitive), as confirmation that this is the one
-    /// to delete. Nothing is deleted when it differs.
+    /// The deployment's exact name, to confirm; nothing is deleted when it differs.
     #[schemars(length(min = 1))]
     pub(crate) confirm_name: String,
 }
@@ -32,15 +30,13 @@ pub(crate) struct DeleteDeploymentArgs {
 /// Result of `webops_delete_deployment`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct DeleteDeploymentOutput {
-    /// The deleted deployment.
     pub(crate) deployment: DeploymentName,
-    /// Its status before deletion.
     pub(crate) previous_status: String,
-    /// Its environment.
     pub(crate) environment: String,
     /// True when WebOps confirmed the deployment is gone; false when it only accepted the
     /// request (the WebOps control panel deletes in the background). A refused or failed
     /// deletion is an error instead.
+    #[schemars(description = "false: accepted, deleted in the background.")]
     pub(crate) deleted: bool,
 }
 
@@ -71,10 +67,9 @@ impl Tool for DeleteDeployment {
 
     const NAME: &'static str = "webops_delete_deployment";
     const TITLE: &'static str = "Delete a deployment";
-    const DESCRIPTION: &'static str = "Permanently delete a deployment and its app. Use it \
-        only when the user clearly wants the app gone; stopping it (webops_manage_service) \
-        is reversible, this is not. Deletes only when confirm_name equals the deployment's \
-        exact name; returns what was deleted.";
+    const DESCRIPTION: &'static str = "Permanently delete a deployment, only when the \
+        user clearly wants it gone: stopping it (webops_manage_service) is reversible, this \
+        is not. confirm_name must be its exact name; a person may be asked to confirm.";
     const ACCESS: Access = Access::Destructive;
     const PERMISSIONS: &'static [Permission] = &[Permission::DeployDelete];
 

@@ -22,6 +22,7 @@ use crate::identity::Permission;
 use crate::plan::{Plan, Target, is_production};
 use crate::redact::mask_secrets_in_text;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
+use crate::validation::MEMORY_LIMIT_PATTERN;
 
 /// Deploys an app; see [`Tool::DESCRIPTION`].
 #[derive(Debug, Clone)]
@@ -78,7 +79,7 @@ impl DeployApp {
 
 /// Python version of the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[schemars(inline)]
+#[schemars(inline, description = "")]
 pub(crate) enum PythonVersion {
     #[serde(rename = "3.9")]
     V3_9,
@@ -105,7 +106,7 @@ impl PythonVersion {
 /// Database engine of the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[schemars(inline)]
+#[schemars(inline, description = "")]
 pub(crate) enum DatabaseArg {
     #[default]
     Postgresql,
@@ -139,39 +140,29 @@ fn yes() -> Given<bool> {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeployAppArgs {
-    /// Unique name of the new deployment: lowercase letters, digits and hyphens, 1 to 63
-    /// characters, starting with a letter (e.g. "shop-api"). Later calls refer to it by this
-    /// name or by the numeric id this tool returns.
+    /// Unique name, e.g. "shop-api"; later calls use it or the returned id.
     #[schemars(regex(pattern = DEPLOYMENT_NAME_PATTERN))]
     pub(crate) app_name: String,
-    /// Git repository to deploy, as an https URL of a public Git host, without credentials
-    /// (e.g. "https://github.com/acme/shop.git"). Internal hosts, other schemes and URLs with
-    /// credentials are refused unless the server's operator allowed them.
+    /// https URL of a public Git host, without credentials.
     #[schemars(length(min = 1))]
     pub(crate) repository: String,
-    /// Git branch to deploy.
     #[serde(default = "default_branch")]
     #[schemars(length(min = 1))]
     pub(crate) branch: String,
-    /// Environment the app belongs to: development, staging or production.
     #[serde(default)]
     pub(crate) environment: Given<EnvironmentArg>,
-    /// Python version to run the app with.
     #[serde(default)]
     pub(crate) python_version: Given<PythonVersion>,
-    /// Database engine to attach: postgresql, mysql or sqlite.
+    /// The database to attach.
     #[serde(default)]
     pub(crate) database_type: Given<DatabaseArg>,
-    /// Memory limit per instance: a number followed by M (mebibytes) or G (gibibytes), e.g.
-    /// "512M" or "1G".
+    /// Per instance, in M or G.
     #[serde(default = "default_memory_limit")]
-    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}[MG]$"))]
+    #[schemars(regex(pattern = MEMORY_LIMIT_PATTERN))]
     pub(crate) memory_limit: Given<String>,
-    /// Serve the app over HTTPS with a managed TLS certificate.
     #[serde(default = "yes")]
     pub(crate) ssl_enabled: Given<bool>,
-    /// Wait until the deployment is running or has failed (up to 10 minutes), reporting
-    /// progress, instead of returning as soon as WebOps accepted it.
+    /// Wait (up to 10 minutes, with progress) until it runs or fails.
     #[serde(default)]
     pub(crate) wait: bool,
 }
@@ -179,22 +170,17 @@ pub(crate) struct DeployAppArgs {
 /// Result of `webops_deploy_app`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct DeployAppOutput {
-    /// Numeric id of the new deployment.
     pub(crate) id: i64,
-    /// Its unique name.
     pub(crate) name: String,
     /// Its status: pending when not waited for, running when waited for (a WebOps control
     /// panel may leave it pending; next_steps then says why).
+    #[schemars(description = "pending, or running once waited for")]
     pub(crate) status: String,
-    /// Its environment.
     pub(crate) environment: String,
-    /// Public URL, once known.
     pub(crate) url: Option<String>,
     /// Whether this call waited for the deployment to finish.
     pub(crate) waited: bool,
-    /// When WebOps expects the deployment to be done, if it said.
     pub(crate) estimated_completion: Option<DateTime<Utc>>,
-    /// What to do next.
     pub(crate) next_steps: String,
 }
 
@@ -220,11 +206,9 @@ impl Tool for DeployApp {
 
     const NAME: &'static str = "webops_deploy_app";
     const TITLE: &'static str = "Deploy an app";
-    const DESCRIPTION: &'static str = "Deploy a Git repository as a new Django app on WebOps. \
-        Use it to create a deployment that does not exist yet (to restart or scale an existing \
-        one, use webops_manage_service). Returns the new deployment's id and status: pending \
-        right away, or running once finished when wait is true (a failed deployment is an \
-        error with the tail of its deployment log).";
+    const DESCRIPTION: &'static str = "Deploy a Git repository as a new Django app \
+        (to restart or scale an existing one, use webops_manage_service). Returns its id and \
+        status: pending, or with wait running (a failure is an error with its log's tail).";
     const ACCESS: Access = Access::Write;
     const PERMISSIONS: &'static [Permission] = &[Permission::DeployCreate];
 

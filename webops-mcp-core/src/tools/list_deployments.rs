@@ -18,7 +18,7 @@ pub(crate) struct ListDeployments;
 /// Status filter. `error` is WebOps's `failed`; `pending` covers `pending` and `building`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[schemars(inline)]
+#[schemars(inline, description = "")]
 pub(crate) enum StatusFilter {
     Running,
     Stopped,
@@ -55,14 +55,13 @@ fn fifty() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListDeploymentsArgs {
-    /// Only deployments in this environment: development, staging or production.
+    /// Only deployments in this environment.
     #[serde(default)]
     pub(crate) environment: Option<EnvironmentArg>,
-    /// Only deployments in this state: running, stopped, error (the deployment failed) or
-    /// pending (still being deployed).
+    /// error: failed; pending: still deploying.
     #[serde(default)]
     pub(crate) status: Option<StatusFilter>,
-    /// The most deployments to return.
+    /// The most to return.
     #[serde(default = "fifty")]
     #[schemars(range(min = 1, max = 200))]
     pub(crate) limit: u32,
@@ -71,15 +70,13 @@ pub(crate) struct ListDeploymentsArgs {
 /// Result of `webops_list_deployments`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct ListDeploymentsOutput {
-    /// Number of deployments returned.
     pub(crate) count: usize,
-    /// Whether more deployments match than `limit` allowed.
+    /// Whether more match than `limit` allowed.
     pub(crate) truncated: bool,
-    /// The environment filter applied, if any.
+    /// The filter applied.
     pub(crate) environment: Option<String>,
-    /// The status filter applied, if any.
+    /// The filter applied.
     pub(crate) status: Option<String>,
-    /// The deployments.
     pub(crate) deployments: Vec<DeploymentSummary>,
 }
 
@@ -90,11 +87,9 @@ impl Tool for ListDeployments {
 
     const NAME: &'static str = "webops_list_deployments";
     const TITLE: &'static str = "List deployments";
-    const DESCRIPTION: &'static str = "List deployments with their id, name, status, \
-        environment, URL, instances and health, optionally filtered by environment and status \
-        (error = failed deployments, pending = still deploying). Use it to find the id or \
-        name of an app before acting on it. Returns at most `limit` deployments (1-200, \
-        default 50) and says whether more match.";
+    const DESCRIPTION: &'static str = "List deployments (id, name, status, environment, \
+        URL, health), optionally filtered. Use it to find an app's id or name before acting on \
+        it.";
     const ACCESS: Access = Access::Read;
     const PERMISSIONS: &'static [Permission] = &[Permission::DeployRead];
 

@@ -21,7 +21,7 @@ pub(crate) struct ManageService;
 /// What to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[schemars(inline)]
+#[schemars(inline, description = "")]
 pub(crate) enum ServiceAction {
     Start,
     Stop,
@@ -64,14 +64,11 @@ const MAX_INSTANCES: u32 = 10;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ManageServiceArgs {
-    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api"). Digits
-    /// always mean an id, also in a string ("12").
+    /// Numeric id or exact name; digits always mean an id.
     pub(crate) deployment_id: DeploymentId,
-    /// start (a stopped app), stop, restart (a running app), scale_up or scale_down (a
-    /// running app).
+    /// start a stopped app; restart or scale a running one.
     pub(crate) action: ServiceAction,
-    /// For scale_up and scale_down only: the number of instances to scale to. Without it,
-    /// scaling adds or removes one instance.
+    /// Scale to this many instead of by one.
     #[serde(default)]
     #[schemars(range(min = 1, max = 10))]
     pub(crate) instances: Option<u32>,
@@ -80,17 +77,12 @@ pub(crate) struct ManageServiceArgs {
 /// Result of `webops_manage_service`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct ManageServiceOutput {
-    /// The deployment.
     pub(crate) deployment: DeploymentName,
-    /// The action taken.
     pub(crate) action: String,
-    /// Status before the action.
     pub(crate) previous_status: String,
-    /// Status after the action, as WebOps reported it.
+    /// As WebOps reported it.
     pub(crate) status: String,
-    /// Instances before the action.
     pub(crate) previous_instances: u32,
-    /// Instances after the action.
     pub(crate) instances: u32,
     /// What happened.
     pub(crate) message: String,
@@ -119,10 +111,9 @@ impl Tool for ManageService {
 
     const NAME: &'static str = "webops_manage_service";
     const TITLE: &'static str = "Start, stop, restart or scale";
-    const DESCRIPTION: &'static str = "Start, stop or restart a deployment, or scale it up or \
-        down (1-10 instances; by one, or to `instances`). Use it to recover a misbehaving app, \
-        take one offline, or change its capacity; it does not redeploy code. Returns the \
-        status and instance count before and after.";
+    const DESCRIPTION: &'static str = "Start, stop or restart a deployment, or scale it \
+        (1-10 instances). Use it to recover an app, take it offline or change its capacity; it \
+        does not redeploy code.";
     const ACCESS: Access = Access::Write;
     const PERMISSIONS: &'static [Permission] = &[Permission::DeployManage];
 

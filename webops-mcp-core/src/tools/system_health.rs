@@ -20,7 +20,7 @@ pub(crate) struct SystemHealth;
 
 /// Time window of the metrics summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[schemars(inline)]
+#[schemars(inline, description = "")]
 pub(crate) enum TimeRange {
     #[default]
     #[serde(rename = "1h")]
@@ -52,53 +52,45 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SystemHealthArgs {
-    /// Include deployment counts (total, running, stopped, failed).
+    /// Include deployment counts.
     #[serde(default = "yes")]
     pub(crate) include_deployments: bool,
     /// Include CPU, memory, disk and load now, and their min/avg/max over time_range.
     #[serde(default = "yes")]
     pub(crate) include_resources: bool,
-    /// Window of the resource summary: 1h, 6h, 24h or 7d.
+    /// Window of the resource summary.
     #[serde(default)]
     pub(crate) time_range: TimeRange,
 }
 
 /// Deployment counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(description = "")]
 pub(crate) struct DeploymentCountsView {
-    /// All deployments.
     pub(crate) total: u64,
-    /// Running.
     pub(crate) running: u64,
-    /// Stopped.
     pub(crate) stopped: u64,
-    /// Failed.
     pub(crate) failed: u64,
 }
 
 /// Machine resources now.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(description = "")]
 pub(crate) struct ResourcesView {
-    /// CPU, percent.
     pub(crate) cpu_percent: f64,
-    /// Memory, percent.
     pub(crate) memory_percent: f64,
-    /// Disk, percent.
     pub(crate) disk_percent: f64,
-    /// 1, 5 and 15 minute load averages.
+    /// 1, 5 and 15 minutes.
     pub(crate) load_average: [f64; 3],
-    /// Host uptime, seconds.
     pub(crate) uptime_seconds: i64,
 }
 
-/// Minimum, average and maximum of a series.
+/// Minimum, average and maximum of a series (`stat` in the output schema's `$defs`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
+#[schemars(title = "stat", description = "")]
 pub(crate) struct Stat {
-    /// Smallest value.
     pub(crate) min: f64,
-    /// Mean value.
     pub(crate) avg: f64,
-    /// Largest value.
     pub(crate) max: f64,
 }
 
@@ -128,22 +120,17 @@ impl Stat {
 
 /// Resource use over the time range.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(description = "")]
 pub(crate) struct MetricsSummary {
-    /// The window: 1h, 6h, 24h or 7d.
     pub(crate) time_range: String,
-    /// Number of samples.
     pub(crate) samples: usize,
     /// First sample time.
     pub(crate) from: Option<DateTime<Utc>>,
     /// Last sample time.
     pub(crate) to: Option<DateTime<Utc>>,
-    /// CPU percent.
     pub(crate) cpu_percent: Option<Stat>,
-    /// Memory percent.
     pub(crate) memory_percent: Option<Stat>,
-    /// Error rate, percent of requests.
     pub(crate) error_rate_percent: Option<Stat>,
-    /// Requests in the window.
     pub(crate) requests_total: i64,
 }
 
@@ -171,18 +158,19 @@ impl MetricsSummary {
 pub(crate) struct SystemHealthOutput {
     /// healthy, degraded or unhealthy.
     pub(crate) overall_status: String,
-    /// When WebOps measured it.
     pub(crate) timestamp: DateTime<Utc>,
-    /// Platform services and their state (running, stopped or failed).
+    /// Each platform service's state.
     pub(crate) services: BTreeMap<String, String>,
-    /// Deployment counts, when include_deployments was true.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "DeploymentCountsView")]
     pub(crate) deployments: Option<DeploymentCountsView>,
-    /// Resources now, when include_resources was true.
+    /// Resources now.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ResourcesView")]
     pub(crate) resources: Option<ResourcesView>,
-    /// Resource use over time_range, when include_resources was true.
+    /// Resource use over time_range.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "MetricsSummary")]
     pub(crate) metrics: Option<MetricsSummary>,
     /// What could not be included, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -196,10 +184,9 @@ impl Tool for SystemHealth {
 
     const NAME: &'static str = "webops_system_health";
     const TITLE: &'static str = "Platform health";
-    const DESCRIPTION: &'static str = "Check the health of the WebOps platform itself: overall \
-        status, platform services, deployment counts, and CPU, memory, disk and load now with \
-        their min/avg/max over a time range (1h, 6h, 24h or 7d). Use it when several apps \
-        misbehave or before a large change; for one app use webops_get_status.";
+    const DESCRIPTION: &'static str = "Health of the WebOps platform itself: services, \
+        deployment counts, resources now and over a time range. Use it when several apps \
+        misbehave; for one app use webops_get_status.";
     const ACCESS: Access = Access::Read;
     const PERMISSIONS: &'static [Permission] = &[Permission::SystemRead];
 

@@ -31,7 +31,7 @@ pub(crate) struct SecurityAudit;
 /// How thorough the audit is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[schemars(inline)]
+#[schemars(inline, description = "")]
 pub(crate) enum AuditType {
     Basic,
     #[default]
@@ -61,13 +61,11 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SecurityAuditArgs {
-    /// The deployment: its numeric id (e.g. 12) or its unique name (e.g. "shop-api"). Digits
-    /// always mean an id, also in a string ("12"). Leave it out to audit every deployment.
+    /// Numeric id or exact name; digits always mean an id. Omit to audit all.
     #[serde(default)]
     pub(crate) deployment_id: Option<DeploymentId>,
-    /// basic (the most important checks), comprehensive (every check) or compliance (every
-    /// check, mapped to OWASP ASVS 4.0.3, CIS Controls v8, SOC 2 and PCI DSS 4.0 controls,
-    /// with a per-framework summary).
+    /// basic: the key checks; comprehensive: all; compliance: all, mapped to OWASP ASVS,
+    /// CIS, SOC 2 and PCI DSS controls.
     #[serde(default)]
     pub(crate) audit_type: AuditType,
     /// Include how to fix each finding.
@@ -77,37 +75,35 @@ pub(crate) struct SecurityAuditArgs {
 
 /// One problem found.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(description = "")]
 pub(crate) struct Finding {
     /// Stable rule id, e.g. WEBOPS-SEC-001.
+    #[schemars(description = "")]
     pub(crate) rule_id: String,
     /// What the rule checks.
     pub(crate) title: String,
-    /// critical, high, medium, low or info.
     pub(crate) severity: Severity,
-    /// The deployment it concerns.
     pub(crate) deployment: DeploymentName,
     /// What was found (secret values are never shown, only their length).
+    #[schemars(description = "")]
     pub(crate) evidence: String,
-    /// How to fix it, when include_recommendations was true.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub(crate) recommendation: Option<String>,
-    /// Compliance controls it maps to (compliance audits only).
+    /// Compliance controls it maps to.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<String>")]
     pub(crate) controls: Option<Vec<String>>,
 }
 
-/// Findings per severity.
+/// Findings per severity (`counts` in the output schema's `$defs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[schemars(title = "counts", description = "")]
 pub(crate) struct SeverityCounts {
-    /// Critical findings.
     pub(crate) critical: usize,
-    /// High findings.
     pub(crate) high: usize,
-    /// Medium findings.
     pub(crate) medium: usize,
-    /// Low findings.
     pub(crate) low: usize,
-    /// Informational findings.
     pub(crate) info: usize,
 }
 
@@ -132,59 +128,58 @@ impl SeverityCounts {
 
 /// The audit of one deployment.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(description = "")]
 pub(crate) struct DeploymentAudit {
-    /// Numeric id.
     pub(crate) id: i64,
-    /// Unique name.
     pub(crate) name: String,
-    /// Its environment.
     pub(crate) environment: String,
     /// 0 (worst) to 100 (no findings): 100 minus 40 per critical, 20 per high, 10 per medium
     /// and 3 per low finding.
+    #[schemars(description = "100 minus 40 per critical, 20 per high, 10 per medium, 3 per low.")]
     pub(crate) score: u32,
-    /// Its findings per severity.
     pub(crate) counts: SeverityCounts,
 }
 
 /// How the findings bear on one compliance framework.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(description = "")]
 pub(crate) struct FrameworkSummary {
     /// The framework, e.g. "OWASP ASVS 4.0.3".
+    #[schemars(description = "")]
     pub(crate) framework: String,
-    /// Controls the audit's rules check.
     pub(crate) controls_checked: Vec<String>,
     /// Controls with at least one finding.
+    #[schemars(description = "")]
     pub(crate) controls_failed: Vec<String>,
     /// Findings that map to this framework.
+    #[schemars(description = "")]
     pub(crate) findings: usize,
     /// pass when no checked control failed, fail otherwise. Automated checks only: a pass is
     /// not a certification.
+    #[schemars(description = "pass or fail; automated checks, not a certification.")]
     pub(crate) status: String,
 }
 
 /// Result of `webops_security_audit`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub(crate) struct SecurityAuditOutput {
-    /// basic, comprehensive or compliance.
     pub(crate) audit_type: String,
-    /// When the audit ran.
     pub(crate) audited_at: DateTime<Utc>,
-    /// Ids of the rules that ran.
     pub(crate) rules_run: Vec<String>,
-    /// Overall score, 0 to 100: the mean of the deployments' scores (100 when none).
+    /// The mean of the deployments' scores (100 when none).
     pub(crate) score: u32,
-    /// All findings per severity.
     pub(crate) counts: SeverityCounts,
-    /// One entry per audited deployment.
     pub(crate) deployments: Vec<DeploymentAudit>,
-    /// The findings, most severe first.
+    /// Most severe first.
     pub(crate) findings: Vec<Finding>,
     /// Per-framework summary (compliance audits only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<FrameworkSummary>")]
     pub(crate) compliance: Option<Vec<FrameworkSummary>>,
     /// Rules that could not run because this WebOps server does not expose what they read
     /// (never counted as passed).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schemars(description = "Rules this WebOps could not run (not passed).")]
     pub(crate) not_checked: Vec<NotChecked>,
     /// What could not be checked, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -193,12 +188,10 @@ pub(crate) struct SecurityAuditOutput {
 
 /// A rule that did not run.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[schemars(description = "")]
 pub(crate) struct NotChecked {
-    /// The rule id, e.g. WEBOPS-SEC-001.
     pub(crate) rule_id: String,
-    /// What the rule checks.
     pub(crate) title: String,
-    /// Why it could not run.
     pub(crate) why: String,
 }
 
@@ -221,12 +214,10 @@ impl Tool for SecurityAudit {
 
     const NAME: &'static str = "webops_security_audit";
     const TITLE: &'static str = "Security audit";
-    const DESCRIPTION: &'static str = "Audit one deployment, or all of them, for security \
-        problems: HTTPS, debug mode, weak or missing SECRET_KEY, ALLOWED_HOSTS, end-of-life \
-        Python, exposed databases, credentials in environment variables or URLs, insecure \
-        cookies, capacity and health. Use it before a release or when reviewing an app. \
-        Returns findings with rule id, severity, evidence (never secret values) and fixes, \
-        and a 0-100 score; compliance maps them to OWASP ASVS, CIS, SOC 2 and PCI DSS.";
+    const DESCRIPTION: &'static str = "Audit one deployment or all for security \
+        problems (HTTPS, debug, SECRET_KEY, ALLOWED_HOSTS, old Python, exposed databases, \
+        leaked credentials, cookies), e.g. before a release. Returns findings with severity, \
+        evidence (never secrets) and fixes, and a 0-100 score.";
     const ACCESS: Access = Access::Read;
     const PERMISSIONS: &'static [Permission] = &[Permission::SecurityAudit];
 

@@ -22,7 +22,7 @@ mod settings;
 /// How bad a finding is. Ordered from `Info` up to `Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-#[schemars(inline)]
+#[schemars(inline, description = "")]
 pub(crate) enum Severity {
     Info,
     Low,
