@@ -212,11 +212,6 @@ fn nobody() -> Identity {
 }
 
 fn to_rmcp_tool(definition: &ToolDefinition) -> rmcp::model::Tool {
-    let annotations = ToolAnnotations::new()
-        .read_only(definition.annotations.read_only_hint)
-        .destructive(definition.annotations.destructive_hint)
-        .idempotent(definition.annotations.idempotent_hint)
-        .open_world(definition.annotations.open_world_hint);
     rmcp::model::Tool::new(
         definition.name,
         definition.description,
@@ -224,7 +219,26 @@ fn to_rmcp_tool(definition: &ToolDefinition) -> rmcp::model::Tool {
     )
     .with_title(definition.title)
     .with_raw_output_schema(Arc::new(as_object(&definition.output_schema)))
-    .with_annotations(annotations)
+    .with_annotations(wire_annotations(&definition.annotations))
+}
+
+/// The annotations as `tools/list` sends them: what MCP's defaults do not already say, since
+/// a model reads every byte. `readOnlyHint` always; `destructiveHint` and `idempotentHint`
+/// only for a tool that changes something (MCP: they mean nothing when `readOnlyHint` is
+/// true), `destructiveHint` then always (its default, true, would be wrong for a Write tool)
+/// and `idempotentHint` when true (default false); `openWorldHint` when false (default true).
+fn wire_annotations(hints: &crate::registry::ToolAnnotations) -> ToolAnnotations {
+    let mut annotations = ToolAnnotations::new().read_only(hints.read_only_hint);
+    if !hints.read_only_hint {
+        annotations = annotations.destructive(hints.destructive_hint);
+        if hints.idempotent_hint {
+            annotations = annotations.idempotent(true);
+        }
+    }
+    if !hints.open_world_hint {
+        annotations = annotations.open_world(false);
+    }
+    annotations
 }
 
 /// The registry guarantees object roots; anything else would become an empty schema.

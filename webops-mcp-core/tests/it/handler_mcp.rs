@@ -115,16 +115,19 @@ async fn tools_list_is_filtered_by_the_default_identity() {
     assert_eq!(logs.description.as_deref(), Some("Reads logs (test tool)."));
     assert_eq!(logs.input_schema["type"], "object");
     assert_eq!(logs.output_schema.as_ref().unwrap()["type"], "object");
+    // What MCP's defaults do not say: a read tool is read-only (destructive and idempotent
+    // mean nothing then), and every tool acts on an open world (the default).
     let hints = logs.annotations.as_ref().unwrap();
     assert_eq!(hints.read_only_hint, Some(true));
-    assert_eq!(hints.destructive_hint, Some(false));
-    assert_eq!(hints.idempotent_hint, Some(true));
-    assert_eq!(hints.open_world_hint, Some(true));
-    let configure = &tools[1];
-    assert_eq!(
-        configure.annotations.as_ref().unwrap().read_only_hint,
-        Some(false)
-    );
+    assert_eq!(hints.destructive_hint, None);
+    assert_eq!(hints.idempotent_hint, None);
+    assert_eq!(hints.open_world_hint, None);
+    // A Write tool says it is not destructive (the default would say it is).
+    let configure = tools[1].annotations.as_ref().unwrap();
+    assert_eq!(configure.read_only_hint, Some(false));
+    assert_eq!(configure.destructive_hint, Some(false));
+    assert_eq!(configure.idempotent_hint, None);
+    assert_eq!(configure.open_world_hint, None);
     client.cancel().await.unwrap();
 
     // Without a default identity a stdio caller has no permissions.

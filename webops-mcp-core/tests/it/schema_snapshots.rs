@@ -500,7 +500,9 @@ fn render_docs(definitions: &[ToolDefinition]) -> String {
          the operator allowed more. Arguments outside these rules are refused before anything \
          reaches WebOps ([safety.md](safety.md#inputs)), and text that comes from WebOps is \
          fenced as untrusted data. The JSON definitions are checked in under \
-         `webops-mcp-core/tests/snapshots/tools/`.\n\n",
+         `webops-mcp-core/tests/snapshots/tools/`; `tools/list` sends them without `access` \
+         and `permissions`, and with only the annotations that MCP's defaults do not imply \
+         (`readOnlyHint` always, `destructiveHint` for a tool that changes something).\n\n",
     );
     out.push_str("| tool | permission | access |\n|---|---|---|\n");
     for d in definitions {
