@@ -220,3 +220,72 @@ async fn a_line_that_is_not_a_message_gets_a_json_rpc_error_and_the_server_reads
         .unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// The most `tools/list` may cost a model: the bytes of its JSON-RPC `result` with every
+/// tool present, read on every connection. 21,317 bytes when set (38,830 before the cut of
+/// issue 13), plus room for what is planned: per-tool `_meta` permissions and paging of the
+/// two listing tools (~1,250 bytes). Issue 13 asks for 15,600; without dropping typed output
+/// fields that is out of reach (docs/performance.md, "Tool definitions"). A change that
+/// outgrows this budget should cut elsewhere first.
+const TOOLS_LIST_BUDGET: usize = 22_800;
+
+/// The production binary with its defaults, `stdio --demo` (the stdio identity holds every
+/// permission, so every tool is listed), asked for `tools/list` by a raw client: the
+/// serialized `result` stays within [`TOOLS_LIST_BUDGET`].
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_list_of_the_demo_stays_within_its_byte_budget() {
+    let mut command = tokio::process::Command::new(common::binary());
+    for name in common::configuration_env() {
+        command.env_remove(name);
+    }
+    let mut child = command
+        .args(["stdio", "--demo"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = async |message: Value| {
+        stdin
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .unwrap();
+    };
+    send(json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "budget", "version": "1"}}
+    }))
+    .await;
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+    send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})).await;
+    let listed = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), stdout.next_line())
+            .await
+            .expect("an answer")
+            .unwrap()
+            .expect("the server still runs");
+        let message: Value = serde_json::from_str(&line).unwrap();
+        if message["id"] == 2 {
+            break message;
+        }
+    };
+    let tools = listed["result"]["tools"].as_array().unwrap();
+    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ALL_TOOLS, "every tool, in registration order");
+
+    let bytes = serde_json::to_string(&listed["result"]).unwrap().len();
+    let per_tool: Vec<String> = tools
+        .iter()
+        .map(|t| format!("{} {}", t["name"], serde_json::to_string(t).unwrap().len()))
+        .collect();
+    println!("tools/list result: {bytes} bytes; {}", per_tool.join(", "));
+    assert!(
+        bytes <= TOOLS_LIST_BUDGET,
+        "tools/list is {bytes} bytes, over its budget of {TOOLS_LIST_BUDGET} ({})",
+        per_tool.join(", ")
+    );
+}
