@@ -1,8 +1,10 @@
-//! `cargo xtask bench`: our `tools/call` throughput and latency over Streamable HTTP against
-//! the baseline of calling the WebOps API directly, both on the same `webops-mock` process
-//! and interleaved round by round; the server's RSS over 200,000 calls; and the time from
-//! spawning the release binary to its first answered request. Not a test: nothing here
-//! gates CI.
+//! `cargo xtask bench`: what `tools/list` costs a model (bytes and estimated tokens per
+//! tool, `tools_list.rs`; alone with `--tools-list-only`); our `tools/call` throughput and
+//! latency over Streamable HTTP against the baseline of calling the WebOps API directly,
+//! both on the same `webops-mock` process and interleaved round by round; the server's RSS
+//! over 200,000 calls; and the time from spawning the release binary to its first answered
+//! request. Not a test: nothing here gates CI (the `tools/list` budget is a test of the
+//! server's).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 use serde_json::Value;
+
+mod tools_list;
 
 use crate::harness::{
     self, Binaries, Mix, MockProcess, Outcome, Protocol, RunStats, ServerProcess, ServerSpec, Stop,
@@ -86,6 +90,11 @@ struct Args {
     #[arg(long)]
     skip_startup: bool,
 
+    /// Only measure `tools/list` (bytes and estimated tokens per tool): no mock, no load run,
+    /// no optimized rebuild of xtask.
+    #[arg(long)]
+    tools_list_only: bool,
+
     /// `redis`: also measure a server whose rate limit lives in a real Redis (`[state]
     /// backend = "redis"`), interleaved with the others, and report its cost against memory.
     #[arg(long, value_enum, default_value_t = StateArg::Memory)]
@@ -122,6 +131,14 @@ pub(crate) fn main(raw: &[String]) -> Result<()> {
         std::iter::once("cargo xtask bench").chain(raw.iter().map(String::as_str)),
     )
     .unwrap_or_else(|e| e.exit());
+    if args.tools_list_only {
+        let binaries = harness::binaries(args.bin_dir.as_deref())?;
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(tools_list::measure(&binaries.server))
+            .map(|sizes| sizes.print());
+    }
     if harness::rerun_optimized("bench", raw)? {
         return Ok(());
     }
@@ -261,6 +278,8 @@ impl Memory {
 }
 
 async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
+    // The cheap section first: it needs neither the mock nor load.
+    tools_list::measure(&bins.server).await?.print();
     let dir = TempDir::new("bench")?;
     let mock = MockProcess::start(&bins.mock, &dir).await?;
     let (key, digest) = harness::new_key("wmcp_bench-")?;

@@ -95,6 +95,15 @@ pub(crate) async fn connect_http_many(
     Ok(clients)
 }
 
+/// What a `webops-mcp stdio --demo` child must not inherit: configuration from the
+/// environment (a file, a real WebOps) and log filters.
+pub(crate) const STDIO_CLEARED_ENV: [&str; 4] = [
+    "WEBOPS_MCP_CONFIG",
+    "WEBOPS_API_URL",
+    "WEBOPS_API_KEY",
+    "RUST_LOG",
+];
+
 /// A `webops-mcp stdio --demo` child with an MCP client on its stdin/stdout.
 pub(crate) struct StdioClient {
     pub(crate) client: Arc<McpClient>,
@@ -113,12 +122,7 @@ pub(crate) async fn connect_stdio(
     cmd.args(["stdio", "--demo", "--config"])
         .arg(config)
         .kill_on_drop(true);
-    for name in [
-        "WEBOPS_MCP_CONFIG",
-        "WEBOPS_API_URL",
-        "WEBOPS_API_KEY",
-        "RUST_LOG",
-    ] {
+    for name in STDIO_CLEARED_ENV {
         cmd.env_remove(name);
     }
     let log = File::create(stderr).with_context(|| format!("creating {}", stderr.display()))?;

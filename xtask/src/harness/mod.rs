@@ -13,7 +13,7 @@ mod process;
 mod servers;
 mod workload;
 
-pub(crate) use client::{McpClient, Protocol, connect_http_many, connect_stdio};
+pub(crate) use client::{McpClient, Protocol, STDIO_CLEARED_ENV, connect_http_many, connect_stdio};
 pub(crate) use driver::{RunStats, Stop, drive, drive_mcp, mib, ms, parse_duration, print_stats};
 pub(crate) use process::{
     Binaries, Proc, TempDir, binaries, cpu_of_pid, free_port, new_key, rerun_optimized,
