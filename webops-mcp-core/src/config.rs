@@ -13,6 +13,7 @@ use std::time::Duration;
 use webops_client::ClientConfig;
 
 use crate::confirm::ConfirmationConfig;
+use crate::subscriptions::ResourceConfig;
 
 /// Safety settings of the call pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +39,9 @@ pub struct SecurityConfig {
     /// The name of this server in every audit record (`server_id`), so the records of a
     /// fleet's replicas tell who wrote them. Default none: records name no server.
     pub server_id: Option<String>,
+    /// Whether and how often subscribed resources are read again to tell their subscribers
+    /// of a change. Default: never (no resource change notifications).
+    pub resources: ResourceConfig,
 }
 
 impl Default for SecurityConfig {
@@ -51,6 +55,7 @@ impl Default for SecurityConfig {
             repositories: RepositoryPolicy::default(),
             confirmations: ConfirmationConfig::default(),
             server_id: None,
+            resources: ResourceConfig::default(),
         }
     }
 }
@@ -98,6 +103,12 @@ impl SecurityConfig {
         self
     }
 
+    /// Sets [`SecurityConfig::resources`].
+    pub fn resources(mut self, resources: ResourceConfig) -> Self {
+        self.resources = resources;
+        self
+    }
+
     /// Sets [`SecurityConfig::repositories`].
     pub fn repositories(mut self, policy: RepositoryPolicy) -> Self {
         self.repositories = policy;
@@ -109,6 +120,7 @@ impl SecurityConfig {
         if self.max_concurrent_requests == 0 {
             return Err("max_concurrent_requests must be at least 1".to_owned());
         }
+        self.resources.validate()?;
         self.repositories.validate()
     }
 }

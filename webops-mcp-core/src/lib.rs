@@ -2,6 +2,7 @@
 //! handler.
 
 pub mod audit;
+mod completion;
 mod config;
 mod confirm;
 mod gates;
@@ -12,10 +13,13 @@ mod nonce;
 mod pipeline;
 mod plan;
 mod prometheus;
+mod prompts;
 mod rate;
 mod redact;
 mod registry;
+mod resources;
 mod server;
+mod subscriptions;
 mod tool;
 mod tools;
 mod trace;
@@ -45,6 +49,7 @@ pub use registry::{BuildError, Registry, RegistryBuilder, ToolAnnotations, ToolD
 pub use server::{
     DEFAULT_INSTRUCTIONS, TextContent, ToolCallResult, WebOpsMcpServer, WebOpsMcpServerBuilder,
 };
+pub use subscriptions::ResourceConfig;
 pub use tool::{
     Access, ProgressSink, RefusalReason, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput,
 };

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use webops_client::{ClientConfig, WebOpsApi};
 
 use crate::audit::{AuditLog, AuditSink, StderrSink};
-use crate::config::{SecurityConfig, ServerConfig};
+use crate::config::{RepositoryPolicy, SecurityConfig, ServerConfig};
 use crate::confirm::{Asker, Confirmations};
 use crate::gates::Gates;
 use crate::handler::McpHandler;
@@ -21,6 +21,7 @@ use crate::nonce::NonceStore;
 use crate::pipeline::{CallError, CallOutput, CallRequest, Pipeline};
 use crate::rate::RateLimitStore;
 use crate::registry::{BuildError, Registry, RegistryBuilder, ToolDefinition};
+use crate::subscriptions::ResourceConfig;
 use crate::tool::{Access, ProgressSink, Tool, ToolErrorKind};
 use crate::trace::McpTracer;
 
@@ -107,6 +108,10 @@ struct Inner {
     default_identity: Option<Identity>,
     instructions: String,
     tracer: Option<Arc<dyn McpTracer>>,
+    /// What `webops_deploy_app` accepts as a repository (a prompt checks its own by it).
+    repositories: RepositoryPolicy,
+    /// How resources are watched for changes.
+    resources: ResourceConfig,
 }
 
 impl WebOpsMcpServer {
@@ -221,6 +226,26 @@ impl WebOpsMcpServer {
             .pipeline
             .confirmations
             .offered(definition.access, identity, can_ask)
+    }
+
+    /// Whether the tool named `name` is on this server and offered to `identity` whose client
+    /// can (or cannot) ask its person: the test `tools/list` applies. Resources, prompts and
+    /// completions are offered by it.
+    pub(crate) fn offers_tool(&self, name: &str, identity: &Identity, can_ask: bool) -> bool {
+        self.registry().definition(name).is_some_and(|definition| {
+            definition.allows(identity, self.read_only())
+                && self.offers(definition, identity, can_ask)
+        })
+    }
+
+    /// What `webops_deploy_app` accepts as a repository.
+    pub(crate) fn repositories(&self) -> &RepositoryPolicy {
+        &self.inner.repositories
+    }
+
+    /// How resources are watched for changes (`[resources]`).
+    pub(crate) fn resource_config(&self) -> &ResourceConfig {
+        &self.inner.resources
     }
 
     /// Whether only `Read` tools are offered.
@@ -428,6 +453,8 @@ impl WebOpsMcpServerBuilder {
         if let Some(nonces) = self.nonces {
             confirmations = confirmations.with_nonce_store(nonces);
         }
+        let repositories = security.repositories.clone();
+        let resources = security.resources.clone();
         let pipeline = Pipeline {
             registry,
             gates: Gates::new(&security, self.rate_limits),
@@ -445,6 +472,8 @@ impl WebOpsMcpServerBuilder {
                     .instructions
                     .unwrap_or_else(|| DEFAULT_INSTRUCTIONS.to_owned()),
                 tracer: self.tracer,
+                repositories,
+                resources,
             }),
         })
     }

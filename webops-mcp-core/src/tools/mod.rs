@@ -7,7 +7,7 @@ mod get_logs;
 mod get_status;
 mod list_deployments;
 mod manage_service;
-mod repository;
+pub(crate) mod repository;
 mod security_audit;
 mod system_health;
 #[cfg(test)]
