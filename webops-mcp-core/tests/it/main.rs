@@ -4,6 +4,7 @@ mod audit_log;
 mod framework_metrics;
 mod framework_pipeline;
 mod gates_limits;
+mod handler_agent;
 mod handler_mcp;
 mod hostile_inputs;
 mod permissions_matrix;
