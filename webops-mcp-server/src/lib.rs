@@ -81,7 +81,8 @@ pub fn build_server(config: &Config, transport: Transport) -> Result<WebOpsMcpSe
         config
             .security
             .to_core()
-            .confirmations(config.confirmations.clone()),
+            .confirmations(config.confirmations.clone())
+            .resources(config.resources.clone()),
     ));
     let shared = config.shared_state();
     if let Some(store) = shared.rate_limit_store() {

@@ -9,6 +9,7 @@ use webops_mcp_core::{
     ConfirmationConfig, DestructivePolicy, Fallback, PermissionSet, RepositoryPolicy, WritePolicy,
 };
 
+use super::resources::ResourcesFile;
 use super::secret::Secret;
 use super::settings::{
     AuthSettings, Config, HttpSettings, JwtKeySource, SecuritySettings, StdioSettings,
@@ -108,6 +109,8 @@ pub(super) struct FileConfig {
     pub(super) auth: AuthFile,
     #[serde(default)]
     pub(super) confirmations: ConfirmationsFile,
+    #[serde(default)]
+    pub(super) resources: ResourcesFile,
     #[serde(default)]
     pub(super) state: StateFile,
     #[serde(default)]
@@ -272,6 +275,7 @@ impl FileConfig {
             http: HttpFile::view(&config.http),
             auth: AuthFile::redacted_view(&config.auth),
             confirmations: ConfirmationsFile::redacted_view(&config.confirmations),
+            resources: ResourcesFile::view(&config.resources),
             state: StateFile::view(&config.state),
             telemetry: TelemetryFile::view(&config.telemetry),
         }

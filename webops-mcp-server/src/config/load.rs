@@ -18,6 +18,7 @@ use super::file::{
     ConfirmationsFile, FileConfig, HttpFile, SecurityFile, StdioFile, WebopsFile, parse_file,
 };
 use super::merge_auth::merge_auth;
+use super::resources::merge_resources;
 use super::secret::Secret;
 use super::settings::{Config, HttpSettings, SecuritySettings, StdioSettings, split_origin};
 use super::state::merge_state;
@@ -161,6 +162,7 @@ impl ConfigLoader {
         }
         let keys = self.env_value(env::CONFIRMATION_KEYS);
         let confirmations = merge_confirmations(file.confirmations, keys, errors);
+        let resources = merge_resources(file.resources, errors);
         let state = merge_state(file.state, self.env_value(env::REDIS_URL), errors);
         let telemetry = merge_telemetry(
             file.telemetry,
@@ -175,6 +177,7 @@ impl ConfigLoader {
             http,
             auth,
             confirmations,
+            resources,
             state,
             telemetry,
             demo: self.demo,

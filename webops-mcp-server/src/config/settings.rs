@@ -10,7 +10,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use webops_client::{ApiFlavor, ClientConfig};
-use webops_mcp_core::{ConfirmationConfig, PermissionSet, RepositoryPolicy, SecurityConfig};
+use webops_mcp_core::{
+    ConfirmationConfig, PermissionSet, RepositoryPolicy, ResourceConfig, SecurityConfig,
+};
 
 use super::file::FileConfig;
 use super::secret::{REDACTED, Secret};
@@ -36,6 +38,8 @@ pub struct Config {
     pub auth: AuthSettings,
     /// `[confirmations]`: which calls a person must confirm, and how.
     pub confirmations: ConfirmationConfig,
+    /// `[resources]`: whether and how often subscribed resources are watched for changes.
+    pub resources: ResourceConfig,
     /// `[state]`: where the state a fleet shares lives.
     pub state: StateSettings,
     /// `[telemetry]`: OpenTelemetry export (off unless an endpoint is set).

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::common::{TempDir, cheap_argon2id, command, fixture};
 use webops_client::Flavor;
 use webops_mcp_core::Permission;
-use webops_mcp_server::{Config, Error, key_digest};
+use webops_mcp_server::{Config, Error, Transport, key_digest};
 use webops_mcp_testkit::{MockPanel, MockWebOps, PANEL_PASSWORD, PANEL_USER, PanelSeed, Seed};
 
 fn errors_of(result: Result<Config, Error>) -> Vec<String> {
@@ -394,6 +394,37 @@ fn debug_output_hides_secrets() {
     assert!(!toml.contains("upstream-secret-value") && !toml.contains("jwt-secret-value"));
     assert!(!toml.contains(&hash));
     assert!(toml.contains("<redacted>"));
+}
+
+#[test]
+fn resources_turns_change_notifications_on_within_its_ranges() {
+    let off = Config::loader().load().unwrap();
+    assert!(!off.resources.notifications());
+    let toml = "[resources]\npoll_interval_secs = 30\nmax_subscriptions = 4\n";
+    let on = Config::loader().toml(toml).load().unwrap();
+    assert_eq!(on.resources.poll_interval, Duration::from_secs(30));
+    assert_eq!(on.resources.max_subscriptions, 4);
+    // The server built from it offers `subscribe`; without it, it does not.
+    for (config, subscribe) in [(&on, Some(true)), (&off, None)] {
+        let server = webops_mcp_server::build_server(config, Transport::Stdio).unwrap();
+        let info = rmcp::ServerHandler::get_info(&server.mcp_handler());
+        let resources = info.capabilities.resources.unwrap();
+        assert_eq!(resources.subscribe, subscribe);
+    }
+    for (toml, says) in [
+        (
+            "[resources]\npoll_interval_secs = 3601\n",
+            "[resources] poll_interval_secs",
+        ),
+        (
+            "[resources]\nmax_subscriptions = 0\n",
+            "[resources] max_subscriptions",
+        ),
+        ("[resources]\npoll_every = 5\n", "unknown key"),
+    ] {
+        let error = one_error(toml);
+        assert!(error.contains(says), "{toml}: {error}");
+    }
 }
 
 #[test]
