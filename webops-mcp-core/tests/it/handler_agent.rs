@@ -720,7 +720,7 @@ async fn subscribing_is_refused_when_notifications_are_off() {
 #[tokio::test]
 async fn a_stateless_listen_is_told_when_a_resource_changes() {
     let mock = demo().await;
-    let (server, _) = agent_server(&mock, &["deploy:read", "logs:read"], polling());
+    let (server, audit) = agent_server(&mock, &["deploy:read", "logs:read"], polling());
     let (client, _) = connect(&server, Era::Stateless).await;
     let logs = "webops://deployments/shop-api/logs";
     let filter = SubscriptionFilter::builder()
@@ -739,8 +739,14 @@ async fn a_stateless_listen_is_told_when_a_resource_changes() {
         Some(&[logs.to_owned(), "webops://health".to_owned()][..])
     );
     let id = mock.deployment_id("shop-api").unwrap();
-    // Let the first poll note what the log holds, then write to it.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once the first poll has noted what the log holds, write to it.
+    eventually(|| {
+        audit
+            .records()
+            .iter()
+            .any(|r| r["tool"] == "webops_get_logs")
+    })
+    .await;
     assert!(mock.push_log(id, "application", "info", "GET /health 200"));
     let note = tokio::time::timeout(Duration::from_secs(30), subscription.next())
         .await
@@ -758,4 +764,48 @@ async fn a_stateless_listen_is_told_when_a_resource_changes() {
     assert!(quiet.is_err(), "{quiet:?}");
     drop(subscription);
     client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn polling_ends_with_the_session_and_with_the_listen_request() {
+    let mock = demo().await;
+    let (server, audit) = server_with_polling(&mock);
+    let polls = || {
+        audit
+            .records()
+            .iter()
+            .filter(|r| r["tool"] == "webops_system_health")
+            .count()
+    };
+    let (client, _) = connect(&server, Era::Session).await;
+    client
+        .subscribe(SubscribeRequestParams::new("webops://health"))
+        .await
+        .unwrap();
+    eventually(|| polls() >= 3).await;
+    client.cancel().await.unwrap();
+    assert_polling_stopped(&polls).await;
+
+    let (client, _) = connect(&server, Era::Stateless).await;
+    let filter = SubscriptionFilter::builder()
+        .resource_subscription("webops://health")
+        .build();
+    let subscription = client.peer().listen(filter).await.unwrap();
+    let before = polls();
+    eventually(|| polls() >= before + 3).await;
+    drop(subscription);
+    assert_polling_stopped(&polls).await;
+    client.cancel().await.unwrap();
+}
+
+fn server_with_polling(mock: &MockWebOps) -> (WebOpsMcpServer, Arc<MemorySink>) {
+    agent_server(mock, &["system:read"], polling())
+}
+
+/// Waits for a poll under way to end, then sees no further one for several intervals.
+async fn assert_polling_stopped(polls: &impl Fn() -> usize) {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let settled = polls();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(polls(), settled, "polling went on");
 }
