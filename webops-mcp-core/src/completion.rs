@@ -12,6 +12,7 @@
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
+use webops_client::is_deployment_name;
 
 use crate::confirm::Asker;
 use crate::identity::{Identity, Permission};
@@ -151,7 +152,9 @@ async fn deployment_names(
         .into_iter()
         .flatten()
         .filter_map(|d| d["name"].as_str())
-        .filter(|name| name.starts_with(prefix))
+        // What WebOps calls a deployment is its data: only a name that follows the name rule
+        // (so could be given to a template or a prompt) is offered.
+        .filter(|name| is_deployment_name(name) && name.starts_with(prefix))
         .map(str::to_owned)
         .collect();
     Completion::of(names, listed["truncated"] == Value::Bool(true))

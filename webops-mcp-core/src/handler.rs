@@ -504,10 +504,12 @@ impl ServerHandler for McpHandler {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.inner
-            .sessions
-            .unsubscribe(&session_key(&context), &request.uri);
-        Ok(())
+        let answer = async {
+            let key = session_key(&context);
+            self.inner.sessions.unsubscribe(&key, &request.uri);
+            Ok(())
+        };
+        self.traced("resources/unsubscribe", &context, answer).await
     }
 
     fn accepted_subscription_filter(
@@ -646,10 +648,11 @@ impl McpHandler {
         let notifier = Arc::new(PeerNotifier(context.peer.clone()));
         let key = session_key(context);
         let server = &self.inner.server;
+        let cancel = context.ct.clone();
         match self
             .inner
             .sessions
-            .subscribe(server, &key, uri, &identity, notifier)
+            .subscribe(server, &key, uri, &identity, notifier, cancel)
             .await
         {
             Ok(()) => Ok(()),

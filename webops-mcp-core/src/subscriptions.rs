@@ -267,8 +267,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Sessions {
     /// Subscribes session `key` to `uri` for `identity`: reads it once now (a resource the
-    /// caller cannot read is refused with its read's error) and, for the session's first
-    /// subscription, starts the session's polling task, which notifies through `notifier`.
+    /// caller cannot read is refused with its read's error; `cancel` ends that read) and, for
+    /// the session's first subscription, starts the session's polling task, which notifies
+    /// through `notifier`.
     pub(crate) async fn subscribe(
         self: &Arc<Self>,
         server: &WebOpsMcpServer,
@@ -276,12 +277,13 @@ impl Sessions {
         uri: &str,
         identity: &Identity,
         notifier: Arc<dyn Notifier>,
+        cancel: CancellationToken,
     ) -> Result<(), SubscribeError> {
         let config = server.resource_config();
         if !config.notifications() {
             return Err(SubscribeError::Off);
         }
-        let first = resources::read(server, identity, uri, CancellationToken::new())
+        let first = resources::read(server, identity, uri, cancel)
             .await
             .map_err(SubscribeError::Read)?;
         let watch = Watch::new(
