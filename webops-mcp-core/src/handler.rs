@@ -467,8 +467,9 @@ impl ServerHandler for McpHandler {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        self.traced("resources/list", &context, self.resources_list(&context))
-            .await
+        let listed = self.readable(&resources::RESOURCES, &context, to_rmcp_resource);
+        let answer = async { Ok(ListResourcesResult::with_all_items(listed)) };
+        self.traced("resources/list", &context, answer).await
     }
 
     async fn list_resource_templates(
@@ -476,7 +477,8 @@ impl ServerHandler for McpHandler {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let answer = self.resource_templates_list(&context);
+        let listed = self.readable(&resources::TEMPLATES, &context, to_rmcp_template);
+        let answer = async { Ok(ListResourceTemplatesResult::with_all_items(listed)) };
         self.traced("resources/templates/list", &context, answer)
             .await
     }
@@ -603,26 +605,17 @@ impl McpHandler {
         result
     }
 
-    async fn resources_list(
+    /// The resources or templates of `set` the caller of `context` may read, in rmcp's shape.
+    fn readable<T>(
         &self,
+        set: &'static [Descriptor],
         context: &RequestContext<RoleServer>,
-    ) -> Result<ListResourcesResult, ErrorData> {
+        convert: fn(&Descriptor) -> T,
+    ) -> Vec<T> {
         let identity = self.identity(&context.extensions);
-        let listed = resources::listed(&self.inner.server, &identity)
-            .map(to_rmcp_resource)
-            .collect();
-        Ok(ListResourcesResult::with_all_items(listed))
-    }
-
-    async fn resource_templates_list(
-        &self,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let identity = self.identity(&context.extensions);
-        let listed = resources::templates(&self.inner.server, &identity)
-            .map(to_rmcp_template)
-            .collect();
-        Ok(ListResourceTemplatesResult::with_all_items(listed))
+        resources::readable(set, &self.inner.server, &identity)
+            .map(convert)
+            .collect()
     }
 
     async fn resource_read(

@@ -163,24 +163,14 @@ fn visible(server: &WebOpsMcpServer, identity: &Identity, descriptor: &Descripto
     server.offers_tool(descriptor.tool, identity, false)
 }
 
-/// The resources with a fixed URI that `identity` may read.
-pub(crate) fn listed<'a>(
+/// The descriptors of `set` ([`RESOURCES`] or [`TEMPLATES`]) whose resources `identity` may
+/// read.
+pub(crate) fn readable<'a>(
+    set: &'static [Descriptor],
     server: &'a WebOpsMcpServer,
     identity: &'a Identity,
 ) -> impl Iterator<Item = &'static Descriptor> + 'a {
-    RESOURCES
-        .iter()
-        .filter(move |d| visible(server, identity, d))
-}
-
-/// The resource templates whose resources `identity` may read.
-pub(crate) fn templates<'a>(
-    server: &'a WebOpsMcpServer,
-    identity: &'a Identity,
-) -> impl Iterator<Item = &'static Descriptor> + 'a {
-    TEMPLATES
-        .iter()
-        .filter(move |d| visible(server, identity, d))
+    set.iter().filter(move |d| visible(server, identity, d))
 }
 
 /// The template whose URI template is exactly `uri_template`, when `identity` may read its
@@ -190,7 +180,7 @@ pub(crate) fn template(
     identity: &Identity,
     uri_template: &str,
 ) -> Option<&'static Descriptor> {
-    templates(server, identity).find(|d| d.uri == uri_template)
+    readable(&TEMPLATES, server, identity).find(|d| d.uri == uri_template)
 }
 
 /// A resource URI taken apart: what it names and, under a template, the deployment as written.
