@@ -38,7 +38,19 @@ pub struct SecurityConfig {
     /// The name of this server in every audit record (`server_id`), so the records of a
     /// fleet's replicas tell who wrote them. Default none: records name no server.
     pub server_id: Option<String>,
+    /// The most bytes one answer may carry: its text plus its structured content as JSON.
+    /// Lists and logs page to stay under it; any other answer over it is refused with what
+    /// to narrow. At least [`MIN_ANSWER_BYTES`]. Default [`DEFAULT_ANSWER_BYTES`].
+    pub max_answer_bytes: usize,
 }
+
+/// The default [`SecurityConfig::max_answer_bytes`]: 60 KB, well under the 25,000 tokens
+/// popular clients accept from one tool result.
+pub const DEFAULT_ANSWER_BYTES: usize = 60_000;
+
+/// The smallest [`SecurityConfig::max_answer_bytes`]: room for one page of a list or log
+/// with its explanation.
+pub const MIN_ANSWER_BYTES: usize = 16_384;
 
 impl Default for SecurityConfig {
     fn default() -> Self {
@@ -51,6 +63,7 @@ impl Default for SecurityConfig {
             repositories: RepositoryPolicy::default(),
             confirmations: ConfirmationConfig::default(),
             server_id: None,
+            max_answer_bytes: DEFAULT_ANSWER_BYTES,
         }
     }
 }
@@ -98,6 +111,12 @@ impl SecurityConfig {
         self
     }
 
+    /// Sets [`SecurityConfig::max_answer_bytes`].
+    pub fn max_answer_bytes(mut self, bytes: usize) -> Self {
+        self.max_answer_bytes = bytes;
+        self
+    }
+
     /// Sets [`SecurityConfig::repositories`].
     pub fn repositories(mut self, policy: RepositoryPolicy) -> Self {
         self.repositories = policy;
@@ -108,6 +127,12 @@ impl SecurityConfig {
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.max_concurrent_requests == 0 {
             return Err("max_concurrent_requests must be at least 1".to_owned());
+        }
+        if self.max_answer_bytes < MIN_ANSWER_BYTES {
+            return Err(format!(
+                "max_answer_bytes must be at least {MIN_ANSWER_BYTES}; got {}",
+                self.max_answer_bytes
+            ));
         }
         self.repositories.validate()
     }

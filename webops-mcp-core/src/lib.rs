@@ -32,7 +32,10 @@ pub use audit::{
     AuditSink, JsonLinesFileSink, MemorySink, ServerRecords, StderrSink, VerifyError, VerifyReport,
     verify,
 };
-pub use config::{RepositoryPolicy, RepositoryScheme, SecurityConfig, ServerConfig};
+pub use config::{
+    DEFAULT_ANSWER_BYTES, MIN_ANSWER_BYTES, RepositoryPolicy, RepositoryScheme, SecurityConfig,
+    ServerConfig,
+};
 pub use confirm::{ConfirmationConfig, DestructivePolicy, Fallback, MAX_STATE_TTL, WritePolicy};
 pub use handler::McpHandler;
 pub use identity::{AuthMethod, Identity, Permission, PermissionSet, UnknownPermission};

@@ -436,6 +436,7 @@ impl WebOpsMcpServerBuilder {
             api,
             read_only: security.read_only,
             confirmations,
+            max_answer_bytes: security.max_answer_bytes,
         };
         Ok(WebOpsMcpServer {
             inner: Arc::new(Inner {

@@ -7,6 +7,7 @@ mod get_logs;
 mod get_status;
 mod list_deployments;
 mod manage_service;
+mod page;
 mod repository;
 mod security_audit;
 mod system_health;

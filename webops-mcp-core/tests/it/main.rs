@@ -6,6 +6,7 @@ mod framework_pipeline;
 mod gates_limits;
 mod handler_mcp;
 mod hostile_inputs;
+mod paging;
 mod permissions_matrix;
 mod schema_snapshots;
 mod secrets_no_leak;

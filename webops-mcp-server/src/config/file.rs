@@ -112,6 +112,15 @@ pub(super) struct FileConfig {
     pub(super) state: StateFile,
     #[serde(default)]
     pub(super) telemetry: TelemetryFile,
+    #[serde(default)]
+    pub(super) limits: LimitsFile,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LimitsFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) max_answer_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -274,6 +283,9 @@ impl FileConfig {
             confirmations: ConfirmationsFile::redacted_view(&config.confirmations),
             state: StateFile::view(&config.state),
             telemetry: TelemetryFile::view(&config.telemetry),
+            limits: LimitsFile {
+                max_answer_bytes: Some(config.security.max_answer_bytes),
+            },
         }
     }
 }

@@ -11,11 +11,13 @@ use std::time::Duration;
 use ipnet::IpNet;
 use webops_client::{ApiFlavor, ClientConfig, Flavor};
 use webops_mcp_core::{
-    ConfirmationConfig, MAX_STATE_TTL, PermissionSet, RepositoryPolicy, RepositoryScheme,
+    ConfirmationConfig, MAX_STATE_TTL, MIN_ANSWER_BYTES, PermissionSet, RepositoryPolicy,
+    RepositoryScheme,
 };
 
 use super::file::{
-    ConfirmationsFile, FileConfig, HttpFile, SecurityFile, StdioFile, WebopsFile, parse_file,
+    ConfirmationsFile, FileConfig, HttpFile, LimitsFile, SecurityFile, StdioFile, WebopsFile,
+    parse_file,
 };
 use super::merge_auth::merge_auth;
 use super::secret::Secret;
@@ -145,6 +147,9 @@ impl ConfigLoader {
         let webops = self.merge_webops(file.webops, errors);
         let mut security = merge_security(file.security, self.read_only, base_dir, errors);
         security.repositories = repositories;
+        if let Some(bytes) = merge_limits(&file.limits, errors) {
+            security.max_answer_bytes = bytes;
+        }
         let stdio = merge_stdio(file.stdio, errors);
         let http = self.merge_http(file.http, errors);
         let jwt_secret = self.env_value(env::JWT_SECRET);
@@ -483,6 +488,21 @@ fn merge_security(
     }
     security
 }
+
+/// `[limits] max_answer_bytes`, when set and in range.
+fn merge_limits(file: &LimitsFile, errors: &mut Vec<String>) -> Option<usize> {
+    let bytes = file.max_answer_bytes?;
+    if (MIN_ANSWER_BYTES..=MAX_ANSWER_BYTES).contains(&bytes) {
+        return Some(bytes);
+    }
+    errors.push(format!(
+        "[limits] max_answer_bytes must be {MIN_ANSWER_BYTES} to {MAX_ANSWER_BYTES}, got {bytes}"
+    ));
+    None
+}
+
+/// The largest `[limits] max_answer_bytes`: more than any client reads from one answer.
+const MAX_ANSWER_BYTES: usize = 10_000_000;
 
 fn merge_confirmations(
     file: ConfirmationsFile,

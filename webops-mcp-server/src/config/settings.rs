@@ -10,7 +10,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use webops_client::{ApiFlavor, ClientConfig};
-use webops_mcp_core::{ConfirmationConfig, PermissionSet, RepositoryPolicy, SecurityConfig};
+use webops_mcp_core::{
+    ConfirmationConfig, DEFAULT_ANSWER_BYTES, PermissionSet, RepositoryPolicy, SecurityConfig,
+};
 
 use super::file::FileConfig;
 use super::secret::{REDACTED, Secret};
@@ -80,6 +82,8 @@ pub struct SecuritySettings {
     pub repositories: RepositoryPolicy,
     /// The name of this server in every audit record (default: the host name).
     pub server_id: String,
+    /// `[limits] max_answer_bytes`: the most bytes one tool answer may carry.
+    pub max_answer_bytes: usize,
 }
 
 impl Default for SecuritySettings {
@@ -92,6 +96,7 @@ impl Default for SecuritySettings {
             read_only: false,
             repositories: RepositoryPolicy::default(),
             server_id: host_name(),
+            max_answer_bytes: DEFAULT_ANSWER_BYTES,
         }
     }
 }
@@ -106,6 +111,7 @@ impl SecuritySettings {
             .read_only(self.read_only)
             .repositories(self.repositories.clone())
             .server_id(self.server_id.clone())
+            .max_answer_bytes(self.max_answer_bytes)
     }
 }
 
