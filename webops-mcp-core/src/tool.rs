@@ -34,8 +34,26 @@ pub enum Access {
 }
 
 /// The bytes an answer takes: `text` plus `structured` as compact JSON.
-pub(crate) fn answer_bytes(text: &str, structured: &serde_json::Value) -> usize {
-    text.len() + structured.to_string().len()
+pub(crate) fn answer_bytes(text: &str, structured: &(impl Serialize + ?Sized)) -> usize {
+    text.len() + json_len(structured)
+}
+
+/// The length of `value` as compact JSON, counted without writing it anywhere.
+fn json_len(value: &(impl Serialize + ?Sized)) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Only a failing `Serialize` impl errs; its partial count is as good an answer as any.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// The typed output of a tool: serialized as `structuredContent` (its schema is the tool's
@@ -48,10 +66,7 @@ pub trait ToolOutput: Serialize + JsonSchema + Send + 'static {
     /// The bytes this output takes in an answer: its text plus its structured content as
     /// JSON (what [`ToolContext::answer_budget`] bounds).
     fn answer_bytes(&self) -> usize {
-        answer_bytes(
-            &self.to_text(),
-            &serde_json::to_value(self).unwrap_or_default(),
-        )
+        answer_bytes(&self.to_text(), self)
     }
 }
 
