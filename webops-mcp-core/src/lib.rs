@@ -34,7 +34,7 @@ pub use audit::{
 };
 pub use config::{RepositoryPolicy, RepositoryScheme, SecurityConfig, ServerConfig};
 pub use confirm::{ConfirmationConfig, DestructivePolicy, Fallback, MAX_STATE_TTL, WritePolicy};
-pub use handler::McpHandler;
+pub use handler::{McpHandler, PERMISSIONS_META_KEY};
 pub use identity::{AuthMethod, Identity, Permission, PermissionSet, UnknownPermission};
 pub use metrics::Metrics;
 pub use nonce::{MemoryNonceStore, NonceStore};
