@@ -15,6 +15,7 @@ mod prometheus;
 mod rate;
 mod redact;
 mod registry;
+mod selection;
 mod server;
 mod tool;
 mod tools;
@@ -42,6 +43,7 @@ pub use plan::{Plan, Request as PlannedRequest, Target};
 pub use prometheus::{MetricKind, PrometheusWriter};
 pub use rate::{MemoryRateLimiter, RateDecision, RateLimitStore, RateQuota};
 pub use registry::{BuildError, Registry, RegistryBuilder, ToolAnnotations, ToolDefinition};
+pub use selection::{ToolSelection, Toolset, UnknownTools, builtin_tool_names};
 pub use server::{
     DEFAULT_INSTRUCTIONS, TextContent, ToolCallResult, WebOpsMcpServer, WebOpsMcpServerBuilder,
 };
