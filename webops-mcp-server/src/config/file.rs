@@ -15,6 +15,7 @@ use super::settings::{
 };
 use super::state::StateFile;
 use super::telemetry::TelemetryFile;
+use super::tools::ToolsFile;
 use crate::error::Error;
 use webops_client::ClientConfig;
 
@@ -112,6 +113,8 @@ pub(super) struct FileConfig {
     pub(super) state: StateFile,
     #[serde(default)]
     pub(super) telemetry: TelemetryFile,
+    #[serde(default)]
+    pub(super) tools: ToolsFile,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -274,6 +277,7 @@ impl FileConfig {
             confirmations: ConfirmationsFile::redacted_view(&config.confirmations),
             state: StateFile::view(&config.state),
             telemetry: TelemetryFile::view(&config.telemetry),
+            tools: ToolsFile::view(&config.tools),
         }
     }
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use ipnet::IpNet;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use webops_client::{ApiFlavor, ClientConfig};
-use webops_mcp_core::{ConfirmationConfig, PermissionSet, RepositoryPolicy, SecurityConfig};
+use webops_mcp_core::{
+    ConfirmationConfig, PermissionSet, RepositoryPolicy, SecurityConfig, ToolSelection,
+};
 
 use super::file::FileConfig;
 use super::secret::{REDACTED, Secret};
@@ -40,6 +42,9 @@ pub struct Config {
     pub state: StateSettings,
     /// `[telemetry]`: OpenTelemetry export (off unless an endpoint is set).
     pub telemetry: TelemetrySettings,
+    /// `[tools]`, `--tools`, `--toolsets`: which tools exist on the server (default: every
+    /// tool); `read_only` still hides those that change something.
+    pub tools: ToolSelection,
     /// `--demo`: serve an in-process mock WebOps API.
     pub demo: bool,
     /// `--demo-flavor`: which API the demo's mock speaks (default [`ApiFlavor::V1`]).
