@@ -13,6 +13,7 @@ use std::time::Duration;
 use webops_client::ClientConfig;
 
 use crate::confirm::ConfirmationConfig;
+use crate::selection::ToolSelection;
 
 /// Safety settings of the call pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,12 +309,19 @@ pub struct ServerConfig {
     pub webops: ClientConfig,
     /// Gates, audit and read-only mode.
     pub security: SecurityConfig,
+    /// Which tools the server has (default: every tool). Read-only mode still hides the
+    /// selected tools that change something.
+    pub tools: ToolSelection,
 }
 
 impl ServerConfig {
     /// A configuration from its two parts.
     pub fn new(webops: ClientConfig, security: SecurityConfig) -> Self {
-        ServerConfig { webops, security }
+        ServerConfig {
+            webops,
+            security,
+            tools: ToolSelection::all(),
+        }
     }
 
     /// Sets [`ServerConfig::webops`].
@@ -325,6 +333,12 @@ impl ServerConfig {
     /// Sets [`ServerConfig::security`].
     pub fn security(mut self, security: SecurityConfig) -> Self {
         self.security = security;
+        self
+    }
+
+    /// Sets [`ServerConfig::tools`].
+    pub fn tools(mut self, selection: ToolSelection) -> Self {
+        self.tools = selection;
         self
     }
 }

@@ -17,8 +17,9 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
     ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema, Extensions,
     Implementation, InitializeRequestParams, InitializeResult, InputRequest, InputRequests,
-    InputRequiredResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig, ToolAnnotations,
+    InputRequiredResult, ListToolsResult, MetaObject, PaginatedRequestParams,
+    ProgressNotificationParam, ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig,
+    ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
@@ -225,6 +226,25 @@ fn to_rmcp_tool(definition: &ToolDefinition) -> rmcp::model::Tool {
     .with_title(definition.title)
     .with_raw_output_schema(Arc::new(as_object(&definition.output_schema)))
     .with_annotations(annotations)
+    .with_meta(permissions_meta(definition))
+}
+
+/// The `_meta` key of a tool in `tools/list` whose value lists the permissions a caller
+/// must hold to call it, e.g. `{"io.webops-mcp/permissions": ["deploy:read"]}`, for a
+/// client or gateway to see.
+pub const PERMISSIONS_META_KEY: &str = "io.webops-mcp/permissions";
+
+/// A tool's `_meta`: its permissions under [`PERMISSIONS_META_KEY`].
+fn permissions_meta(definition: &ToolDefinition) -> MetaObject {
+    let names = definition
+        .permissions
+        .iter()
+        .map(|p| Value::String(p.as_str().to_owned()))
+        .collect();
+    MetaObject(Map::from_iter([(
+        PERMISSIONS_META_KEY.to_owned(),
+        Value::Array(names),
+    )]))
 }
 
 /// The registry guarantees object roots; anything else would become an empty schema.

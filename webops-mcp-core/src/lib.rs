@@ -15,6 +15,7 @@ mod prometheus;
 mod rate;
 mod redact;
 mod registry;
+mod selection;
 mod server;
 mod tool;
 mod tools;
@@ -37,7 +38,7 @@ pub use config::{
     ServerConfig,
 };
 pub use confirm::{ConfirmationConfig, DestructivePolicy, Fallback, MAX_STATE_TTL, WritePolicy};
-pub use handler::McpHandler;
+pub use handler::{McpHandler, PERMISSIONS_META_KEY};
 pub use identity::{AuthMethod, Identity, Permission, PermissionSet, UnknownPermission};
 pub use metrics::Metrics;
 pub use nonce::{MemoryNonceStore, NonceStore};
@@ -45,6 +46,7 @@ pub use plan::{Plan, Request as PlannedRequest, Target};
 pub use prometheus::{MetricKind, PrometheusWriter};
 pub use rate::{MemoryRateLimiter, RateDecision, RateLimitStore, RateQuota};
 pub use registry::{BuildError, Registry, RegistryBuilder, ToolAnnotations, ToolDefinition};
+pub use selection::{ToolSelection, Toolset, UnknownTools, builtin_tool_names};
 pub use server::{
     DEFAULT_INSTRUCTIONS, TextContent, ToolCallResult, WebOpsMcpServer, WebOpsMcpServerBuilder,
 };

@@ -11,6 +11,7 @@ mod permissions_matrix;
 mod schema_snapshots;
 mod secrets_no_leak;
 mod support;
+mod tool_selection;
 mod tools_audit_health;
 mod tools_deploy;
 mod tools_logs;

@@ -15,6 +15,7 @@ use super::settings::{
 };
 use super::state::StateFile;
 use super::telemetry::TelemetryFile;
+use super::tools::ToolsFile;
 use crate::error::Error;
 use webops_client::ClientConfig;
 
@@ -112,6 +113,8 @@ pub(super) struct FileConfig {
     pub(super) state: StateFile,
     #[serde(default)]
     pub(super) telemetry: TelemetryFile,
+    #[serde(default)]
+    pub(super) tools: ToolsFile,
     #[serde(default)]
     pub(super) limits: LimitsFile,
 }
@@ -286,6 +289,7 @@ impl FileConfig {
             limits: LimitsFile {
                 max_answer_bytes: Some(config.security.max_answer_bytes),
             },
+            tools: ToolsFile::view(&config.tools),
         }
     }
 }

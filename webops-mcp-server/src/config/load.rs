@@ -24,6 +24,7 @@ use super::secret::Secret;
 use super::settings::{Config, HttpSettings, SecuritySettings, StdioSettings, split_origin};
 use super::state::merge_state;
 use super::telemetry::merge_telemetry;
+use super::tools::{ToolFlags, merge_tools};
 use super::{DEFAULT_BIND, ENV_VARS, env};
 use crate::error::Error;
 
@@ -35,6 +36,7 @@ pub struct ConfigLoader {
     env: BTreeMap<String, Secret>,
     bind: Option<String>,
     read_only: bool,
+    tools: ToolFlags,
     demo: bool,
     demo_flavor: Option<ApiFlavor>,
 }
@@ -57,6 +59,7 @@ impl fmt::Debug for ConfigLoader {
             .field("env", &self.env)
             .field("bind", &self.bind)
             .field("read_only", &self.read_only)
+            .field("tools", &self.tools)
             .field("demo", &self.demo)
             .field("demo_flavor", &self.demo_flavor)
             .finish()
@@ -94,6 +97,20 @@ impl ConfigLoader {
     /// `--read-only` (a flag can only turn it on).
     pub fn read_only(mut self, on: bool) -> Self {
         self.read_only = on;
+        self
+    }
+
+    /// `--tools`: keep these tools (by name). Given with or without `--toolsets`, the flags'
+    /// selection replaces the file's whole `[tools]`.
+    pub fn tools<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.tools.tools = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// `--toolsets`: keep the tools of these toolsets (by name: `observe`, `deploy`,
+    /// `security`, `admin`); with `--tools`, the union.
+    pub fn toolsets<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.tools.toolsets = Some(names.into_iter().map(Into::into).collect());
         self
     }
 
@@ -173,6 +190,7 @@ impl ConfigLoader {
             self.env_value(env::SERVICE_NAME),
             errors,
         );
+        let tools = merge_tools(file.tools, &self.tools, errors);
         Config {
             webops,
             security,
@@ -182,6 +200,7 @@ impl ConfigLoader {
             confirmations,
             state,
             telemetry,
+            tools,
             demo: self.demo,
             demo_flavor: self.demo_flavor.unwrap_or(ApiFlavor::V1),
             source: self.file.clone(),

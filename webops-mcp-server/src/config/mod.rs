@@ -13,7 +13,8 @@
 //! - `file.rs` — the file's shape, its error messages, and the redacted view `check-config`
 //!   prints;
 //! - `state.rs` — `[state]` (where a fleet's shared state lives) and the masked Redis URL;
-//! - `telemetry.rs` — `[telemetry]` (OpenTelemetry export).
+//! - `telemetry.rs` — `[telemetry]` (OpenTelemetry export);
+//! - `tools.rs` — `[tools]`, `--tools` and `--toolsets` (which tools exist on the server).
 
 mod file;
 mod load;
@@ -22,6 +23,7 @@ mod secret;
 mod settings;
 mod state;
 mod telemetry;
+mod tools;
 
 use std::time::Duration;
 

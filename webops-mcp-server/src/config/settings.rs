@@ -12,6 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use webops_client::{ApiFlavor, ClientConfig};
 use webops_mcp_core::{
     ConfirmationConfig, DEFAULT_ANSWER_BYTES, PermissionSet, RepositoryPolicy, SecurityConfig,
+    ToolSelection,
 };
 
 use super::file::FileConfig;
@@ -42,6 +43,9 @@ pub struct Config {
     pub state: StateSettings,
     /// `[telemetry]`: OpenTelemetry export (off unless an endpoint is set).
     pub telemetry: TelemetrySettings,
+    /// `[tools]`, `--tools`, `--toolsets`: which tools exist on the server (default: every
+    /// tool); `read_only` still hides those that change something.
+    pub tools: ToolSelection,
     /// `--demo`: serve an in-process mock WebOps API.
     pub demo: bool,
     /// `--demo-flavor`: which API the demo's mock speaks (default [`ApiFlavor::V1`]).
