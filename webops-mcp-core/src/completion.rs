@@ -4,9 +4,10 @@
 //!
 //! Only for what the caller was offered: a prompt it cannot run or a template whose
 //! resources it cannot read is unknown to it. Deployment names come from WebOps — a
-//! `webops_list_deployments` call for the caller through the pipeline, so only for callers
-//! that hold `deploy:read` and counted against their rate limit like any call — filtered by
-//! the typed prefix, at most 100 of them with the total and whether there are more. MCP's
+//! `webops_list_deployments` read of up to 200 (a call per page of the answer budget) for the
+//! caller through the pipeline, so only for callers that hold `deploy:read` and counted
+//! against their rate limit like any call — filtered by the typed prefix, at most 100 of them
+//! with the total and whether there are more. MCP's
 //! completion references name only prompts and resource templates: tool arguments cannot be
 //! completed.
 
@@ -30,6 +31,9 @@ const LIST_TOOL: &str = "webops_list_deployments";
 /// The most deployments asked for (the tool's own limit).
 const LIST_LIMIT: u32 = 200;
 
+/// The most pages of one list read (each a tool call) a completion reads.
+const MAX_PAGES: usize = 5;
+
 /// What a completion is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target<'a> {
@@ -44,7 +48,7 @@ pub(crate) enum Target<'a> {
 pub(crate) struct Completion {
     /// At most [`MAX_VALUES`] values, in WebOps's (or the enum's) order.
     pub(crate) values: Vec<String>,
-    /// How many values match in all.
+    /// How many values match in all (of the up to 200 deployments read).
     pub(crate) total: usize,
     /// Whether more match than `values` holds.
     pub(crate) has_more: bool,
@@ -128,36 +132,60 @@ async fn deployment_names(
     if !may_list || !could_match {
         return Completion::default();
     }
+    // The pages of one read of up to LIST_LIMIT deployments (the answer budget may cut it).
+    let mut arguments = json!({ "limit": LIST_LIMIT });
+    let mut names = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let Some(page) = list_page(server, identity, arguments, &cancel).await else {
+            return Completion::default();
+        };
+        names.extend(
+            page["deployments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d["name"].as_str())
+                // What WebOps calls a deployment is its data: only a name that follows the
+                // name rule (so could be given to a template or a prompt) is offered.
+                .filter(|name| is_deployment_name(name) && name.starts_with(prefix))
+                .map(str::to_owned),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => arguments = json!({ "cursor": cursor }),
+            // More deployments exist than the read's limit held.
+            None => return Completion::of(names, page["truncated"] == Value::Bool(true)),
+        }
+    }
+    Completion::of(names, true)
+}
+
+/// One page of `webops_list_deployments` with `arguments`, for `identity`; `None` when the
+/// call failed.
+async fn list_page(
+    server: &WebOpsMcpServer,
+    identity: &Identity,
+    arguments: Value,
+    cancel: &CancellationToken,
+) -> Option<Value> {
     let request = CallRequest {
         name: LIST_TOOL.to_owned(),
-        arguments: Some(json!({ "limit": LIST_LIMIT })),
+        arguments: Some(arguments),
         identity: identity.clone(),
         progress: None,
-        cancel,
+        cancel: cancel.clone(),
         asker: Asker::None,
     };
-    let listed = match server.call(request).await {
-        Ok(output) => output.structured,
+    match server.call(request).await {
+        Ok(output) => Some(output.structured),
         Err(error) => {
             let kind = match &error {
                 CallError::Tool(e) => e.kind().as_str(),
                 CallError::UnknownTool(_) | CallError::InputRequired(_) => "internal",
             };
             tracing::debug!(kind, "no deployment names to complete: the list failed");
-            return Completion::default();
+            None
         }
-    };
-    let names = listed["deployments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| d["name"].as_str())
-        // What WebOps calls a deployment is its data: only a name that follows the name rule
-        // (so could be given to a template or a prompt) is offered.
-        .filter(|name| is_deployment_name(name) && name.starts_with(prefix))
-        .map(str::to_owned)
-        .collect();
-    Completion::of(names, listed["truncated"] == Value::Bool(true))
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::time::Duration;
 use webops_client::ClientConfig;
 
 use crate::confirm::ConfirmationConfig;
+use crate::selection::ToolSelection;
 use crate::subscriptions::ResourceConfig;
 
 /// Safety settings of the call pipeline.
@@ -42,7 +43,19 @@ pub struct SecurityConfig {
     /// Whether and how often subscribed resources are read again to tell their subscribers
     /// of a change. Default: never (no resource change notifications).
     pub resources: ResourceConfig,
+    /// The most bytes one answer may carry: its text plus its structured content as JSON.
+    /// Lists and logs page to stay under it; any other answer over it is refused with what
+    /// to narrow. At least [`MIN_ANSWER_BYTES`]. Default [`DEFAULT_ANSWER_BYTES`].
+    pub max_answer_bytes: usize,
 }
+
+/// The default [`SecurityConfig::max_answer_bytes`]: 60 KB, well under the 25,000 tokens
+/// popular clients accept from one tool result.
+pub const DEFAULT_ANSWER_BYTES: usize = 60_000;
+
+/// The smallest [`SecurityConfig::max_answer_bytes`]: room for one page of a list or log
+/// with its explanation.
+pub const MIN_ANSWER_BYTES: usize = 16_384;
 
 impl Default for SecurityConfig {
     fn default() -> Self {
@@ -56,6 +69,7 @@ impl Default for SecurityConfig {
             confirmations: ConfirmationConfig::default(),
             server_id: None,
             resources: ResourceConfig::default(),
+            max_answer_bytes: DEFAULT_ANSWER_BYTES,
         }
     }
 }
@@ -109,6 +123,12 @@ impl SecurityConfig {
         self
     }
 
+    /// Sets [`SecurityConfig::max_answer_bytes`].
+    pub fn max_answer_bytes(mut self, bytes: usize) -> Self {
+        self.max_answer_bytes = bytes;
+        self
+    }
+
     /// Sets [`SecurityConfig::repositories`].
     pub fn repositories(mut self, policy: RepositoryPolicy) -> Self {
         self.repositories = policy;
@@ -121,6 +141,12 @@ impl SecurityConfig {
             return Err("max_concurrent_requests must be at least 1".to_owned());
         }
         self.resources.validate()?;
+        if self.max_answer_bytes < MIN_ANSWER_BYTES {
+            return Err(format!(
+                "max_answer_bytes must be at least {MIN_ANSWER_BYTES}; got {}",
+                self.max_answer_bytes
+            ));
+        }
         self.repositories.validate()
     }
 }
@@ -295,12 +321,19 @@ pub struct ServerConfig {
     pub webops: ClientConfig,
     /// Gates, audit and read-only mode.
     pub security: SecurityConfig,
+    /// Which tools the server has (default: every tool). Read-only mode still hides the
+    /// selected tools that change something.
+    pub tools: ToolSelection,
 }
 
 impl ServerConfig {
     /// A configuration from its two parts.
     pub fn new(webops: ClientConfig, security: SecurityConfig) -> Self {
-        ServerConfig { webops, security }
+        ServerConfig {
+            webops,
+            security,
+            tools: ToolSelection::all(),
+        }
     }
 
     /// Sets [`ServerConfig::webops`].
@@ -312,6 +345,12 @@ impl ServerConfig {
     /// Sets [`ServerConfig::security`].
     pub fn security(mut self, security: SecurityConfig) -> Self {
         self.security = security;
+        self
+    }
+
+    /// Sets [`ServerConfig::tools`].
+    pub fn tools(mut self, selection: ToolSelection) -> Self {
+        self.tools = selection;
         self
     }
 }

@@ -17,17 +17,21 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use opentelemetry::context::FutureExt as _;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
-    CompletionInfo, ContentBlock, DiscoverResult, ElicitRequest, ElicitRequestParams,
-    ElicitationAction, ElicitationSchema, ErrorCode, Extensions, GetPromptRequestParams,
-    GetPromptResponse, GetPromptResult, Implementation, InitializeRequestParams, InitializeResult,
-    InputRequest, InputRequests, InputRequiredResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ProgressToken, Prompt, PromptArgument, PromptMessage,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Reference, Resource, ResourceContents, ResourceTemplate, ResourceUpdatedNotificationParam,
-    Role, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
-    ToolAnnotations, UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
+    ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema, Extensions,
+    Implementation, InitializeRequestParams, InitializeResult, InputRequest, InputRequests,
+    InputRequiredResult, ListToolsResult, MetaObject, PaginatedRequestParams,
+    ProgressNotificationParam, ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig,
+    ToolAnnotations,
+};
+// Resources, prompts and completions.
+use rmcp::model::{
+    CompleteRequestParams, CompleteResult, CompletionInfo, ErrorCode, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Reference, Resource, ResourceContents,
+    ResourceTemplate, ResourceUpdatedNotificationParam, Role, SubscribeRequestParams,
+    SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext, SubscriptionSink};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
@@ -241,6 +245,25 @@ fn to_rmcp_tool(definition: &ToolDefinition) -> rmcp::model::Tool {
     .with_title(definition.title)
     .with_raw_output_schema(Arc::new(as_object(&definition.output_schema)))
     .with_annotations(annotations)
+    .with_meta(permissions_meta(definition))
+}
+
+/// The `_meta` key of a tool in `tools/list` whose value lists the permissions a caller
+/// must hold to call it, e.g. `{"io.webops-mcp/permissions": ["deploy:read"]}`, for a
+/// client or gateway to see.
+pub const PERMISSIONS_META_KEY: &str = "io.webops-mcp/permissions";
+
+/// A tool's `_meta`: its permissions under [`PERMISSIONS_META_KEY`].
+fn permissions_meta(definition: &ToolDefinition) -> MetaObject {
+    let names = definition
+        .permissions
+        .iter()
+        .map(|p| Value::String(p.as_str().to_owned()))
+        .collect();
+    MetaObject(Map::from_iter([(
+        PERMISSIONS_META_KEY.to_owned(),
+        Value::Array(names),
+    )]))
 }
 
 /// The registry guarantees object roots; anything else would become an empty schema.

@@ -18,6 +18,7 @@ mod rate;
 mod redact;
 mod registry;
 mod resources;
+mod selection;
 mod server;
 mod subscriptions;
 mod tool;
@@ -36,9 +37,12 @@ pub use audit::{
     AuditSink, JsonLinesFileSink, MemorySink, ServerRecords, StderrSink, VerifyError, VerifyReport,
     verify,
 };
-pub use config::{RepositoryPolicy, RepositoryScheme, SecurityConfig, ServerConfig};
+pub use config::{
+    DEFAULT_ANSWER_BYTES, MIN_ANSWER_BYTES, RepositoryPolicy, RepositoryScheme, SecurityConfig,
+    ServerConfig,
+};
 pub use confirm::{ConfirmationConfig, DestructivePolicy, Fallback, MAX_STATE_TTL, WritePolicy};
-pub use handler::McpHandler;
+pub use handler::{McpHandler, PERMISSIONS_META_KEY};
 pub use identity::{AuthMethod, Identity, Permission, PermissionSet, UnknownPermission};
 pub use metrics::Metrics;
 pub use nonce::{MemoryNonceStore, NonceStore};
@@ -46,6 +50,7 @@ pub use plan::{Plan, Request as PlannedRequest, Target};
 pub use prometheus::{MetricKind, PrometheusWriter};
 pub use rate::{MemoryRateLimiter, RateDecision, RateLimitStore, RateQuota};
 pub use registry::{BuildError, Registry, RegistryBuilder, ToolAnnotations, ToolDefinition};
+pub use selection::{ToolSelection, Toolset, UnknownTools, builtin_tool_names};
 pub use server::{
     DEFAULT_INSTRUCTIONS, TextContent, ToolCallResult, WebOpsMcpServer, WebOpsMcpServerBuilder,
 };

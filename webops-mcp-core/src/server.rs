@@ -21,6 +21,7 @@ use crate::nonce::NonceStore;
 use crate::pipeline::{CallError, CallOutput, CallRequest, Pipeline};
 use crate::rate::RateLimitStore;
 use crate::registry::{BuildError, Registry, RegistryBuilder, ToolDefinition};
+use crate::selection::ToolSelection;
 use crate::subscriptions::ResourceConfig;
 use crate::tool::{Access, ProgressSink, Tool, ToolErrorKind};
 use crate::trace::McpTracer;
@@ -360,6 +361,14 @@ impl WebOpsMcpServerBuilder {
         self
     }
 
+    /// Keeps only the tools `selection` selects, built-in and custom alike (default: every
+    /// tool); [`WebOpsMcpServerBuilder::build`] fails on a tool it names that the server does
+    /// not have. Sets [`ServerConfig::tools`].
+    pub fn select_tools(mut self, selection: ToolSelection) -> Self {
+        self.config.tools = selection;
+        self
+    }
+
     /// Leaves out the built-in tools (only the tools added with
     /// [`WebOpsMcpServerBuilder::tool`] are offered).
     pub fn without_builtin_tools(mut self) -> Self {
@@ -414,8 +423,8 @@ impl WebOpsMcpServerBuilder {
         self
     }
 
-    /// Checks the configuration, builds the registry (schemas compiled once) and the
-    /// WebOps client, and assembles the server.
+    /// Checks the configuration, builds the registry of the selected tools (schemas
+    /// compiled once) and the WebOps client, and assembles the server.
     pub fn build(self) -> Result<WebOpsMcpServer, BuildError> {
         let security = self.config.security;
         security.validate().map_err(BuildError::Config)?;
@@ -424,7 +433,10 @@ impl WebOpsMcpServerBuilder {
         } else {
             RegistryBuilder::new()
         };
-        let registry = tools.append(self.custom_tools).build()?;
+        let registry = tools
+            .append(self.custom_tools)
+            .select(&self.config.tools)?
+            .build()?;
         let metrics = Arc::new(Metrics::new(registry.names()));
         let api: Arc<dyn WebOpsApi> = match self.api {
             Some(api) => api,
@@ -463,6 +475,7 @@ impl WebOpsMcpServerBuilder {
             api,
             read_only: security.read_only,
             confirmations,
+            max_answer_bytes: security.max_answer_bytes,
         };
         Ok(WebOpsMcpServer {
             inner: Arc::new(Inner {

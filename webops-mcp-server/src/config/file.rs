@@ -16,6 +16,7 @@ use super::settings::{
 };
 use super::state::StateFile;
 use super::telemetry::TelemetryFile;
+use super::tools::ToolsFile;
 use crate::error::Error;
 use webops_client::ClientConfig;
 
@@ -115,6 +116,17 @@ pub(super) struct FileConfig {
     pub(super) state: StateFile,
     #[serde(default)]
     pub(super) telemetry: TelemetryFile,
+    #[serde(default)]
+    pub(super) tools: ToolsFile,
+    #[serde(default)]
+    pub(super) limits: LimitsFile,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LimitsFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) max_answer_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -278,6 +290,10 @@ impl FileConfig {
             resources: ResourcesFile::view(&config.resources),
             state: StateFile::view(&config.state),
             telemetry: TelemetryFile::view(&config.telemetry),
+            limits: LimitsFile {
+                max_answer_bytes: Some(config.security.max_answer_bytes),
+            },
+            tools: ToolsFile::view(&config.tools),
         }
     }
 }

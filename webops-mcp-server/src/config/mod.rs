@@ -14,7 +14,8 @@
 //!   prints;
 //! - `resources.rs` — `[resources]` (resource change notifications);
 //! - `state.rs` — `[state]` (where a fleet's shared state lives) and the masked Redis URL;
-//! - `telemetry.rs` — `[telemetry]` (OpenTelemetry export).
+//! - `telemetry.rs` — `[telemetry]` (OpenTelemetry export);
+//! - `tools.rs` — `[tools]`, `--tools` and `--toolsets` (which tools exist on the server).
 
 mod file;
 mod load;
@@ -24,6 +25,7 @@ mod secret;
 mod settings;
 mod state;
 mod telemetry;
+mod tools;
 
 use std::time::Duration;
 

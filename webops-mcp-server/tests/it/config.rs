@@ -1074,3 +1074,29 @@ fn repository_schemes_and_allowed_hosts_are_read_and_checked() {
     );
     assert!(one_error("[webops]\nrepository_scheme = [\"https\"]\n").contains("unknown key"));
 }
+
+#[test]
+fn the_answer_budget_is_read_and_checked() {
+    assert_eq!(
+        Config::loader().load().unwrap().security.max_answer_bytes,
+        60_000
+    );
+    let config = Config::loader()
+        .toml("[limits]\nmax_answer_bytes = 20000\n")
+        .load()
+        .unwrap();
+    assert_eq!(config.security.max_answer_bytes, 20_000);
+    assert_eq!(config.security.to_core().max_answer_bytes, 20_000);
+    assert!(
+        config
+            .to_redacted_toml()
+            .contains("max_answer_bytes = 20000")
+    );
+    for bytes in [0, 16_383, 10_000_001] {
+        let error = one_error(&format!("[limits]\nmax_answer_bytes = {bytes}\n"));
+        assert_eq!(
+            error,
+            format!("[limits] max_answer_bytes must be 16384 to 10000000, got {bytes}")
+        );
+    }
+}
