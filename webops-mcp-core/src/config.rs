@@ -13,6 +13,8 @@ use std::time::Duration;
 use webops_client::ClientConfig;
 
 use crate::confirm::ConfirmationConfig;
+use crate::selection::ToolSelection;
+use crate::subscriptions::ResourceConfig;
 
 /// Safety settings of the call pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +40,22 @@ pub struct SecurityConfig {
     /// The name of this server in every audit record (`server_id`), so the records of a
     /// fleet's replicas tell who wrote them. Default none: records name no server.
     pub server_id: Option<String>,
+    /// Whether and how often subscribed resources are read again to tell their subscribers
+    /// of a change. Default: never (no resource change notifications).
+    pub resources: ResourceConfig,
+    /// The most bytes one answer may carry: its text plus its structured content as JSON.
+    /// Lists and logs page to stay under it; any other answer over it is refused with what
+    /// to narrow. At least [`MIN_ANSWER_BYTES`]. Default [`DEFAULT_ANSWER_BYTES`].
+    pub max_answer_bytes: usize,
 }
+
+/// The default [`SecurityConfig::max_answer_bytes`]: 60 KB, well under the 25,000 tokens
+/// popular clients accept from one tool result.
+pub const DEFAULT_ANSWER_BYTES: usize = 60_000;
+
+/// The smallest [`SecurityConfig::max_answer_bytes`]: room for one page of a list or log
+/// with its explanation.
+pub const MIN_ANSWER_BYTES: usize = 16_384;
 
 impl Default for SecurityConfig {
     fn default() -> Self {
@@ -51,6 +68,8 @@ impl Default for SecurityConfig {
             repositories: RepositoryPolicy::default(),
             confirmations: ConfirmationConfig::default(),
             server_id: None,
+            resources: ResourceConfig::default(),
+            max_answer_bytes: DEFAULT_ANSWER_BYTES,
         }
     }
 }
@@ -98,6 +117,18 @@ impl SecurityConfig {
         self
     }
 
+    /// Sets [`SecurityConfig::resources`].
+    pub fn resources(mut self, resources: ResourceConfig) -> Self {
+        self.resources = resources;
+        self
+    }
+
+    /// Sets [`SecurityConfig::max_answer_bytes`].
+    pub fn max_answer_bytes(mut self, bytes: usize) -> Self {
+        self.max_answer_bytes = bytes;
+        self
+    }
+
     /// Sets [`SecurityConfig::repositories`].
     pub fn repositories(mut self, policy: RepositoryPolicy) -> Self {
         self.repositories = policy;
@@ -108,6 +139,13 @@ impl SecurityConfig {
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.max_concurrent_requests == 0 {
             return Err("max_concurrent_requests must be at least 1".to_owned());
+        }
+        self.resources.validate()?;
+        if self.max_answer_bytes < MIN_ANSWER_BYTES {
+            return Err(format!(
+                "max_answer_bytes must be at least {MIN_ANSWER_BYTES}; got {}",
+                self.max_answer_bytes
+            ));
         }
         self.repositories.validate()
     }
@@ -283,12 +321,19 @@ pub struct ServerConfig {
     pub webops: ClientConfig,
     /// Gates, audit and read-only mode.
     pub security: SecurityConfig,
+    /// Which tools the server has (default: every tool). Read-only mode still hides the
+    /// selected tools that change something.
+    pub tools: ToolSelection,
 }
 
 impl ServerConfig {
     /// A configuration from its two parts.
     pub fn new(webops: ClientConfig, security: SecurityConfig) -> Self {
-        ServerConfig { webops, security }
+        ServerConfig {
+            webops,
+            security,
+            tools: ToolSelection::all(),
+        }
     }
 
     /// Sets [`ServerConfig::webops`].
@@ -300,6 +345,12 @@ impl ServerConfig {
     /// Sets [`ServerConfig::security`].
     pub fn security(mut self, security: SecurityConfig) -> Self {
         self.security = security;
+        self
+    }
+
+    /// Sets [`ServerConfig::tools`].
+    pub fn tools(mut self, selection: ToolSelection) -> Self {
+        self.tools = selection;
         self
     }
 }

@@ -1,7 +1,10 @@
 //! [`McpHandler`]: the rmcp `ServerHandler` over a [`WebOpsMcpServer`]. The only module that
 //! speaks rmcp's protocol types; it translates MCP requests into pipeline calls and results
 //! back, and carries a confirmation to the person: `elicitation/create` in a 2025-era
-//! session, an input-required result in 2026-07-28.
+//! session, an input-required result in 2026-07-28. Resources, prompts and completions are
+//! the `resources`, `subscriptions`, `prompts` and `completion` modules' work; this module
+//! turns them into MCP's `resources/*`, `subscriptions/listen`, `prompts/*` and
+//! `completion/complete`.
 //!
 //! Identity: a request that came over HTTP carries `http::request::Parts` in its extensions,
 //! and the HTTP auth middleware put an [`Identity`] into those parts; a request without parts
@@ -17,18 +20,32 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
     ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema, Extensions,
     Implementation, InitializeRequestParams, InitializeResult, InputRequest, InputRequests,
-    InputRequiredResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig, ToolAnnotations,
+    InputRequiredResult, ListToolsResult, MetaObject, PaginatedRequestParams,
+    ProgressNotificationParam, ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig,
+    ToolAnnotations,
 };
-use rmcp::service::RequestContext;
+// Resources, prompts and completions.
+use rmcp::model::{
+    CompleteRequestParams, CompleteResult, CompletionInfo, ErrorCode, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Reference, Resource, ResourceContents,
+    ResourceTemplate, ResourceUpdatedNotificationParam, Role, SubscribeRequestParams,
+    SubscriptionFilter, UnsubscribeRequestParams,
+};
+use rmcp::service::{RequestContext, SubscriptionContext, SubscriptionSink};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Map, Value};
 
+use crate::completion::{self, Target};
 use crate::confirm::{Answer, Asker, Elicitor, InputRequired, Question};
 use crate::identity::{AuthMethod, Identity, PermissionSet};
 use crate::pipeline::{CallError, CallRequest};
+use crate::prompts::{self, PromptDef};
 use crate::registry::ToolDefinition;
+use crate::resources::{self, Descriptor, ReadError};
 use crate::server::WebOpsMcpServer;
+use crate::subscriptions::{self, Gone, Notifier, Sessions, SubscribeError};
 use crate::tool::ProgressSink;
 use crate::trace::{McpOutcome, McpRequest, McpSpan, McpTransport, TraceHeaders};
 
@@ -52,6 +69,8 @@ struct HandlerInner {
     /// Every tool in rmcp's shape, converted once.
     tools: HashMap<&'static str, rmcp::model::Tool>,
     info: ServerConfig,
+    /// The `resources/subscribe` subscriptions of this handler's 2025-era sessions.
+    sessions: Arc<Sessions>,
 }
 
 impl McpHandler {
@@ -61,7 +80,7 @@ impl McpHandler {
             .definitions()
             .map(|d| (d.name, to_rmcp_tool(d)))
             .collect();
-        let info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let info = ServerConfig::new(capabilities(&server))
             .with_server_info(
                 Implementation::new("webops-mcp", env!("CARGO_PKG_VERSION"))
                     .with_title("WebOps MCP")
@@ -76,6 +95,7 @@ impl McpHandler {
                 server,
                 tools,
                 info,
+                sessions: Arc::default(),
             }),
         }
     }
@@ -220,6 +240,7 @@ fn to_rmcp_tool(definition: &ToolDefinition) -> rmcp::model::Tool {
     .with_title(definition.title)
     .with_raw_output_schema(Arc::new(as_object(&definition.output_schema)))
     .with_annotations(wire_annotations(&definition.annotations))
+    .with_meta(permissions_meta(definition))
 }
 
 /// The annotations as `tools/list` sends them: what MCP's defaults do not already say, since
@@ -239,6 +260,24 @@ fn wire_annotations(hints: &crate::registry::ToolAnnotations) -> ToolAnnotations
         annotations = annotations.open_world(false);
     }
     annotations
+}
+
+/// The `_meta` key of a tool in `tools/list` whose value lists the permissions a caller
+/// must hold to call it, e.g. `{"io.webops-mcp/permissions": ["deploy:read"]}`, for a
+/// client or gateway to see.
+pub const PERMISSIONS_META_KEY: &str = "io.webops-mcp/permissions";
+
+/// A tool's `_meta`: its permissions under [`PERMISSIONS_META_KEY`].
+fn permissions_meta(definition: &ToolDefinition) -> MetaObject {
+    let names = definition
+        .permissions
+        .iter()
+        .map(|p| Value::String(p.as_str().to_owned()))
+        .collect();
+    MetaObject(Map::from_iter([(
+        PERMISSIONS_META_KEY.to_owned(),
+        Value::Array(names),
+    )]))
 }
 
 /// The registry guarantees object roots; anything else would become an empty schema.
@@ -455,6 +494,355 @@ impl ServerHandler for McpHandler {
             )])
             .into()),
         }
+    }
+
+    // Resources, change notifications, prompts and completions: each answered by a method of
+    // the `impl McpHandler` below, in the request's span.
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let listed = self.readable(&resources::RESOURCES, &context, to_rmcp_resource);
+        let answer = async { Ok(ListResourcesResult::with_all_items(listed)) };
+        self.traced("resources/list", &context, answer).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let listed = self.readable(&resources::TEMPLATES, &context, to_rmcp_template);
+        let answer = async { Ok(ListResourceTemplatesResult::with_all_items(listed)) };
+        self.traced("resources/templates/list", &context, answer)
+            .await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let answer = self.resource_read(&request.uri, &context);
+        self.traced("resources/read", &context, answer).await
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let answer = self.resource_subscribe(&request.uri, &context);
+        self.traced("resources/subscribe", &context, answer).await
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let answer = async {
+            let key = session_key(&context);
+            self.inner.sessions.unsubscribe(&key, &request.uri);
+            Ok(())
+        };
+        self.traced("resources/unsubscribe", &context, answer).await
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let config = self.inner.server.resource_config();
+        let asked = requested
+            .resource_subscriptions
+            .as_deref()
+            .unwrap_or_default();
+        config.notifications().then(|| {
+            SubscriptionFilter::builder()
+                .resource_subscriptions(subscriptions::granted(asked, config))
+                .build()
+        })
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let request = context.request_context();
+        let identity = self.identity(&request.extensions);
+        let uris = context
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        let notifier = ListenNotifier(context.sink().clone());
+        let cancel = request.ct.clone();
+        subscriptions::listen(&self.inner.server, &identity, uris, &notifier, cancel).await;
+        Ok(())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        self.traced("prompts/list", &context, self.prompts_list(&context))
+            .await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let answer = self.prompt_get(&request, &context);
+        self.traced("prompts/get", &context, answer).await
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let answer = self.completion(&request, &context);
+        self.traced("completion/complete", &context, answer).await
+    }
+}
+
+/// What the server offers: tools, resources (with `subscribe` when change notifications are
+/// on), prompts and completions.
+fn capabilities(server: &WebOpsMcpServer) -> ServerCapabilities {
+    let mut capabilities = ServerCapabilities::builder()
+        .enable_tools()
+        .enable_resources()
+        .enable_prompts()
+        .enable_completions()
+        .build();
+    if server.resource_config().notifications()
+        && let Some(resources) = capabilities.resources.as_mut()
+    {
+        resources.subscribe = Some(true);
+    }
+    capabilities
+}
+
+/// The answers to resource, prompt and completion requests (the trait methods above run
+/// them in the request's span).
+impl McpHandler {
+    /// Runs `answer`, the answer to a `method` request, in that request's span.
+    async fn traced<T>(
+        &self,
+        method: &'static str,
+        context: &RequestContext<RoleServer>,
+        answer: impl Future<Output = Result<T, ErrorData>>,
+    ) -> Result<T, ErrorData> {
+        let traced = self.trace(method, None, context);
+        let result = Traced::run(traced.as_ref(), answer).await;
+        Traced::end_with(traced, &result);
+        result
+    }
+
+    /// The resources or templates of `set` the caller of `context` may read, in rmcp's shape.
+    fn readable<T>(
+        &self,
+        set: &'static [Descriptor],
+        context: &RequestContext<RoleServer>,
+        convert: fn(&Descriptor) -> T,
+    ) -> Vec<T> {
+        let identity = self.identity(&context.extensions);
+        resources::readable(set, &self.inner.server, &identity)
+            .map(convert)
+            .collect()
+    }
+
+    async fn resource_read(
+        &self,
+        uri: &str,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let identity = self.identity(&context.extensions);
+        let contents = resources::read(&self.inner.server, &identity, uri, context.ct.clone())
+            .await
+            .map_err(read_error)?;
+        let contents =
+            ResourceContents::text(contents.text, contents.uri).with_mime_type(contents.mime_type);
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    async fn resource_subscribe(
+        &self,
+        uri: &str,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let identity = self.identity(&context.extensions);
+        let notifier = Arc::new(PeerNotifier(context.peer.clone()));
+        let key = session_key(context);
+        let server = &self.inner.server;
+        let cancel = context.ct.clone();
+        match self
+            .inner
+            .sessions
+            .subscribe(server, &key, uri, &identity, notifier, cancel)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(SubscribeError::Read(error)) => Err(read_error(error)),
+            Err(error @ SubscribeError::Off) => Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                error.message(),
+                None,
+            )),
+            Err(error @ SubscribeError::TooMany(_)) => {
+                Err(ErrorData::invalid_params(error.message(), None))
+            }
+        }
+    }
+
+    async fn prompts_list(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let identity = self.identity(&context.extensions);
+        let listed = prompts::offered(&self.inner.server, &identity, can_elicit(context))
+            .map(to_rmcp_prompt)
+            .collect();
+        Ok(ListPromptsResult::with_all_items(listed))
+    }
+
+    async fn prompt_get(
+        &self,
+        request: &GetPromptRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let identity = self.identity(&context.extensions);
+        let can_ask = can_elicit(context);
+        let server = &self.inner.server;
+        let arguments = request.arguments.as_ref();
+        let rendered = prompts::get(server, &identity, can_ask, &request.name, arguments)
+            .map_err(|message| ErrorData::invalid_params(message, None))?;
+        let message = PromptMessage::new_text(Role::User, rendered.text);
+        Ok(GetPromptResult::new(vec![message])
+            .with_description(rendered.description)
+            .into())
+    }
+
+    async fn completion(
+        &self,
+        request: &CompleteRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let target = match &request.r#ref {
+            Reference::Prompt(prompt) => Target::Prompt(&prompt.name),
+            Reference::Resource(template) => Target::Template(&template.uri),
+            _ => {
+                return Err(ErrorData::invalid_params(
+                    "completion/complete completes the arguments of prompts and the variables \
+                     of resource templates only",
+                    None,
+                ));
+            }
+        };
+        let identity = self.identity(&context.extensions);
+        let argument = &request.argument;
+        let found = completion::complete(
+            &self.inner.server,
+            &identity,
+            can_elicit(context),
+            target,
+            &argument.name,
+            &argument.value,
+            context.ct.clone(),
+        )
+        .await
+        .map_err(|message| ErrorData::invalid_params(message, None))?;
+        let total = u32::try_from(found.total).unwrap_or(u32::MAX);
+        let info = CompletionInfo::with_pagination(found.values, Some(total), found.has_more)
+            .map_err(|e| ErrorData::internal_error(e, None))?;
+        Ok(CompleteResult::new(info))
+    }
+}
+
+/// The 2025-era session of `context`'s request, as [`Sessions`] keys it: its
+/// `Mcp-Session-Id` over HTTP; a connection without one (stdio) is one session.
+fn session_key(context: &RequestContext<RoleServer>) -> String {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get("mcp-session-id"))
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The MCP error of a failed read: resource not found (which the SDK turns into invalid
+/// params for 2026-07-28), invalid params, or an internal error whose data names the kind of
+/// failure (`rate_limited`, `unavailable`, ...) and whose message says what to do.
+fn read_error(error: ReadError) -> ErrorData {
+    match error {
+        ReadError::NotFound(message) => ErrorData::resource_not_found(message, None),
+        ReadError::Invalid(message) => ErrorData::invalid_params(message, None),
+        ReadError::Failed(message, kind) => {
+            ErrorData::internal_error(message, Some(serde_json::json!({ "kind": kind.as_str() })))
+        }
+    }
+}
+
+fn to_rmcp_resource(descriptor: &Descriptor) -> Resource {
+    Resource::new(descriptor.uri, descriptor.name)
+        .with_title(descriptor.title)
+        .with_description(descriptor.description)
+        .with_mime_type(descriptor.mime_type)
+}
+
+fn to_rmcp_template(descriptor: &Descriptor) -> ResourceTemplate {
+    ResourceTemplate::new(descriptor.uri, descriptor.name)
+        .with_title(descriptor.title)
+        .with_description(descriptor.description)
+        .with_mime_type(descriptor.mime_type)
+}
+
+fn to_rmcp_prompt(prompt: &PromptDef) -> Prompt {
+    let arguments = prompt
+        .arguments
+        .iter()
+        .map(|a| {
+            PromptArgument::new(a.name)
+                .with_description(a.description)
+                .with_required(a.required)
+        })
+        .collect();
+    Prompt::new(prompt.name, Some(prompt.description), Some(arguments)).with_title(prompt.title)
+}
+
+/// Change notifications of a 2025-era session: `notifications/resources/updated` to its peer.
+struct PeerNotifier(Peer<RoleServer>);
+
+#[async_trait]
+impl Notifier for PeerNotifier {
+    async fn updated(&self, uri: &str) -> Result<(), Gone> {
+        self.0
+            .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+            .await
+            .map_err(|_| Gone)
+    }
+
+    fn is_gone(&self) -> bool {
+        self.0.is_transport_closed()
+    }
+}
+
+/// Change notifications of a 2026-07-28 `subscriptions/listen` request, on its stream.
+struct ListenNotifier(SubscriptionSink);
+
+#[async_trait]
+impl Notifier for ListenNotifier {
+    async fn updated(&self, uri: &str) -> Result<(), Gone> {
+        self.0.notify_resource_updated(uri).await.map_err(|_| Gone)
+    }
+
+    fn is_gone(&self) -> bool {
+        // The listen request's cancellation ends the watch.
+        false
     }
 }
 

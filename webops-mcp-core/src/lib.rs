@@ -2,6 +2,7 @@
 //! handler.
 
 pub mod audit;
+mod completion;
 mod config;
 mod confirm;
 mod gates;
@@ -12,10 +13,14 @@ mod nonce;
 mod pipeline;
 mod plan;
 mod prometheus;
+mod prompts;
 mod rate;
 mod redact;
 mod registry;
+mod resources;
+mod selection;
 mod server;
+mod subscriptions;
 mod tool;
 mod tools;
 mod trace;
@@ -32,9 +37,12 @@ pub use audit::{
     AuditSink, JsonLinesFileSink, MemorySink, ServerRecords, StderrSink, VerifyError, VerifyReport,
     verify,
 };
-pub use config::{RepositoryPolicy, RepositoryScheme, SecurityConfig, ServerConfig};
+pub use config::{
+    DEFAULT_ANSWER_BYTES, MIN_ANSWER_BYTES, RepositoryPolicy, RepositoryScheme, SecurityConfig,
+    ServerConfig,
+};
 pub use confirm::{ConfirmationConfig, DestructivePolicy, Fallback, MAX_STATE_TTL, WritePolicy};
-pub use handler::McpHandler;
+pub use handler::{McpHandler, PERMISSIONS_META_KEY};
 pub use identity::{AuthMethod, Identity, Permission, PermissionSet, UnknownPermission};
 pub use metrics::Metrics;
 pub use nonce::{MemoryNonceStore, NonceStore};
@@ -42,9 +50,11 @@ pub use plan::{Plan, Request as PlannedRequest, Target};
 pub use prometheus::{MetricKind, PrometheusWriter};
 pub use rate::{MemoryRateLimiter, RateDecision, RateLimitStore, RateQuota};
 pub use registry::{BuildError, Registry, RegistryBuilder, ToolAnnotations, ToolDefinition};
+pub use selection::{ToolSelection, Toolset, UnknownTools, builtin_tool_names};
 pub use server::{
     DEFAULT_INSTRUCTIONS, TextContent, ToolCallResult, WebOpsMcpServer, WebOpsMcpServerBuilder,
 };
+pub use subscriptions::ResourceConfig;
 pub use tool::{
     Access, ProgressSink, RefusalReason, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput,
 };

@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::plan::{DryRun, Plan};
 use crate::redact::mask_secrets_in_text;
 use crate::registry::{DRY_RUN, Entry, MAX_NAME_LEN, Registry, ToolDefinition};
-use crate::tool::{Access, ProgressSink, ToolContext, ToolError, ToolErrorKind};
+use crate::tool::{Access, ProgressSink, ToolContext, ToolError, ToolErrorKind, answer_bytes};
 
 /// One call, as the transports hand it to [`Pipeline::call`].
 pub(crate) struct CallRequest {
@@ -112,6 +112,8 @@ pub(crate) struct Pipeline {
     pub(crate) api: Arc<dyn WebOpsApi>,
     pub(crate) read_only: bool,
     pub(crate) confirmations: Confirmations,
+    /// [`crate::SecurityConfig::max_answer_bytes`].
+    pub(crate) max_answer_bytes: usize,
 }
 
 impl Pipeline {
@@ -199,7 +201,8 @@ impl Pipeline {
         }
 
         let mut ctx = ToolContext::new(identity.clone(), Arc::clone(&self.api), request_id)
-            .with_cancellation(cancel.clone());
+            .with_cancellation(cancel.clone())
+            .with_answer_budget(self.max_answer_bytes);
         if let Some(progress) = progress {
             ctx = ctx.with_progress(progress);
         }
@@ -279,6 +282,10 @@ impl Pipeline {
             Ok(result) => result?,
             Err(_panic) => return Err(panicked(definition.name, request_id).into()),
         };
+        let bytes = answer_bytes(&text, &structured);
+        if bytes > self.max_answer_bytes {
+            return Err(too_large(definition, bytes, self.max_answer_bytes).into());
+        }
         #[cfg(debug_assertions)]
         if !entry.output.is_valid(&structured) {
             tracing::error!(
@@ -397,6 +404,24 @@ fn split_dry_run(access: Access, arguments: &Value) -> (Cow<'_, Value>, bool) {
         }
         _ => (Cow::Borrowed(arguments), false),
     }
+}
+
+/// The answer of a call that came out larger than the answer budget: withheld, saying what
+/// to do instead (a change was made all the same).
+fn too_large(definition: &ToolDefinition, bytes: usize, budget: usize) -> ToolError {
+    let what = if definition.access == Access::Read {
+        "Ask for less: a filter, fewer lines, or one deployment at a time"
+    } else {
+        "The change itself was made; read its result with webops_get_status"
+    };
+    ToolError::new(
+        ToolErrorKind::TooLarge,
+        format!(
+            "{}'s answer ({bytes} bytes) is over this server's answer budget of {budget} bytes \
+             and was withheld. {what}",
+            definition.name
+        ),
+    )
 }
 
 fn permission_denied(

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::identity::{Identity, Permission};
 use crate::plan::{DryRun, Plan};
 use crate::redact::mask_secrets_in_text;
+use crate::selection::{ToolSelection, UnknownTools};
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
 use crate::validation::ArgsValidator;
 
@@ -62,6 +63,9 @@ pub enum BuildError {
     /// A setting is out of range.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The tool selection names a tool the server does not have.
+    #[error("invalid tool selection: {0}")]
+    UnknownTools(#[from] UnknownTools),
 }
 
 /// MCP tool annotations, derived from the tool's [`Access`], never written by hand.
@@ -619,6 +623,15 @@ impl RegistryBuilder {
     pub fn tool<T: Tool>(mut self, tool: T) -> Self {
         self.tools.push(Arc::new(tool));
         self
+    }
+
+    /// Keeps only the tools `selection` selects (all of them when it names nothing). A tool
+    /// named one by one that is not among the tools added so far is an error naming every
+    /// valid tool and toolset.
+    pub fn select(mut self, selection: &ToolSelection) -> Result<Self, UnknownTools> {
+        selection.check(self.names())?;
+        self.tools.retain(|tool| selection.selects(tool.name()));
+        Ok(self)
     }
 
     /// Adds every tool of `other` after these.

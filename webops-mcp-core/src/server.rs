@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use webops_client::{ClientConfig, WebOpsApi};
 
 use crate::audit::{AuditLog, AuditSink, StderrSink};
-use crate::config::{SecurityConfig, ServerConfig};
+use crate::config::{RepositoryPolicy, SecurityConfig, ServerConfig};
 use crate::confirm::{Asker, Confirmations};
 use crate::gates::Gates;
 use crate::handler::McpHandler;
@@ -21,6 +21,8 @@ use crate::nonce::NonceStore;
 use crate::pipeline::{CallError, CallOutput, CallRequest, Pipeline};
 use crate::rate::RateLimitStore;
 use crate::registry::{BuildError, Registry, RegistryBuilder, ToolDefinition};
+use crate::selection::ToolSelection;
+use crate::subscriptions::ResourceConfig;
 use crate::tool::{Access, ProgressSink, Tool, ToolErrorKind};
 use crate::trace::McpTracer;
 
@@ -107,6 +109,10 @@ struct Inner {
     default_identity: Option<Identity>,
     instructions: String,
     tracer: Option<Arc<dyn McpTracer>>,
+    /// What `webops_deploy_app` accepts as a repository (a prompt checks its own by it).
+    repositories: RepositoryPolicy,
+    /// How resources are watched for changes.
+    resources: ResourceConfig,
 }
 
 impl WebOpsMcpServer {
@@ -223,6 +229,26 @@ impl WebOpsMcpServer {
             .offered(definition.access, identity, can_ask)
     }
 
+    /// Whether the tool named `name` is on this server and offered to `identity` whose client
+    /// can (or cannot) ask its person: the test `tools/list` applies. Resources, prompts and
+    /// completions are offered by it.
+    pub(crate) fn offers_tool(&self, name: &str, identity: &Identity, can_ask: bool) -> bool {
+        self.registry().definition(name).is_some_and(|definition| {
+            definition.allows(identity, self.read_only())
+                && self.offers(definition, identity, can_ask)
+        })
+    }
+
+    /// What `webops_deploy_app` accepts as a repository.
+    pub(crate) fn repositories(&self) -> &RepositoryPolicy {
+        &self.inner.repositories
+    }
+
+    /// How resources are watched for changes (`[resources]`).
+    pub(crate) fn resource_config(&self) -> &ResourceConfig {
+        &self.inner.resources
+    }
+
     /// Whether only `Read` tools are offered.
     pub fn read_only(&self) -> bool {
         self.inner.pipeline.read_only
@@ -335,6 +361,14 @@ impl WebOpsMcpServerBuilder {
         self
     }
 
+    /// Keeps only the tools `selection` selects, built-in and custom alike (default: every
+    /// tool); [`WebOpsMcpServerBuilder::build`] fails on a tool it names that the server does
+    /// not have. Sets [`ServerConfig::tools`].
+    pub fn select_tools(mut self, selection: ToolSelection) -> Self {
+        self.config.tools = selection;
+        self
+    }
+
     /// Leaves out the built-in tools (only the tools added with
     /// [`WebOpsMcpServerBuilder::tool`] are offered).
     pub fn without_builtin_tools(mut self) -> Self {
@@ -389,8 +423,8 @@ impl WebOpsMcpServerBuilder {
         self
     }
 
-    /// Checks the configuration, builds the registry (schemas compiled once) and the
-    /// WebOps client, and assembles the server.
+    /// Checks the configuration, builds the registry of the selected tools (schemas
+    /// compiled once) and the WebOps client, and assembles the server.
     pub fn build(self) -> Result<WebOpsMcpServer, BuildError> {
         let security = self.config.security;
         security.validate().map_err(BuildError::Config)?;
@@ -399,7 +433,10 @@ impl WebOpsMcpServerBuilder {
         } else {
             RegistryBuilder::new()
         };
-        let registry = tools.append(self.custom_tools).build()?;
+        let registry = tools
+            .append(self.custom_tools)
+            .select(&self.config.tools)?
+            .build()?;
         let metrics = Arc::new(Metrics::new(registry.names()));
         let api: Arc<dyn WebOpsApi> = match self.api {
             Some(api) => api,
@@ -428,6 +465,8 @@ impl WebOpsMcpServerBuilder {
         if let Some(nonces) = self.nonces {
             confirmations = confirmations.with_nonce_store(nonces);
         }
+        let repositories = security.repositories.clone();
+        let resources = security.resources.clone();
         let pipeline = Pipeline {
             registry,
             gates: Gates::new(&security, self.rate_limits),
@@ -436,6 +475,7 @@ impl WebOpsMcpServerBuilder {
             api,
             read_only: security.read_only,
             confirmations,
+            max_answer_bytes: security.max_answer_bytes,
         };
         Ok(WebOpsMcpServer {
             inner: Arc::new(Inner {
@@ -445,6 +485,8 @@ impl WebOpsMcpServerBuilder {
                     .instructions
                     .unwrap_or_else(|| DEFAULT_INSTRUCTIONS.to_owned()),
                 tracer: self.tracer,
+                repositories,
+                resources,
             }),
         })
     }

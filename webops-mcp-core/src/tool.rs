@@ -33,12 +33,41 @@ pub enum Access {
     Destructive,
 }
 
+/// The bytes an answer takes: `text` plus `structured` as compact JSON.
+pub(crate) fn answer_bytes(text: &str, structured: &(impl Serialize + ?Sized)) -> usize {
+    text.len() + json_len(structured)
+}
+
+/// The length of `value` as compact JSON, counted without writing it anywhere.
+fn json_len(value: &(impl Serialize + ?Sized)) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Only a failing `Serialize` impl errs; its partial count is as good an answer as any.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 /// The typed output of a tool: serialized as `structuredContent` (its schema is the tool's
 /// `outputSchema`, so it must be a struct) and rendered as a concise readable text block.
 pub trait ToolOutput: Serialize + JsonSchema + Send + 'static {
     /// The text block a model reads. Untrusted text (log lines) must stay inside the
     /// boundary markers the tool puts around it.
     fn to_text(&self) -> String;
+
+    /// The bytes this output takes in an answer: its text plus its structured content as
+    /// JSON (what [`ToolContext::answer_budget`] bounds).
+    fn answer_bytes(&self) -> usize {
+        answer_bytes(&self.to_text(), self)
+    }
 }
 
 /// A tool. Adding one = one file in `tools/` plus one registration line.
@@ -96,6 +125,7 @@ pub struct ToolContext {
     progress: Option<Arc<dyn ProgressSink>>,
     cancel: CancellationToken,
     request_id: String,
+    answer_budget: usize,
 }
 
 impl ToolContext {
@@ -107,7 +137,14 @@ impl ToolContext {
             progress: None,
             cancel: CancellationToken::new(),
             request_id: request_id.into(),
+            answer_budget: crate::config::DEFAULT_ANSWER_BYTES,
         }
+    }
+
+    /// Limits the answer to `bytes` (its text plus its structured content as JSON).
+    pub fn with_answer_budget(mut self, bytes: usize) -> Self {
+        self.answer_budget = bytes;
+        self
     }
 
     /// Sends progress to `sink` (set when the request carried a progress token).
@@ -148,6 +185,13 @@ impl ToolContext {
     pub fn request_id(&self) -> &str {
         &self.request_id
     }
+
+    /// The most bytes the answer may carry: its text plus its structured content as JSON
+    /// ([`crate::SecurityConfig::max_answer_bytes`]). A tool whose answer can grow pages to
+    /// stay under it; the pipeline refuses any answer over it.
+    pub fn answer_budget(&self) -> usize {
+        self.answer_budget
+    }
 }
 
 impl fmt::Debug for ToolContext {
@@ -186,6 +230,8 @@ pub enum ToolErrorKind {
     Unsupported,
     /// Took too long.
     Timeout,
+    /// The answer would be larger than the server's answer budget.
+    TooLarge,
     /// The caller cancelled.
     Cancelled,
     /// A bug or an unexpected answer.
@@ -207,6 +253,7 @@ impl ToolErrorKind {
             ToolErrorKind::Unavailable => "unavailable",
             ToolErrorKind::Unsupported => "unsupported",
             ToolErrorKind::Timeout => "timeout",
+            ToolErrorKind::TooLarge => "too_large",
             ToolErrorKind::Cancelled => "cancelled",
             ToolErrorKind::Internal => "internal",
         }

@@ -66,9 +66,9 @@ pub enum Transport {
     Http,
 }
 
-/// Builds the MCP server for `config`: the built-in tools, the WebOps client, gates (their
-/// rate limit and confirmation nonces in `[state]`'s store when it is shared:
-/// [`Config::shared_state`]), the audit sink (`[security] audit_log`, else stderr) and, for
+/// Builds the MCP server for `config`: the built-in tools `[tools]` selects, the WebOps
+/// client, gates (their rate limit and confirmation nonces in `[state]`'s store when it is
+/// shared: [`Config::shared_state`]), the audit sink (`[security] audit_log`, else stderr) and, for
 /// stdio only, the default identity. Over HTTP there is no default identity: a request
 /// without an authenticated identity may call nothing.
 ///
@@ -76,13 +76,17 @@ pub enum Transport {
 /// exported from the current Tokio runtime, so call it inside one); [`HttpApp::serve`] and
 /// [`serve_stdio`] send the last spans when they end.
 pub fn build_server(config: &Config, transport: Transport) -> Result<WebOpsMcpServer, Error> {
-    let mut builder = WebOpsMcpServer::builder().config(ServerConfig::new(
-        config.webops.clone(),
-        config
-            .security
-            .to_core()
-            .confirmations(config.confirmations.clone()),
-    ));
+    let mut builder = WebOpsMcpServer::builder().config(
+        ServerConfig::new(
+            config.webops.clone(),
+            config
+                .security
+                .to_core()
+                .confirmations(config.confirmations.clone())
+                .resources(config.resources.clone()),
+        )
+        .tools(config.tools.clone()),
+    );
     let shared = config.shared_state();
     if let Some(store) = shared.rate_limit_store() {
         builder = builder.rate_limit_store(store);

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 use webops_client::{ApiFlavor, Flavor};
+use webops_mcp_core::WebOpsMcpServer;
 use webops_mcp_server::config::{CONFIG_ENV_VAR, ENV_VARS, REDACTED, StateBackend};
 use webops_mcp_server::{
     Config, Demo, HttpApp, Transport, build_server, generate_api_key, hash_password, serve_stdio,
@@ -41,9 +42,20 @@ struct Cli {
     )]
     demo_flavor: ApiFlavor,
 
-    /// Offer only tools that read, whatever the permissions say.
+    /// Offer only tools that read, whatever the permissions say (also among the tools
+    /// --tools and --toolsets select).
     #[arg(long, global = true)]
     read_only: bool,
+
+    /// Have only these tools (comma-separated names; with --toolsets, the union). Replaces
+    /// the configuration's `[tools]`. Default: every tool.
+    #[arg(long, global = true, value_name = "NAME,...", value_delimiter = ',')]
+    tools: Option<Vec<String>>,
+
+    /// Have only the tools of these toolsets (comma-separated: observe, deploy, security,
+    /// admin; with --tools, the union). Replaces the configuration's `[tools]`.
+    #[arg(long, global = true, value_name = "SET,...", value_delimiter = ',')]
+    toolsets: Option<Vec<String>>,
 
     /// Log filter (tracing env-filter syntax, e.g. "info" or "webops_mcp_core=debug");
     /// defaults to RUST_LOG, else "info,rmcp=warn". Logs go to stderr. The MCP SDK logs at
@@ -205,6 +217,12 @@ fn load_config(cli: &Cli, bind: Option<&str>) -> Result<Config> {
     if let Some(path) = &cli.config {
         loader = loader.file(path);
     }
+    if let Some(names) = &cli.tools {
+        loader = loader.tools(names);
+    }
+    if let Some(names) = &cli.toolsets {
+        loader = loader.toolsets(names);
+    }
     for name in ENV_VARS {
         if let Ok(value) = std::env::var(name) {
             loader = loader.env(name, value);
@@ -316,6 +334,7 @@ async fn stdio(cli: &Cli) -> Result<ExitCode> {
     tracing::info!(
         user = %config.stdio.user_id,
         read_only = config.security.read_only,
+        tools = %offered_tools(&server),
         "serving MCP over stdio"
     );
     serve_stdio(server, shutdown).await?;
@@ -335,6 +354,7 @@ async fn http(cli: &Cli, bind: Option<&str>) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http.bind))?;
     let local = listener.local_addr().context("reading the bound address")?;
+    let tools = offered_tools(&server);
     let app = HttpApp::new(&config, server);
     announce_state(&config).await;
     if let Some(demo) = &demo {
@@ -343,6 +363,7 @@ async fn http(cli: &Cli, bind: Option<&str>) -> Result<ExitCode> {
     tracing::info!(
         address = %local,
         read_only = config.security.read_only,
+        tools = %tools,
         "serving MCP over Streamable HTTP at /mcp"
     );
     let shutdown = CancellationToken::new();
@@ -350,6 +371,17 @@ async fn http(cli: &Cli, bind: Option<&str>) -> Result<ExitCode> {
     app.serve(listener, shutdown).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tools `server` offers (the selected ones, without those read-only mode hides),
+/// comma-separated, for the start-up log line.
+fn offered_tools(server: &WebOpsMcpServer) -> String {
+    let names: Vec<&str> = server.tools().iter().map(|t| t.name).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(",")
+    }
 }
 
 /// Says where shared state lives when it is Redis, and whether Redis answers now (an outage

@@ -1,14 +1,16 @@
 //! `webops_get_logs`: the newest lines of one of a deployment's logs, as untrusted data.
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use webops_client::{LogQuery, LogType};
+use sha2::{Digest as _, Sha256};
+use webops_client::{LogEntry, LogQuery, LogType, Logs};
 
 use super::common::{
     DeploymentId, DeploymentName, fetch_deployment, plural, timestamp, upstream_error,
 };
+use super::page::{Cursor, LogsCursor, fit, foreign_cursor};
 use super::untrusted::{KnownSecrets, LogLine, UntrustedBlock};
 use crate::identity::Permission;
 use crate::redact::mask_secrets_in_text;
@@ -62,6 +64,9 @@ pub(crate) struct GetLogsArgs {
     /// Only lines at or after this ISO 8601 time (UTC without an offset).
     #[serde(default)]
     pub(crate) since: Option<String>,
+    /// An earlier answer's next_cursor, to read on (same deployment_id and log_type).
+    #[serde(default)]
+    pub(crate) cursor: Option<String>,
 }
 
 /// Result of `webops_get_logs`.
@@ -69,6 +74,7 @@ pub(crate) struct GetLogsArgs {
 pub(crate) struct GetLogsOutput {
     pub(crate) deployment: DeploymentName,
     pub(crate) log_type: String,
+    /// Reading on: how many the cursor had left.
     pub(crate) lines_requested: u32,
     pub(crate) since: Option<DateTime<Utc>>,
     pub(crate) total_lines: u64,
@@ -76,6 +82,89 @@ pub(crate) struct GetLogsOutput {
     pub(crate) is_live: bool,
     /// Oldest first.
     pub(crate) entries: Vec<LogLine>,
+    /// Lines of this read not returned yet (the answer budget cut it short).
+    pub(crate) remaining: u64,
+    /// Pass as cursor to read the remaining lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub(crate) next_cursor: Option<String>,
+}
+
+/// The most lines one request reads (the API's bound).
+const MAX_LINES: u32 = 1000;
+
+/// Which lines a call reads: positions `start..end` of the log counted from its oldest line
+/// (after `since`), and the entries holding them, oldest first.
+struct Window {
+    since: Option<DateTime<Utc>>,
+    start: u64,
+    end: u64,
+    total: u64,
+    is_live: bool,
+    entries: Vec<LogEntry>,
+}
+
+impl Window {
+    /// The newest `lines` lines: a first read.
+    fn newest(logs: Logs, since: Option<DateTime<Utc>>) -> Window {
+        let total = logs.total_lines.max(logs.logs.len() as u64);
+        Window {
+            since,
+            start: total - logs.logs.len() as u64,
+            end: total,
+            total,
+            is_live: logs.is_live,
+            entries: logs.logs,
+        }
+    }
+
+    /// Lines `cursor.next..cursor.end` out of the newest lines `logs` holds: a read on.
+    fn rest(
+        logs: Logs,
+        cursor: &LogsCursor,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Window, ToolError> {
+        let total = logs.total_lines.max(logs.logs.len() as u64);
+        let first = total - logs.logs.len() as u64;
+        let changed = || {
+            ToolError::new(
+                crate::tool::ToolErrorKind::Conflict,
+                "the log changed under this cursor (rotated or rewritten, or more than 1000 \
+                 lines were written since): read it again without cursor",
+            )
+        };
+        if cursor.next >= cursor.end {
+            return Err(Cursor::invalid());
+        }
+        if cursor.next < first || total < cursor.end {
+            return Err(changed());
+        }
+        let skip = usize::try_from(cursor.next - first).map_err(|_| changed())?;
+        let take = usize::try_from(cursor.end - cursor.next).map_err(|_| changed())?;
+        let mut entries = logs.logs;
+        entries.truncate(skip.saturating_add(take));
+        let entries = entries.split_off(skip.min(entries.len()));
+        if entries.first().map(digest).as_deref() != Some(cursor.check.as_str()) {
+            return Err(changed());
+        }
+        Ok(Window {
+            since,
+            start: cursor.next,
+            end: cursor.end,
+            total,
+            is_live: logs.is_live,
+            entries,
+        })
+    }
+}
+
+/// A short digest of one line, to tell it is still the line a cursor points at.
+fn digest(entry: &LogEntry) -> String {
+    let mut hash = Sha256::new();
+    hash.update(entry.timestamp.to_rfc3339().as_bytes());
+    hash.update([0]);
+    hash.update(entry.message.as_bytes());
+    hex::encode(&hash.finalize()[..8])
 }
 
 /// Parses `since`: RFC 3339, an ISO 8601 date-time without offset (UTC), or a date (UTC
@@ -120,28 +209,76 @@ impl Tool for GetLogs {
     const PERMISSIONS: &'static [Permission] = &[Permission::LogsRead];
 
     async fn call(&self, ctx: &ToolContext, args: GetLogsArgs) -> Result<GetLogsOutput, ToolError> {
-        let since = args.since.as_deref().map(parse_since).transpose()?;
+        let cursor = match args.cursor.as_deref().map(Cursor::decode).transpose()? {
+            None => None,
+            Some(Cursor::Logs(cursor)) => Some(cursor),
+            Some(_) => return Err(foreign_cursor("not a log")),
+        };
+        let log_type = LogType::from(args.log_type);
+        let since = match &cursor {
+            Some(cursor) => cursor.since.as_deref(),
+            None => args.since.as_deref(),
+        };
+        let since = since.map(parse_since).transpose()?;
         let detail = fetch_deployment(ctx, &args.deployment_id).await?;
-        let lines = args.lines.clamp(10, 1000);
-        let mut query = LogQuery::new().log_type(args.log_type.into()).lines(lines);
+        if let Some(cursor) = &cursor
+            && (cursor.deployment != detail.id || cursor.log_type != log_type.to_string())
+        {
+            return Err(foreign_cursor("of another deployment or log type"));
+        }
+        let (requested, lines) = match &cursor {
+            Some(cursor) => (cursor.end.saturating_sub(cursor.next), MAX_LINES),
+            None => {
+                let lines = args.lines.clamp(10, MAX_LINES);
+                (u64::from(lines), lines)
+            }
+        };
+        let mut query = LogQuery::new().log_type(log_type.clone()).lines(lines);
         if let Some(since) = since {
             query = query.since(since);
         }
-        let known = KnownSecrets::of(&detail);
         let logs = ctx
             .api()
             .logs(detail.id, &query)
             .await
             .map_err(|e| upstream_error(e, Some(&detail.id.into())))?;
-        Ok(GetLogsOutput {
-            deployment: DeploymentName::from(&detail.deployment),
-            log_type: LogType::from(args.log_type).to_string(),
-            lines_requested: lines,
-            since,
-            total_lines: logs.total_lines,
-            is_live: logs.is_live,
-            entries: logs.logs.iter().map(|e| LogLine::new(e, &known)).collect(),
-        })
+        let window = match &cursor {
+            Some(cursor) => Window::rest(logs, cursor, since)?,
+            None => Window::newest(logs, since),
+        };
+        let known = KnownSecrets::of(&detail);
+        let lines: Vec<LogLine> = window
+            .entries
+            .iter()
+            .map(|e| LogLine::new(e, &known))
+            .collect();
+        let deployment = DeploymentName::from(&detail.deployment);
+        Ok(fit(lines.len(), ctx.answer_budget(), |k| {
+            let next = window.start + k as u64;
+            GetLogsOutput {
+                deployment: deployment.clone(),
+                log_type: log_type.to_string(),
+                lines_requested: u32::try_from(requested).unwrap_or(MAX_LINES),
+                since: window.since,
+                total_lines: window.total,
+                is_live: window.is_live,
+                entries: lines[..k].to_vec(),
+                remaining: window.end - next,
+                next_cursor: window.entries.get(k).map(|entry| {
+                    Cursor::Logs(LogsCursor {
+                        deployment: detail.id,
+                        log_type: log_type.to_string(),
+                        since: window
+                            .since
+                            .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+                        next,
+                        end: window.end,
+                        check: digest(entry),
+                    })
+                    .encode()
+                }),
+            }
+        }))
     }
 }
 
@@ -161,12 +298,21 @@ impl ToolOutput for GetLogsOutput {
             self.total_lines,
             if self.is_live { ", live" } else { "" },
         );
+        let more = match &self.next_cursor {
+            Some(cursor) => format!(
+                "\nShortened to fit the answer budget: {} more line{}. Call again with the \
+                 same deployment_id and log_type and cursor \"{cursor}\" for the next page.",
+                self.remaining,
+                plural(self.remaining as usize),
+            ),
+            None => String::new(),
+        };
         if self.entries.is_empty() {
-            return header;
+            return format!("{header}{more}");
         }
         let block = UntrustedBlock::new();
         format!(
-            "{header}\n{}",
+            "{header}\n{}{more}",
             block.wrap(self.entries.iter().map(LogLine::render))
         )
     }

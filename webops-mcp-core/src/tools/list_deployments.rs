@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use webops_client::{DeploymentFilter, DeploymentStatus, WebOpsApiExt};
 
 use super::common::{DeploymentSummary, EnvironmentArg, plural, upstream_error};
+use super::page::{Cursor, DeploymentsCursor, fit, foreign_cursor};
 use crate::identity::Permission;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolOutput};
 
@@ -65,6 +66,9 @@ pub(crate) struct ListDeploymentsArgs {
     #[serde(default = "fifty")]
     #[schemars(range(min = 1, max = 200))]
     pub(crate) limit: u32,
+    /// An earlier answer's next_cursor, to list on (same environment and status).
+    #[serde(default)]
+    pub(crate) cursor: Option<String>,
 }
 
 /// Result of `webops_list_deployments`.
@@ -78,6 +82,12 @@ pub(crate) struct ListDeploymentsOutput {
     /// The filter applied.
     pub(crate) status: Option<String>,
     pub(crate) deployments: Vec<DeploymentSummary>,
+    /// Deployments of this read not returned yet (the answer budget cut it short).
+    pub(crate) remaining: usize,
+    /// Pass as cursor to list the remaining deployments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub(crate) next_cursor: Option<String>,
 }
 
 #[async_trait]
@@ -98,7 +108,24 @@ impl Tool for ListDeployments {
         ctx: &ToolContext,
         args: ListDeploymentsArgs,
     ) -> Result<ListDeploymentsOutput, ToolError> {
-        let limit = args.limit.clamp(1, 200) as usize;
+        let environment = args
+            .environment
+            .map(|e| webops_client::Environment::from(e).to_string());
+        let status = args.status.map(|s| s.as_str().to_owned());
+        let cursor = match args.cursor.as_deref().map(Cursor::decode).transpose()? {
+            None => None,
+            Some(Cursor::Deployments(cursor)) => Some(cursor),
+            Some(_) => return Err(foreign_cursor("not a deployment list")),
+        };
+        if let Some(cursor) = &cursor
+            && (cursor.environment != environment || cursor.status != status)
+        {
+            return Err(foreign_cursor("with other filters"));
+        }
+        let limit = cursor
+            .as_ref()
+            .map_or(args.limit, |c| c.limit)
+            .clamp(1, 200);
         let mut base = DeploymentFilter::new();
         if let Some(environment) = args.environment {
             base = base.environment(environment.into());
@@ -120,7 +147,7 @@ impl Tool for ListDeployments {
         for filter in &filters {
             let page = ctx
                 .api()
-                .list_all_deployments(filter, Some(limit + 1))
+                .list_all_deployments(filter, Some(limit as usize + 1))
                 .await
                 .map_err(|e| upstream_error(e, None))?;
             found.extend(page);
@@ -128,17 +155,38 @@ impl Tool for ListDeployments {
         if filters.len() > 1 {
             found.sort_by_key(|d| d.id);
         }
-        let truncated = found.len() > limit;
-        found.truncate(limit);
-        Ok(ListDeploymentsOutput {
-            count: found.len(),
-            truncated,
-            environment: args
-                .environment
-                .map(|e| webops_client::Environment::from(e).to_string()),
-            status: args.status.map(|s| s.as_str().to_owned()),
-            deployments: found.iter().map(Into::into).collect(),
-        })
+        let truncated = found.len() > limit as usize;
+        found.truncate(limit as usize);
+        // Reading on: after the last one returned (or, when it is gone, as many further).
+        let returned = cursor.as_ref().map_or(0, |c| c.returned);
+        let start = match &cursor {
+            Some(c) => found
+                .iter()
+                .position(|d| d.id == c.after)
+                .map_or(c.returned as usize, |i| i + 1),
+            None => 0,
+        };
+        let rest: Vec<DeploymentSummary> = found.iter().skip(start).map(Into::into).collect();
+        Ok(fit(rest.len(), ctx.answer_budget(), |k| {
+            ListDeploymentsOutput {
+                count: k,
+                truncated,
+                environment: environment.clone(),
+                status: status.clone(),
+                deployments: rest[..k].to_vec(),
+                remaining: rest.len() - k,
+                next_cursor: (k < rest.len()).then(|| {
+                    Cursor::Deployments(DeploymentsCursor {
+                        environment: environment.clone(),
+                        status: status.clone(),
+                        limit,
+                        returned: returned + k as u32,
+                        after: rest[k - 1].id,
+                    })
+                    .encode()
+                }),
+            }
+        }))
     }
 }
 
@@ -171,6 +219,14 @@ impl ToolOutput for ListDeploymentsOutput {
         );
         for d in &self.deployments {
             let _ = writeln!(out, "{}", d.line());
+        }
+        if let Some(cursor) = &self.next_cursor {
+            let _ = write!(
+                out,
+                "Shortened to fit the answer budget: {} more. Call again with the same \
+                 environment and status and cursor \"{cursor}\" for the next page.",
+                self.remaining
+            );
         }
         out.trim_end().to_owned()
     }

@@ -7,7 +7,8 @@ mod get_logs;
 mod get_status;
 mod list_deployments;
 mod manage_service;
-mod repository;
+mod page;
+pub(crate) mod repository;
 mod security_audit;
 mod system_health;
 #[cfg(test)]
@@ -16,6 +17,8 @@ mod untrusted;
 
 use crate::config::SecurityConfig;
 use crate::registry::RegistryBuilder;
+use crate::selection::Toolset;
+use crate::tool::Tool;
 
 /// Adds every built-in tool to `builder`, configured by the default [`SecurityConfig`].
 pub(crate) fn register_builtin(builder: RegistryBuilder) -> RegistryBuilder {
@@ -36,4 +39,26 @@ pub(crate) fn register_builtin_with(
         .tool(security_audit::SecurityAudit)
         .tool(system_health::SystemHealth)
         .tool(delete_deployment::DeleteDeployment)
+}
+
+/// The built-in tools of `toolset` (every built-in tool is in exactly one).
+pub(crate) fn toolset(toolset: Toolset) -> &'static [&'static str] {
+    const OBSERVE: &[&str] = &[
+        list_deployments::ListDeployments::NAME,
+        get_status::GetStatus::NAME,
+        get_logs::GetLogs::NAME,
+        system_health::SystemHealth::NAME,
+    ];
+    const DEPLOY: &[&str] = &[
+        deploy_app::DeployApp::NAME,
+        manage_service::ManageService::NAME,
+    ];
+    const SECURITY: &[&str] = &[security_audit::SecurityAudit::NAME];
+    const ADMIN: &[&str] = &[delete_deployment::DeleteDeployment::NAME];
+    match toolset {
+        Toolset::Observe => OBSERVE,
+        Toolset::Deploy => DEPLOY,
+        Toolset::Security => SECURITY,
+        Toolset::Admin => ADMIN,
+    }
 }

@@ -9,12 +9,14 @@ use webops_mcp_core::{
     ConfirmationConfig, DestructivePolicy, Fallback, PermissionSet, RepositoryPolicy, WritePolicy,
 };
 
+use super::resources::ResourcesFile;
 use super::secret::Secret;
 use super::settings::{
     AuthSettings, Config, HttpSettings, JwtKeySource, SecuritySettings, StdioSettings,
 };
 use super::state::StateFile;
 use super::telemetry::TelemetryFile;
+use super::tools::ToolsFile;
 use crate::error::Error;
 use webops_client::ClientConfig;
 
@@ -109,9 +111,22 @@ pub(super) struct FileConfig {
     #[serde(default)]
     pub(super) confirmations: ConfirmationsFile,
     #[serde(default)]
+    pub(super) resources: ResourcesFile,
+    #[serde(default)]
     pub(super) state: StateFile,
     #[serde(default)]
     pub(super) telemetry: TelemetryFile,
+    #[serde(default)]
+    pub(super) tools: ToolsFile,
+    #[serde(default)]
+    pub(super) limits: LimitsFile,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LimitsFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) max_answer_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -272,8 +287,13 @@ impl FileConfig {
             http: HttpFile::view(&config.http),
             auth: AuthFile::redacted_view(&config.auth),
             confirmations: ConfirmationsFile::redacted_view(&config.confirmations),
+            resources: ResourcesFile::view(&config.resources),
             state: StateFile::view(&config.state),
             telemetry: TelemetryFile::view(&config.telemetry),
+            limits: LimitsFile {
+                max_answer_bytes: Some(config.security.max_answer_bytes),
+            },
+            tools: ToolsFile::view(&config.tools),
         }
     }
 }

@@ -11,17 +11,21 @@ use std::time::Duration;
 use ipnet::IpNet;
 use webops_client::{ApiFlavor, ClientConfig, Flavor};
 use webops_mcp_core::{
-    ConfirmationConfig, MAX_STATE_TTL, PermissionSet, RepositoryPolicy, RepositoryScheme,
+    ConfirmationConfig, MAX_STATE_TTL, MIN_ANSWER_BYTES, PermissionSet, RepositoryPolicy,
+    RepositoryScheme,
 };
 
 use super::file::{
-    ConfirmationsFile, FileConfig, HttpFile, SecurityFile, StdioFile, WebopsFile, parse_file,
+    ConfirmationsFile, FileConfig, HttpFile, LimitsFile, SecurityFile, StdioFile, WebopsFile,
+    parse_file,
 };
 use super::merge_auth::merge_auth;
+use super::resources::merge_resources;
 use super::secret::Secret;
 use super::settings::{Config, HttpSettings, SecuritySettings, StdioSettings, split_origin};
 use super::state::merge_state;
 use super::telemetry::merge_telemetry;
+use super::tools::{ToolFlags, merge_tools};
 use super::{DEFAULT_BIND, ENV_VARS, env};
 use crate::error::Error;
 
@@ -33,6 +37,7 @@ pub struct ConfigLoader {
     env: BTreeMap<String, Secret>,
     bind: Option<String>,
     read_only: bool,
+    tools: ToolFlags,
     demo: bool,
     demo_flavor: Option<ApiFlavor>,
 }
@@ -55,6 +60,7 @@ impl fmt::Debug for ConfigLoader {
             .field("env", &self.env)
             .field("bind", &self.bind)
             .field("read_only", &self.read_only)
+            .field("tools", &self.tools)
             .field("demo", &self.demo)
             .field("demo_flavor", &self.demo_flavor)
             .finish()
@@ -92,6 +98,20 @@ impl ConfigLoader {
     /// `--read-only` (a flag can only turn it on).
     pub fn read_only(mut self, on: bool) -> Self {
         self.read_only = on;
+        self
+    }
+
+    /// `--tools`: keep these tools (by name). Given with or without `--toolsets`, the flags'
+    /// selection replaces the file's whole `[tools]`.
+    pub fn tools<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.tools.tools = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// `--toolsets`: keep the tools of these toolsets (by name: `observe`, `deploy`,
+    /// `security`, `admin`); with `--tools`, the union.
+    pub fn toolsets<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.tools.toolsets = Some(names.into_iter().map(Into::into).collect());
         self
     }
 
@@ -145,6 +165,9 @@ impl ConfigLoader {
         let webops = self.merge_webops(file.webops, errors);
         let mut security = merge_security(file.security, self.read_only, base_dir, errors);
         security.repositories = repositories;
+        if let Some(bytes) = merge_limits(&file.limits, errors) {
+            security.max_answer_bytes = bytes;
+        }
         let stdio = merge_stdio(file.stdio, errors);
         let http = self.merge_http(file.http, errors);
         let jwt_secret = self.env_value(env::JWT_SECRET);
@@ -161,6 +184,7 @@ impl ConfigLoader {
         }
         let keys = self.env_value(env::CONFIRMATION_KEYS);
         let confirmations = merge_confirmations(file.confirmations, keys, errors);
+        let resources = merge_resources(file.resources, errors);
         let state = merge_state(file.state, self.env_value(env::REDIS_URL), errors);
         let telemetry = merge_telemetry(
             file.telemetry,
@@ -168,6 +192,7 @@ impl ConfigLoader {
             self.env_value(env::SERVICE_NAME),
             errors,
         );
+        let tools = merge_tools(file.tools, &self.tools, errors);
         Config {
             webops,
             security,
@@ -175,8 +200,10 @@ impl ConfigLoader {
             http,
             auth,
             confirmations,
+            resources,
             state,
             telemetry,
+            tools,
             demo: self.demo,
             demo_flavor: self.demo_flavor.unwrap_or(ApiFlavor::V1),
             source: self.file.clone(),
@@ -483,6 +510,21 @@ fn merge_security(
     }
     security
 }
+
+/// `[limits] max_answer_bytes`, when set and in range.
+fn merge_limits(file: &LimitsFile, errors: &mut Vec<String>) -> Option<usize> {
+    let bytes = file.max_answer_bytes?;
+    if (MIN_ANSWER_BYTES..=MAX_ANSWER_BYTES).contains(&bytes) {
+        return Some(bytes);
+    }
+    errors.push(format!(
+        "[limits] max_answer_bytes must be {MIN_ANSWER_BYTES} to {MAX_ANSWER_BYTES}, got {bytes}"
+    ));
+    None
+}
+
+/// The largest `[limits] max_answer_bytes`: more than any client reads from one answer.
+const MAX_ANSWER_BYTES: usize = 10_000_000;
 
 fn merge_confirmations(
     file: ConfirmationsFile,

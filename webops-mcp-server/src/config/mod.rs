@@ -12,16 +12,20 @@
 //!   `[http]`; `merge_auth.rs` — merging `[auth]`;
 //! - `file.rs` — the file's shape, its error messages, and the redacted view `check-config`
 //!   prints;
+//! - `resources.rs` — `[resources]` (resource change notifications);
 //! - `state.rs` — `[state]` (where a fleet's shared state lives) and the masked Redis URL;
-//! - `telemetry.rs` — `[telemetry]` (OpenTelemetry export).
+//! - `telemetry.rs` — `[telemetry]` (OpenTelemetry export);
+//! - `tools.rs` — `[tools]`, `--tools` and `--toolsets` (which tools exist on the server).
 
 mod file;
 mod load;
 mod merge_auth;
+mod resources;
 mod secret;
 mod settings;
 mod state;
 mod telemetry;
+mod tools;
 
 use std::time::Duration;
 

@@ -10,7 +10,10 @@ use std::time::Duration;
 use ipnet::IpNet;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use webops_client::{ApiFlavor, ClientConfig};
-use webops_mcp_core::{ConfirmationConfig, PermissionSet, RepositoryPolicy, SecurityConfig};
+use webops_mcp_core::{
+    ConfirmationConfig, DEFAULT_ANSWER_BYTES, PermissionSet, RepositoryPolicy, ResourceConfig,
+    SecurityConfig, ToolSelection,
+};
 
 use super::file::FileConfig;
 use super::secret::{REDACTED, Secret};
@@ -36,10 +39,15 @@ pub struct Config {
     pub auth: AuthSettings,
     /// `[confirmations]`: which calls a person must confirm, and how.
     pub confirmations: ConfirmationConfig,
+    /// `[resources]`: whether and how often subscribed resources are watched for changes.
+    pub resources: ResourceConfig,
     /// `[state]`: where the state a fleet shares lives.
     pub state: StateSettings,
     /// `[telemetry]`: OpenTelemetry export (off unless an endpoint is set).
     pub telemetry: TelemetrySettings,
+    /// `[tools]`, `--tools`, `--toolsets`: which tools exist on the server (default: every
+    /// tool); `read_only` still hides those that change something.
+    pub tools: ToolSelection,
     /// `--demo`: serve an in-process mock WebOps API.
     pub demo: bool,
     /// `--demo-flavor`: which API the demo's mock speaks (default [`ApiFlavor::V1`]).
@@ -80,6 +88,8 @@ pub struct SecuritySettings {
     pub repositories: RepositoryPolicy,
     /// The name of this server in every audit record (default: the host name).
     pub server_id: String,
+    /// `[limits] max_answer_bytes`: the most bytes one tool answer may carry.
+    pub max_answer_bytes: usize,
 }
 
 impl Default for SecuritySettings {
@@ -92,6 +102,7 @@ impl Default for SecuritySettings {
             read_only: false,
             repositories: RepositoryPolicy::default(),
             server_id: host_name(),
+            max_answer_bytes: DEFAULT_ANSWER_BYTES,
         }
     }
 }
@@ -106,6 +117,7 @@ impl SecuritySettings {
             .read_only(self.read_only)
             .repositories(self.repositories.clone())
             .server_id(self.server_id.clone())
+            .max_answer_bytes(self.max_answer_bytes)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::common::{TempDir, cheap_argon2id, command, fixture};
 use webops_client::Flavor;
 use webops_mcp_core::Permission;
-use webops_mcp_server::{Config, Error, key_digest};
+use webops_mcp_server::{Config, Error, Transport, key_digest};
 use webops_mcp_testkit::{MockPanel, MockWebOps, PANEL_PASSWORD, PANEL_USER, PanelSeed, Seed};
 
 fn errors_of(result: Result<Config, Error>) -> Vec<String> {
@@ -394,6 +394,37 @@ fn debug_output_hides_secrets() {
     assert!(!toml.contains("upstream-secret-value") && !toml.contains("jwt-secret-value"));
     assert!(!toml.contains(&hash));
     assert!(toml.contains("<redacted>"));
+}
+
+#[test]
+fn resources_turns_change_notifications_on_within_its_ranges() {
+    let off = Config::loader().load().unwrap();
+    assert!(!off.resources.notifications());
+    let toml = "[resources]\npoll_interval_secs = 30\nmax_subscriptions = 4\n";
+    let on = Config::loader().toml(toml).load().unwrap();
+    assert_eq!(on.resources.poll_interval, Duration::from_secs(30));
+    assert_eq!(on.resources.max_subscriptions, 4);
+    // The server built from it offers `subscribe`; without it, it does not.
+    for (config, subscribe) in [(&on, Some(true)), (&off, None)] {
+        let server = webops_mcp_server::build_server(config, Transport::Stdio).unwrap();
+        let info = rmcp::ServerHandler::get_info(&server.mcp_handler());
+        let resources = info.capabilities.resources.unwrap();
+        assert_eq!(resources.subscribe, subscribe);
+    }
+    for (toml, says) in [
+        (
+            "[resources]\npoll_interval_secs = 3601\n",
+            "[resources] poll_interval_secs",
+        ),
+        (
+            "[resources]\nmax_subscriptions = 0\n",
+            "[resources] max_subscriptions",
+        ),
+        ("[resources]\npoll_every = 5\n", "unknown key"),
+    ] {
+        let error = one_error(toml);
+        assert!(error.contains(says), "{toml}: {error}");
+    }
 }
 
 #[test]
@@ -1042,4 +1073,30 @@ fn repository_schemes_and_allowed_hosts_are_read_and_checked() {
         )
     );
     assert!(one_error("[webops]\nrepository_scheme = [\"https\"]\n").contains("unknown key"));
+}
+
+#[test]
+fn the_answer_budget_is_read_and_checked() {
+    assert_eq!(
+        Config::loader().load().unwrap().security.max_answer_bytes,
+        60_000
+    );
+    let config = Config::loader()
+        .toml("[limits]\nmax_answer_bytes = 20000\n")
+        .load()
+        .unwrap();
+    assert_eq!(config.security.max_answer_bytes, 20_000);
+    assert_eq!(config.security.to_core().max_answer_bytes, 20_000);
+    assert!(
+        config
+            .to_redacted_toml()
+            .contains("max_answer_bytes = 20000")
+    );
+    for bytes in [0, 16_383, 10_000_001] {
+        let error = one_error(&format!("[limits]\nmax_answer_bytes = {bytes}\n"));
+        assert_eq!(
+            error,
+            format!("[limits] max_answer_bytes must be 16384 to 10000000, got {bytes}")
+        );
+    }
 }

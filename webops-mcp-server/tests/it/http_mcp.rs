@@ -1091,3 +1091,48 @@ async fn a_json_answer_is_cut_at_the_request_timeout_but_a_stream_is_not() {
     legacy.cancel().await.unwrap();
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_long_log_pages_under_the_configured_answer_budget_in_both_eras() {
+    let budget = 20_000;
+    let server = TestServer::start(&format!("[limits]\nmax_answer_bytes = {budget}\n")).await;
+    let mock = server.mock.as_ref().unwrap();
+    let id = mock.deployment_id("shop-api").unwrap();
+    for i in 0..1000 {
+        mock.push_log(id, "error", "error", &format!("{i:04} {}", "e".repeat(120)));
+    }
+    for client in [
+        connect(&server.url(), &[("x-api-key", ADMIN_KEY)]).await,
+        connect_modern(&server.url(), &[("x-api-key", ADMIN_KEY)]).await,
+    ] {
+        let mut arguments =
+            json!({"deployment_id": "shop-api", "log_type": "error", "lines": 1000});
+        let mut read = Vec::new();
+        loop {
+            let result = call(&client, "webops_get_logs", arguments.clone()).await;
+            assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+            let structured = result.structured_content.clone().unwrap();
+            let bytes = text_of(&result).len() + structured.to_string().len();
+            assert!(bytes <= budget, "{bytes} bytes");
+            read.extend(
+                structured["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["message"].as_str().unwrap()[..4].to_owned()),
+            );
+            match structured.get("next_cursor") {
+                Some(cursor) => arguments["cursor"] = cursor.clone(),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..1000).map(|i| format!("{i:04}")).collect();
+        assert!(
+            read == expected,
+            "{} lines, not the 1000 in order",
+            read.len()
+        );
+        client.cancel().await.unwrap();
+    }
+    server.stop().await.unwrap();
+}

@@ -7,6 +7,7 @@ mod confirmations;
 mod edges;
 mod http_auth;
 mod http_mcp;
+mod selection;
 mod shared_state;
 mod stdio;
 mod telemetry;

@@ -222,9 +222,9 @@ async fn a_line_that_is_not_a_message_gets_a_json_rpc_error_and_the_server_reads
 }
 
 /// The most `tools/list` may cost a model: the bytes of its JSON-RPC `result` with every
-/// tool present, read on every connection. 21,317 bytes when set (38,830 before the cut of
-/// issue 13), plus room for what is planned: per-tool `_meta` permissions and paging of the
-/// two listing tools (~1,250 bytes). Issue 13 asks for 15,600; without dropping typed output
+/// tool present, read on every connection. 22,550 bytes when set (38,830 before the cut of
+/// issue 13, without the per-tool `_meta` permissions and the paging of the two listing
+/// tools that came since). Issue 13 asks for 15,600; without dropping typed output
 /// fields that is out of reach (docs/performance.md, "Tool definitions"). A change that
 /// outgrows this budget should cut elsewhere first.
 const TOOLS_LIST_BUDGET: usize = 22_800;

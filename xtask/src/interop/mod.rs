@@ -85,8 +85,8 @@ struct HttpDemo {
 }
 
 impl HttpDemo {
-    /// Writes `http.toml` into `dir` (two keys, audit log `audit-http.jsonl`) and starts the
-    /// server on a free loopback port.
+    /// Writes `http.toml` into `dir` (two keys, audit log `audit-http.jsonl`, resource change
+    /// notifications every second) and starts the server on a free loopback port.
     fn start(server_bin: &Path, dir: &Path) -> Result<HttpDemo> {
         let admin = ApiKey::generate(server_bin)?;
         let viewer = ApiKey::generate(server_bin)?;
@@ -99,7 +99,9 @@ impl HttpDemo {
                  permissions = [\"admin:*\"]\n\n\
                  [[auth.api_keys]]\nuser_id = \"interop-viewer\"\nkey_sha256 = \"{}\"\n\
                  permissions = {VIEWER_PERMISSIONS}\n\n\
-                 [security]\naudit_log = \"audit-http.jsonl\"\n",
+                 [security]\naudit_log = \"audit-http.jsonl\"\n\n\
+                 # Resource change notifications, polled every second.\n\
+                 [resources]\npoll_interval_secs = 1\n",
                 admin.digest, viewer.digest
             ),
         )?;

@@ -22,7 +22,9 @@ pub(crate) fn python_client() -> Result<()> {
     let stdio_config = dir.join("stdio.toml");
     std::fs::write(
         &stdio_config,
-        "# Written by cargo xtask python-client.\n[security]\naudit_log = \"audit-stdio.jsonl\"\n",
+        "# Written by cargo xtask python-client.\n[security]\naudit_log = \"audit-stdio.jsonl\"\n\n\
+         # Resource change notifications, polled every second (the admin runs wait for one).\n\
+         [resources]\npoll_interval_secs = 1\n",
     )?;
     let demo = HttpDemo::start(&binaries.server, &dir)?;
     let script = workspace_root().join("xtask/python/check_client.py");

@@ -98,8 +98,19 @@ impl Env {
 
     /// A mock from `builder`.
     pub async fn with(builder: MockBuilder) -> Env {
+        Env::with_security(builder, tool_security()).await
+    }
+
+    /// A mock from `builder`, and a server with `security`.
+    pub async fn with_security(builder: MockBuilder, security: SecurityConfig) -> Env {
         let mock = builder.start().await.unwrap();
-        let (server, audit) = server_and_audit(Arc::new(client(&mock)));
+        let audit = Arc::new(MemorySink::new());
+        let server = WebOpsMcpServer::builder()
+            .api(Arc::new(client(&mock)))
+            .audit_sink(audit.clone())
+            .security(security)
+            .build()
+            .unwrap();
         Env {
             mock,
             server,
