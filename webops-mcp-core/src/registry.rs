@@ -471,19 +471,7 @@ fn extends(extension: &Value, base: &Value) -> bool {
 /// `title`) with a `$ref` to `base` plus what `extension` adds: its other properties and
 /// the rest of its `required`.
 fn replace_extension(schema: &mut Value, extension: &Value, base: &Value, reference: &str) {
-    let Some(object) = schema.as_object_mut() else {
-        return;
-    };
-    let mut subschemas: Vec<&mut Value> = Vec::new();
-    for (keyword, value) in object.iter_mut() {
-        match (keyword.as_str(), value) {
-            ("properties", Value::Object(properties)) => subschemas.extend(properties.values_mut()),
-            ("items" | "additionalProperties", sub @ Value::Object(_)) => subschemas.push(sub),
-            ("anyOf", Value::Array(branches)) => subschemas.extend(branches.iter_mut()),
-            _ => {}
-        }
-    }
-    for sub in subschemas {
+    for sub in subschemas_mut(schema) {
         if shareable(sub).as_ref() != Some(extension) {
             replace_extension(sub, extension, base, reference);
             continue;
@@ -510,6 +498,21 @@ fn replace_extension(schema: &mut Value, extension: &Value, base: &Value, refere
         place.remove("title");
         place.insert("$ref".to_owned(), Value::String(reference.to_owned()));
     }
+}
+
+/// The subschemas right below `schema`: in `properties`, `items`, `additionalProperties` and
+/// `anyOf`.
+fn subschemas_mut(schema: &mut Value) -> Vec<&mut Value> {
+    let mut subschemas = Vec::new();
+    for (keyword, value) in schema.as_object_mut().into_iter().flatten() {
+        match (keyword.as_str(), value) {
+            ("properties", Value::Object(properties)) => subschemas.extend(properties.values_mut()),
+            ("items" | "additionalProperties", sub @ Value::Object(_)) => subschemas.push(sub),
+            ("anyOf", Value::Array(branches)) => subschemas.extend(branches.iter_mut()),
+            _ => {}
+        }
+    }
+    subschemas
 }
 
 /// Calls `visit` with every subschema below `schema` (in `properties`, `items`,
@@ -541,19 +544,7 @@ fn for_each_subschema(schema: &Value, name: &str, visit: &mut impl FnMut(&str, &
 /// Replaces every subschema below `schema` that is `shared` (but for its `description`
 /// and `title`) with a `$ref` to `reference`, keeping its `description`.
 fn replace_shared(schema: &mut Value, shared: &Value, reference: &str) {
-    let Some(object) = schema.as_object_mut() else {
-        return;
-    };
-    let mut subschemas: Vec<&mut Value> = Vec::new();
-    for (keyword, value) in object.iter_mut() {
-        match (keyword.as_str(), value) {
-            ("properties", Value::Object(properties)) => subschemas.extend(properties.values_mut()),
-            ("items" | "additionalProperties", sub @ Value::Object(_)) => subschemas.push(sub),
-            ("anyOf", Value::Array(branches)) => subschemas.extend(branches.iter_mut()),
-            _ => {}
-        }
-    }
-    for sub in subschemas {
+    for sub in subschemas_mut(schema) {
         if shareable(sub).as_ref() == Some(shared) {
             let mut place = serde_json::Map::new();
             place.insert("$ref".to_owned(), Value::String(reference.to_owned()));
