@@ -2,9 +2,11 @@
 //! build log line fenced as untrusted, the log tail of a failure, cancellation and a bounded
 //! wait.
 
+use std::time::Duration;
+
 use webops_client::{
     ApiFlavor, Capabilities, CreatedDeployment, DeploymentDetail, DeploymentStatus,
-    ErrorKind as ApiErrorKind, LogQuery, LogType,
+    ErrorKind as ApiErrorKind, LogQuery, LogType, Logs,
 };
 
 use super::DeployApp;
@@ -215,6 +217,35 @@ async fn latest_deployment_line(
 /// How many log lines a failure message carries.
 const FAILURE_TAIL_LINES: u32 = 15;
 
+/// A log read that, like the polls, waits out our own request budget (a few times at
+/// most, and not past the caller's cancellation): a failure's log tail is worth the wait.
+async fn logs_within_budget(
+    ctx: &ToolContext,
+    id: i64,
+    query: &LogQuery,
+) -> webops_client::Result<Logs> {
+    for _ in 0..BUDGET_WAITS {
+        match ctx.api().logs(id, query).await {
+            Err(e) if e.kind() == ApiErrorKind::RateLimited => {
+                let wait = e
+                    .retry_after()
+                    .unwrap_or(MAX_BUDGET_WAIT)
+                    .min(MAX_BUDGET_WAIT);
+                tokio::select! {
+                    () = ctx.cancellation().cancelled() => return Err(e),
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+            other => return other,
+        }
+    }
+    ctx.api().logs(id, query).await
+}
+
+/// How often a failure's log read waits for the request budget, and for how long at most.
+const BUDGET_WAITS: usize = 3;
+const MAX_BUDGET_WAIT: Duration = Duration::from_secs(60);
+
 /// The error for a failed deployment, with the tail of its deployment log (or its error log
 /// when the deployment log is empty).
 async fn deployment_failed(ctx: &ToolContext, detail: &DeploymentDetail) -> ToolError {
@@ -223,7 +254,7 @@ async fn deployment_failed(ctx: &ToolContext, detail: &DeploymentDetail) -> Tool
     let mut tail = Vec::new();
     for log_type in [LogType::Deployment, LogType::Error] {
         let query = LogQuery::new().log_type(log_type).lines(FAILURE_TAIL_LINES);
-        if let Ok(logs) = ctx.api().logs(who.id, &query).await
+        if let Ok(logs) = logs_within_budget(ctx, who.id, &query).await
             && !logs.logs.is_empty()
         {
             tail = logs
@@ -346,6 +377,32 @@ mod tests {
             !msg.contains("confirm_name"),
             "no pre-filled argument: {msg}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_waits_out_the_request_budget_for_its_log_tail() {
+        let mut api = MockWebOpsApi::new();
+        api.expect_create_deployment()
+            .returning(|_, _| Ok(created(7, "blog")));
+        scripted_statuses(&mut api, &["failed"]);
+        let refused = AtomicU32::new(0);
+        api.expect_logs().returning(move |_, _| {
+            if refused.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(
+                    ApiError::new(ApiErrorKind::RateLimited, "request budget spent")
+                        .with_retry_after(Duration::from_secs(20)),
+                )
+            } else {
+                Ok(logs(&["fatal: repository not found"]))
+            }
+        });
+        let err = DeployApp::default()
+            .call(&ctx(api), args(true))
+            .await
+            .unwrap_err();
+        let msg = err.message();
+        assert!(msg.contains("fatal: repository not found"), "{msg}");
+        assert!(!msg.contains("no log lines"), "{msg}");
     }
 
     #[tokio::test(start_paused = true)]
