@@ -1,10 +1,12 @@
 //! `cargo xtask bench`: what `tools/list` costs a model (bytes and estimated tokens per
 //! tool, `tools_list.rs`; alone with `--tools-list-only`); our `tools/call` throughput and
-//! latency over Streamable HTTP against the baseline of calling the WebOps API directly,
-//! both on the same `webops-mock` process and interleaved round by round; the server's RSS
-//! over 200,000 calls; and the time from spawning the release binary to its first answered
-//! request. Not a test: nothing here gates CI (the `tools/list` budget is a test of the
-//! server's).
+//! latency over Streamable HTTP against the baseline of calling the WebOps API directly, both
+//! on the same `webops-mock` process and interleaved round by round — first with the cheap
+//! load generator (pre-serialized requests on keep-alive connections, stateless 2026-07-28
+//! calls) at several concurrency levels, optionally with a baseline revision's server side by
+//! side, then with rmcp clients; the server's RSS over 200,000 calls; and the time from
+//! spawning the release binary to its first answered request. Not a test: nothing here gates
+//! CI (the `tools/list` budget is a test of the server's).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,8 +19,8 @@ use serde_json::Value;
 mod tools_list;
 
 use crate::harness::{
-    self, Binaries, Mix, MockProcess, Outcome, Protocol, RunStats, ServerProcess, ServerSpec, Stop,
-    TempDir, mib, ms,
+    self, Binaries, Mix, MockProcess, Outcome, Protocol, RawClients, RawRequest, RunStats,
+    ServerProcess, ServerSpec, Stop, TempDir, mib, ms,
 };
 
 /// The targets on the project's 2-core machine (docs/performance.md).
@@ -99,6 +101,27 @@ struct Args {
     /// backend = "redis"`), interleaved with the others, and report its cost against memory.
     #[arg(long, value_enum, default_value_t = StateArg::Memory)]
     state: StateArg,
+
+    /// Concurrency levels of the cheap load generator's rounds: pre-serialized requests on
+    /// keep-alive hyper connections, the direct `GET` against a stateless 2026-07-28
+    /// `tools/call`.
+    #[arg(long, value_delimiter = ',', default_value = "1,10,64")]
+    levels: Vec<usize>,
+
+    /// Skip the rounds of rmcp clients at `--concurrency` (the cheap generator's levels
+    /// still run).
+    #[arg(long)]
+    skip_rmcp: bool,
+
+    /// Also measure the server of this git revision (built in release mode in a temporary
+    /// worktree) in the cheap generator's rounds, side by side with this one, against the
+    /// same mock.
+    #[arg(long, value_name = "REF", conflicts_with = "baseline_bin")]
+    baseline: Option<String>,
+
+    /// Like `--baseline`, with a server binary already built (e.g. a saved release build).
+    #[arg(long, value_name = "FILE")]
+    baseline_bin: Option<PathBuf>,
 }
 
 impl Args {
@@ -142,18 +165,28 @@ pub(crate) fn main(raw: &[String]) -> Result<()> {
     if harness::rerun_optimized("bench", raw)? {
         return Ok(());
     }
-    if args.rounds == 0 || args.concurrency == 0 || args.sample_every == 0 {
-        bail!("--rounds, --concurrency and --sample-every must be at least 1");
+    if args.rounds == 0
+        || args.concurrency == 0
+        || args.sample_every == 0
+        || args.levels.contains(&0)
+    {
+        bail!("--rounds, --concurrency, --levels and --sample-every must be at least 1");
     }
     if args.rounds < 3 {
         eprintln!("warning: fewer than 3 rounds; the medians are not worth quoting");
     }
     let mix = Mix::single(&args.tool, None)?;
+    let baseline_dir = TempDir::new("bench-baseline")?;
+    let baseline = match (&args.baseline, &args.baseline_bin) {
+        (Some(rev), _) => Some((rev.clone(), harness::baseline_server(rev, &baseline_dir)?)),
+        (None, Some(bin)) => Some(("baseline".to_owned(), bin.clone())),
+        (None, None) => None,
+    };
     let binaries = harness::binaries(args.bin_dir.as_deref())?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run(args, mix, binaries))
+        .block_on(run(args, mix, binaries, baseline))
 }
 
 /// The figures of one round of one path.
@@ -277,25 +310,205 @@ impl Memory {
     }
 }
 
-async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
+/// The errors of every run, by kind.
+type Errors = std::collections::BTreeMap<String, u64>;
+
+fn add_errors(all: &mut Errors, stats: &RunStats) {
+    for (class, n) in &stats.errors {
+        *all.entry(class.clone()).or_insert(0) += n;
+    }
+}
+
+/// CPU time so far of the mock, a server (none on the direct path) and this process.
+fn cpu_now(mock_pid: u32, server_pid: Option<u32>) -> Result<Cpu> {
+    Ok(Cpu {
+        mock: harness::cpu_of_pid(mock_pid)?,
+        server: match server_pid {
+            Some(pid) => harness::cpu_of_pid(pid)?,
+            None => Duration::ZERO,
+        },
+        client: harness::cpu_of_pid(std::process::id())?,
+    })
+}
+
+/// A server whose `tools/call` the cheap generator measures: this build's, or the
+/// baseline's.
+struct Measured {
+    /// `ours`, or `REF`.
+    label: String,
+    server: ServerProcess,
+}
+
+/// What the cheap generator measured at one concurrency level.
+struct Level {
+    clients: usize,
+    direct: Vec<Round>,
+    /// Per measured server (in the order given), its rounds.
+    servers: Vec<Vec<Round>>,
+}
+
+impl Level {
+    /// The median of the per-round ratios of server `i`'s throughput to direct.
+    fn ratio(&self, i: usize) -> f64 {
+        median(
+            self.direct
+                .iter()
+                .zip(&self.servers[i])
+                .map(|(d, o)| o.throughput / d.throughput.max(1e-9))
+                .collect(),
+        )
+    }
+}
+
+/// The cheap generator at `clients` concurrent connections per path: a 1 s warm-up, then
+/// `args.rounds` rounds of direct, then each server in turn.
+async fn cheap_level(
+    args: &Args,
+    clients: usize,
+    mock: &MockProcess,
+    servers: &[Measured],
+    key: &str,
+    mix: &Mix,
+    errors: &mut Errors,
+) -> Result<Level> {
+    let call = mix.pick(0, 0);
+    let arguments = Value::Object(call.arguments.clone());
+    let direct_path = format!("/api/v1/{}", args.direct_path.trim_start_matches('/'));
+    let direct = RawClients::new(
+        RawRequest::webops_get(&mock.base_url, &direct_path, &mock.token)?,
+        clients,
+    );
+    let ours = servers
+        .iter()
+        .map(|s| {
+            let request = RawRequest::tools_call(&s.server.base_url, key, &call.tool, &arguments)?;
+            Ok(RawClients::new(request, clients))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let warm_up = Stop::After(Duration::from_secs(1));
+    add_errors(errors, &direct.drive(warm_up).await?);
+    for path in &ours {
+        add_errors(errors, &path.drive(warm_up).await?);
+    }
+    let mock_pid = mock.proc.pid();
+    let mut level = Level {
+        clients,
+        direct: Vec::new(),
+        servers: vec![Vec::new(); servers.len()],
+    };
+    for round in 1..=args.rounds {
+        let before = cpu_now(mock_pid, None)?;
+        let stats = direct.drive(Stop::After(args.duration)).await?;
+        let d = Round::of(&stats, cpu_now(mock_pid, None)? - before);
+        add_errors(errors, &stats);
+        println!("{clients:>2} clients, round {round}: direct {}", d.line());
+        level.direct.push(d);
+        for (i, (path, measured)) in ours.iter().zip(servers).enumerate() {
+            let pid = Some(measured.server.proc.pid());
+            let before = cpu_now(mock_pid, pid)?;
+            let stats = path.drive(Stop::After(args.duration)).await?;
+            let o = Round::of(&stats, cpu_now(mock_pid, pid)? - before);
+            add_errors(errors, &stats);
+            println!(
+                "{clients:>2} clients, round {round}: {:<6} {}",
+                measured.label,
+                o.line()
+            );
+            level.servers[i].push(o);
+        }
+    }
+    Ok(level)
+}
+
+/// Prints the cheap generator's table: per level, direct and each server, with its ratio.
+fn print_levels(args: &Args, levels: &[Level], servers: &[Measured]) {
+    println!();
+    println!(
+        "cheap load generator (pre-serialized requests, keep-alive; stateless 2026-07-28 \
+         `tools/call {}` against `GET /api/v1/{}`), medians of {} rounds:",
+        args.tool, args.direct_path, args.rounds
+    );
+    println!();
+    println!(
+        "| clients | path | req/s | ratio to direct | p50 ms | p99 ms | CPU/call server | CPU/call mock | CPU/call generator |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    for level in levels {
+        let d = median_round(&level.direct);
+        println!(
+            "| {} | direct | {:.0} | | {} | {} | | {} us | {} us |",
+            level.clients,
+            d.throughput,
+            ms(d.p50),
+            ms(d.p99),
+            d.mock_cpu.as_micros(),
+            d.client_cpu.as_micros()
+        );
+        for (i, measured) in servers.iter().enumerate() {
+            let o = median_round(&level.servers[i]);
+            println!(
+                "| {} | {} | {:.0} | {:.2} | {} | {} | {} us | {} us | {} us |",
+                level.clients,
+                measured.label,
+                o.throughput,
+                level.ratio(i),
+                ms(o.p50),
+                ms(o.p99),
+                o.server_cpu.as_micros(),
+                o.mock_cpu.as_micros(),
+                o.client_cpu.as_micros()
+            );
+        }
+    }
+}
+
+/// This build against the baseline (server 1 against server 0), level by level: medians of
+/// the per-round ratios of server CPU per call and of throughput.
+fn print_against_baseline(levels: &[Level], servers: &[Measured]) -> Option<f64> {
+    let baseline = servers.get(1)?;
+    println!();
+    println!(
+        "ours against {} (medians of per-round ratios):",
+        baseline.label
+    );
+    let mut cpu_at_top = None;
+    for level in levels {
+        let per_round = |f: fn(&Round) -> f64| {
+            median(
+                level.servers[0]
+                    .iter()
+                    .zip(&level.servers[1])
+                    .map(|(ours, base)| f(ours) / f(base).max(1e-12))
+                    .collect(),
+            )
+        };
+        let cpu = per_round(|r| r.server_cpu.as_secs_f64());
+        let throughput = per_round(|r| r.throughput);
+        println!(
+            "  {:>2} clients: server CPU per call x{cpu:.2}, throughput x{throughput:.2}",
+            level.clients
+        );
+        cpu_at_top = Some(cpu);
+    }
+    cpu_at_top
+}
+
+async fn run(
+    args: Args,
+    mix: Mix,
+    bins: Binaries,
+    baseline: Option<(String, PathBuf)>,
+) -> Result<()> {
     // The cheap section first: it needs neither the mock nor load.
     tools_list::measure(&bins.server).await?.print();
     let dir = TempDir::new("bench")?;
     let mock = MockProcess::start(&bins.mock, &dir).await?;
     let (key, digest) = harness::new_key("wmcp_bench-")?;
-    let spec = |name: &str| ServerSpec {
-        bin: &bins.server,
-        upstream: Some((&mock.base_url, &mock.token)),
-        rate_limit_per_minute: Some(1_000_000_000),
-        max_concurrent_requests: args.concurrency.max(50),
-        key_digest: &digest,
-        audit_log: dir.join(&format!("{name}-audit.jsonl")),
-        config_path: dir.join(&format!("{name}.toml")),
-        extra_toml: String::new(),
-    };
+    let spec = |name: &str| server_spec(&args, &mock, &digest, &dir, name, &bins.server);
     println!(
-        "bench: {} concurrent clients per path, {} rounds x {:.0} s, interleaved; tool {}; \
-         MCP over Streamable HTTP ({}{})",
+        "bench: the cheap load generator at {:?} clients, then {} rmcp clients; {} rounds x \
+         {:.0} s per path, interleaved; tool {}; rmcp clients: {}{}",
+        args.levels,
         args.concurrency,
         args.rounds,
         args.duration.as_secs_f64(),
@@ -308,86 +521,93 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
         }
     );
     println!(
-        "one webops-mock process (pid {}) serves both paths; load generator, server and mock \
+        "one webops-mock process (pid {}) serves every path; load generator, servers and mock \
          share this machine's {} CPUs",
         mock.proc.pid(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    let mut all_errors = Errors::new();
 
-    // Throughput and latency, interleaved.
-    let bench_spec = spec("bench");
-    let server = ServerProcess::start(&bench_spec, dir.join("bench-server.stderr")).await?;
-    let clients = args.connect(&server.mcp_url(), &key).await?;
-    // With --state redis: the same server, its rate limit in a real Redis.
-    let redis_path = match args.state {
-        StateArg::Memory => None,
-        StateArg::Redis => {
-            Some(RedisPath::start(&args, &mix, spec("redis-state"), &dir, &key).await?)
-        }
-    };
-    let direct_url = format!(
-        "{}/api/v1/{}",
-        mock.base_url,
-        args.direct_path.trim_start_matches('/')
-    );
-    let direct_clients: Arc<[reqwest::Client]> = (0..args.concurrency)
-        .map(|_| reqwest::Client::new())
-        .collect();
-    let direct = |stop| drive_direct(&direct_clients, &direct_url, &mock.token, stop);
+    // The servers the cheap generator measures: ours, and the baseline's.
+    let mut servers = vec![Measured {
+        label: "ours".to_owned(),
+        server: ServerProcess::start(&spec("bench"), dir.join("bench-server.stderr")).await?,
+    }];
+    if let Some((rev, bin)) = &baseline {
+        let server = ServerProcess::start(
+            &server_spec(&args, &mock, &digest, &dir, "baseline", bin),
+            dir.join("baseline.stderr"),
+        )
+        .await?;
+        servers.push(Measured {
+            label: rev.clone(),
+            server,
+        });
+    }
+    let mut levels = Vec::new();
+    for &clients in &args.levels {
+        levels
+            .push(cheap_level(&args, clients, &mock, &servers, &key, &mix, &mut all_errors).await?);
+    }
 
-    println!("warm-up: 2 s per path");
-    direct(Stop::After(Duration::from_secs(2))).await?;
-    harness::drive_mcp(&clients, &mix, Stop::After(Duration::from_secs(2))).await?;
-
+    // rmcp clients, interleaved with the direct path (reqwest).
+    let server = &servers[0].server;
     let mut direct_rounds = Vec::new();
     let mut our_rounds = Vec::new();
     let mut redis_rounds: Vec<(Round, Round, Duration)> = Vec::new();
-    let mut all_errors = std::collections::BTreeMap::new();
-    let (mock_pid, server_pid) = (mock.proc.pid(), server.proc.pid());
-    let cpu = || -> Result<Cpu> {
-        Ok(Cpu {
-            mock: harness::cpu_of_pid(mock_pid)?,
-            server: harness::cpu_of_pid(server_pid)?,
-            client: harness::cpu_of_pid(std::process::id())?,
-        })
-    };
-    for round in 1..=args.rounds {
-        let before = cpu()?;
-        let d = direct(Stop::After(args.duration)).await?;
-        let middle = cpu()?;
-        let o = harness::drive_mcp(&clients, &mix, Stop::After(args.duration)).await?;
-        let after = cpu()?;
-        for (class, n) in d.errors.iter().chain(o.errors.iter()) {
-            *all_errors.entry(class.clone()).or_insert(0u64) += n;
-        }
-        let d = Round::of(&d, middle - before);
-        let o = Round::of(&o, after - middle);
-        println!("round {round}: direct {}", d.line());
-        println!("round {round}: ours   {}", o.line());
-        if let Some(path) = &redis_path {
-            let (r, redis_cpu) = path.round(&mix, args.duration, mock_pid).await?;
-            println!(
-                "round {round}: redis  {}  redis-server {} us/call",
-                r.line(),
-                redis_cpu.as_micros()
-            );
-            redis_rounds.push((r, o, redis_cpu));
-        }
-        direct_rounds.push(d);
-        our_rounds.push(o);
-    }
-    let server_rss = harness::rss_of_pid(server.proc.pid())?;
-    drop(clients);
-    drop(server);
+    if !args.skip_rmcp {
+        let clients = args.connect(&server.mcp_url(), &key).await?;
+        // With --state redis: the same server, its rate limit in a real Redis.
+        let redis_path = match args.state {
+            StateArg::Memory => None,
+            StateArg::Redis => {
+                Some(RedisPath::start(&args, &mix, spec("redis-state"), &dir, &key).await?)
+            }
+        };
+        let direct_url = format!(
+            "{}/api/v1/{}",
+            mock.base_url,
+            args.direct_path.trim_start_matches('/')
+        );
+        let direct_clients: Arc<[reqwest::Client]> = (0..args.concurrency)
+            .map(|_| reqwest::Client::new())
+            .collect();
+        let direct = |stop| drive_direct(&direct_clients, &direct_url, &mock.token, stop);
 
-    let direct_m = median_round(&direct_rounds);
-    let ours_m = median_round(&our_rounds);
-    let ratios: Vec<f64> = direct_rounds
+        println!("rmcp clients: warm-up 2 s per path");
+        direct(Stop::After(Duration::from_secs(2))).await?;
+        harness::drive_mcp(&clients, &mix, Stop::After(Duration::from_secs(2))).await?;
+        let (mock_pid, server_pid) = (mock.proc.pid(), server.proc.pid());
+        for round in 1..=args.rounds {
+            let before = cpu_now(mock_pid, Some(server_pid))?;
+            let d = direct(Stop::After(args.duration)).await?;
+            let middle = cpu_now(mock_pid, Some(server_pid))?;
+            let o = harness::drive_mcp(&clients, &mix, Stop::After(args.duration)).await?;
+            let after = cpu_now(mock_pid, Some(server_pid))?;
+            add_errors(&mut all_errors, &d);
+            add_errors(&mut all_errors, &o);
+            let mut d = Round::of(&d, middle - before);
+            d.server_cpu = Duration::ZERO;
+            let o = Round::of(&o, after - middle);
+            println!("rmcp round {round}: direct {}", d.line());
+            println!("rmcp round {round}: ours   {}", o.line());
+            if let Some(path) = &redis_path {
+                let (r, redis_cpu) = path.round(&mix, args.duration, mock_pid).await?;
+                println!(
+                    "rmcp round {round}: redis  {}  redis-server {} us/call",
+                    r.line(),
+                    redis_cpu.as_micros()
+                );
+                redis_rounds.push((r, o, redis_cpu));
+            }
+            direct_rounds.push(d);
+            our_rounds.push(o);
+        }
+    }
+    let server_rss = servers
         .iter()
-        .zip(&our_rounds)
-        .map(|(d, o)| o.throughput / d.throughput.max(1e-9))
-        .collect();
-    let ratio = median(ratios.clone());
+        .map(|s| Ok((s.label.clone(), harness::rss_of_pid(s.server.proc.pid())?)))
+        .collect::<Result<Vec<_>>>()?;
 
     // Memory over 2 x memory_calls calls, on a fresh server.
     let memory = if args.skip_memory {
@@ -406,9 +626,111 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
     };
 
     // Report.
+    let mut verdicts = Vec::new();
+    print_levels(&args, &levels, &servers);
+    if let Some(top) = levels.iter().max_by_key(|l| l.clients) {
+        let ours = median_round(&top.servers[0]);
+        verdicts.push(verdict(
+            &format!(
+                "throughput ratio >= 0.5 (cheap generator, {} clients)",
+                top.clients
+            ),
+            top.ratio(0) >= TARGET_RATIO,
+            format!("{:.2}", top.ratio(0)),
+        ));
+        verdicts.push(verdict(
+            &format!("p99 <= 20 ms (cheap generator, {} clients)", top.clients),
+            ours.p99 <= TARGET_P99,
+            format!("{} ms", ms(ours.p99)),
+        ));
+    }
+    if let Some(cpu) = print_against_baseline(&levels, &servers) {
+        verdicts.push(verdict(
+            "server CPU per call <= half the baseline's (cheap generator, most clients)",
+            cpu <= 0.5,
+            format!("x{cpu:.2}"),
+        ));
+    }
+    if !our_rounds.is_empty() {
+        print_rmcp_rounds(
+            &args,
+            &direct_rounds,
+            &our_rounds,
+            &redis_rounds,
+            &mut verdicts,
+        );
+    }
+    println!();
+    for (label, rss) in &server_rss {
+        println!("server RSS after the rounds ({label}): {} MiB", mib(*rss));
+    }
+    if let Some(memory) = &memory {
+        print_memory(&args, memory, &mut verdicts);
+        if memory.errors > 0 {
+            *all_errors.entry("memory run".to_owned()).or_insert(0) += memory.errors;
+        }
+    }
+    if let Some((server, mock)) = &startup {
+        let what = "webops-mcp start to first answered /health";
+        verdicts.push(startup_verdict(what, server, TARGET_STARTUP));
+        let what = "webops-mock start to first answered GET /api/v1/status/";
+        verdicts.push(startup_verdict(what, mock, TARGET_MOCK_STARTUP));
+    }
+    println!();
+    println!("targets:");
+    for line in &verdicts {
+        println!("  {line}");
+    }
+    if !all_errors.is_empty() {
+        println!("errors by kind: {all_errors:?}");
+        bail!("calls failed during the benchmark; the figures are not valid");
+    }
+    Ok(())
+}
+
+/// How a measured server is started: `bin` against the mock, with a raised rate limit,
+/// enough concurrency for every level, and its audit log and configuration in `dir`.
+fn server_spec<'a>(
+    args: &Args,
+    mock: &'a MockProcess,
+    digest: &'a str,
+    dir: &TempDir,
+    name: &str,
+    bin: &'a Path,
+) -> ServerSpec<'a> {
+    let most_clients = args.levels.iter().copied().max().unwrap_or(0);
+    ServerSpec {
+        bin,
+        upstream: Some((&mock.base_url, &mock.token)),
+        rate_limit_per_minute: Some(1_000_000_000),
+        max_concurrent_requests: args.concurrency.max(most_clients).max(50),
+        key_digest: digest,
+        audit_log: dir.join(&format!("{name}-audit.jsonl")),
+        config_path: dir.join(&format!("{name}.toml")),
+        extra_toml: String::new(),
+    }
+}
+
+/// Prints the rounds of rmcp clients (and of the Redis path) and judges them.
+fn print_rmcp_rounds(
+    args: &Args,
+    direct_rounds: &[Round],
+    our_rounds: &[Round],
+    redis_rounds: &[(Round, Round, Duration)],
+    verdicts: &mut Vec<String>,
+) {
+    let direct_m = median_round(direct_rounds);
+    let ours_m = median_round(our_rounds);
+    let ratios: Vec<f64> = direct_rounds
+        .iter()
+        .zip(our_rounds)
+        .map(|(d, o)| o.throughput / d.throughput.max(1e-9))
+        .collect();
+    let ratio = median(ratios.clone());
     println!();
     println!(
-        "results (median of {} rounds; ratio = median of the per-round ratios {}):",
+        "rmcp clients at {} (median of {} rounds; ratio = median of the per-round ratios {}):",
+        args.concurrency,
         args.rounds,
         ratios
             .iter()
@@ -440,110 +762,97 @@ async fn run(args: Args, mix: Mix, bins: Binaries) -> Result<()> {
         );
     }
     if !redis_rounds.is_empty() {
-        let throughput = median(
-            redis_rounds
-                .iter()
-                .map(|(r, o, _)| r.throughput / o.throughput.max(1e-9))
-                .collect(),
-        );
-        let server_cpu = median(
-            redis_rounds
-                .iter()
-                .map(|(r, o, _)| r.server_cpu.as_secs_f64() / o.server_cpu.as_secs_f64().max(1e-12))
-                .collect(),
-        );
-        let redis_m = median_round(&redis_rounds.iter().map(|(r, _, _)| *r).collect::<Vec<_>>());
-        let redis_cpu = median(
-            redis_rounds
-                .iter()
-                .map(|(_, _, c)| c.as_secs_f64())
-                .collect(),
-        );
-        println!(
-            "| webops-mcp `tools/call` {}, rate limit in Redis | {:.0} | {} | {} | {} | {} us | {} us | {} us |",
-            args.tool,
-            redis_m.throughput,
-            ms(redis_m.p50),
-            ms(redis_m.p95),
-            ms(redis_m.p99),
-            redis_m.server_cpu.as_micros(),
-            redis_m.mock_cpu.as_micros(),
-            redis_m.client_cpu.as_micros()
-        );
-        println!();
-        println!(
-            "shared state on Redis vs memory (medians of per-round ratios): throughput x{throughput:.2}, \
-             server CPU per call x{server_cpu:.2}; redis-server {:.0} us per call",
-            redis_cpu * 1e6
-        );
+        print_redis_rounds(args, redis_rounds);
     }
-    println!();
-    println!("server RSS after the rounds: {} MiB", mib(server_rss));
-    let mut verdicts = vec![
-        verdict(
-            "throughput ratio >= 0.5",
-            ratio >= TARGET_RATIO,
-            format!("{ratio:.2}"),
+    verdicts.push(verdict(
+        &format!(
+            "throughput ratio (rmcp clients, {}) >= 0.5",
+            args.concurrency
         ),
-        verdict(
-            "p99 <= 20 ms",
-            ours_m.p99 <= TARGET_P99,
-            format!("{} ms", ms(ours_m.p99)),
-        ),
-    ];
-    if let Some(memory) = &memory {
-        let half = args.memory_calls;
-        let first = memory.at(half).unwrap_or(0);
-        let second = memory.at(2 * half).unwrap_or(0);
-        println!(
-            "memory run: idle {} MiB; RSS by calls: {}",
-            mib(memory.idle),
-            memory
-                .samples
-                .iter()
-                .map(|(n, rss)| format!("{}k {}", n / 1000, mib(*rss)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        verdicts.push(verdict(
-            &format!("RSS after {half} calls <= 50 MiB"),
-            first <= TARGET_RSS,
-            format!("{} MiB", mib(first)),
-        ));
-        verdicts.push(verdict(
-            &format!(
-                "RSS not growing ({}k -> {}k calls)",
-                half / 1000,
-                2 * half / 1000
-            ),
-            second <= first + GROWTH_TOLERANCE,
-            format!(
-                "{} -> {} MiB ({:+.1} MiB)",
-                mib(first),
-                mib(second),
-                (second as f64 - first as f64) / (1024.0 * 1024.0)
-            ),
-        ));
-        if memory.errors > 0 {
-            *all_errors.entry("memory run".to_owned()).or_insert(0) += memory.errors;
-        }
-    }
-    if let Some((server, mock)) = &startup {
-        let what = "webops-mcp start to first answered /health";
-        verdicts.push(startup_verdict(what, server, TARGET_STARTUP));
-        let what = "webops-mock start to first answered GET /api/v1/status/";
-        verdicts.push(startup_verdict(what, mock, TARGET_MOCK_STARTUP));
-    }
+        ratio >= TARGET_RATIO,
+        format!("{ratio:.2}"),
+    ));
+    verdicts.push(verdict(
+        &format!("p99 (rmcp clients, {}) <= 20 ms", args.concurrency),
+        ours_m.p99 <= TARGET_P99,
+        format!("{} ms", ms(ours_m.p99)),
+    ));
+}
+
+/// Prints the Redis path against memory.
+fn print_redis_rounds(args: &Args, redis_rounds: &[(Round, Round, Duration)]) {
+    let throughput = median(
+        redis_rounds
+            .iter()
+            .map(|(r, o, _)| r.throughput / o.throughput.max(1e-9))
+            .collect(),
+    );
+    let server_cpu = median(
+        redis_rounds
+            .iter()
+            .map(|(r, o, _)| r.server_cpu.as_secs_f64() / o.server_cpu.as_secs_f64().max(1e-12))
+            .collect(),
+    );
+    let redis_m = median_round(&redis_rounds.iter().map(|(r, _, _)| *r).collect::<Vec<_>>());
+    let redis_cpu = median(
+        redis_rounds
+            .iter()
+            .map(|(_, _, c)| c.as_secs_f64())
+            .collect(),
+    );
+    println!(
+        "| webops-mcp `tools/call` {}, rate limit in Redis | {:.0} | {} | {} | {} | {} us | {} us | {} us |",
+        args.tool,
+        redis_m.throughput,
+        ms(redis_m.p50),
+        ms(redis_m.p95),
+        ms(redis_m.p99),
+        redis_m.server_cpu.as_micros(),
+        redis_m.mock_cpu.as_micros(),
+        redis_m.client_cpu.as_micros()
+    );
     println!();
-    println!("targets:");
-    for line in &verdicts {
-        println!("  {line}");
-    }
-    if !all_errors.is_empty() {
-        println!("errors by kind: {all_errors:?}");
-        bail!("calls failed during the benchmark; the figures are not valid");
-    }
-    Ok(())
+    println!(
+        "shared state on Redis vs memory (medians of per-round ratios): throughput x{throughput:.2}, \
+         server CPU per call x{server_cpu:.2}; redis-server {:.0} us per call",
+        redis_cpu * 1e6
+    );
+}
+
+/// Prints the memory run and judges it.
+fn print_memory(args: &Args, memory: &Memory, verdicts: &mut Vec<String>) {
+    let half = args.memory_calls;
+    let first = memory.at(half).unwrap_or(0);
+    let second = memory.at(2 * half).unwrap_or(0);
+    println!(
+        "memory run: idle {} MiB; RSS by calls: {}",
+        mib(memory.idle),
+        memory
+            .samples
+            .iter()
+            .map(|(n, rss)| format!("{}k {}", n / 1000, mib(*rss)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    verdicts.push(verdict(
+        &format!("RSS after {half} calls <= 50 MiB"),
+        first <= TARGET_RSS,
+        format!("{} MiB", mib(first)),
+    ));
+    verdicts.push(verdict(
+        &format!(
+            "RSS not growing ({}k -> {}k calls)",
+            half / 1000,
+            2 * half / 1000
+        ),
+        second <= first + GROWTH_TOLERANCE,
+        format!(
+            "{} -> {} MiB ({:+.1} MiB)",
+            mib(first),
+            mib(second),
+            (second as f64 - first as f64) / (1024.0 * 1024.0)
+        ),
+    ));
 }
 
 fn verdict(what: &str, met: bool, value: String) -> String {

@@ -57,6 +57,52 @@ fn build_release() -> Result<PathBuf> {
     Ok(target_dir().join("release"))
 }
 
+/// The server of git revision `rev`, built in release mode from a temporary worktree (into
+/// the workspace's own target directory, so only the workspace's crates compile) and copied
+/// to `into`. Call it before [`binaries`]: the build of `rev` replaces the release binaries
+/// there until the current sources are built again.
+pub(crate) fn baseline_server(rev: &str, into: &TempDir) -> Result<PathBuf> {
+    let checkout = into.join("src");
+    run(Command::new("git")
+        .arg("-C")
+        .arg(workspace_root())
+        .args(["worktree", "add", "--detach", "--quiet"])
+        .arg(&checkout)
+        .arg(rev))?;
+    let worktree = Worktree(checkout);
+    eprintln!("bench: building {rev} in release mode (a temporary worktree)");
+    run(cargo_command()
+        .current_dir(&worktree.0)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "webops-mcp-server",
+            "--bin",
+            "webops-mcp",
+        ]))?;
+    let server = into.join("webops-mcp");
+    std::fs::copy(target_dir().join("release").join("webops-mcp"), &server)
+        .with_context(|| format!("copying the server of {rev}"))?;
+    Ok(server)
+}
+
+/// A temporary git worktree, removed (with `git worktree remove --force`) on drop.
+struct Worktree(PathBuf);
+
+impl Drop for Worktree {
+    fn drop(&mut self) {
+        let _ = Command::new("git")
+            .arg("-C")
+            .arg(workspace_root())
+            .args(["worktree", "remove", "--force"])
+            .arg(&self.0)
+            .status();
+    }
+}
+
 /// In a debug build of xtask (what `cargo xtask` runs), rebuilds xtask in release mode and
 /// runs `xtask <command> <args>` from it, so the load generator does not measure its own
 /// unoptimized HTTP stack; returns `false` when this process already is optimized.
