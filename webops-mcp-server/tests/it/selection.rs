@@ -37,19 +37,7 @@ impl StdioServer {
     /// Starts `webops-mcp stdio --demo ARGS` with the configuration environment cleared
     /// and connects a client (which declares no elicitation).
     async fn start(args: &[&str]) -> StdioServer {
-        let mut command = tokio::process::Command::new(common::binary());
-        for name in common::configuration_env() {
-            command.env_remove(name);
-        }
-        let mut child = command
-            .args(["stdio", "--demo"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let mut child = common::spawn_stdio_demo(args, Stdio::null());
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let client = ClientConfig::default()

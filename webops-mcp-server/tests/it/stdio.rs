@@ -13,18 +13,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_demo_serves_every_tool_and_stdout_is_only_protocol() {
-    let mut command = tokio::process::Command::new(common::binary());
-    for name in common::configuration_env() {
-        command.env_remove(name);
-    }
-    let mut child = command
-        .args(["stdio", "--demo", "--log-level", "debug"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_stdio_demo(&["--log-level", "debug"], Stdio::piped());
     let child_stdin = child.stdin.take().unwrap();
     let child_stdout = child.stdout.take().unwrap();
     let mut child_stderr = child.stderr.take().unwrap();
@@ -135,16 +124,7 @@ async fn stdio_demo_serves_every_tool_and_stdout_is_only_protocol() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_line_that_is_not_a_message_gets_a_json_rpc_error_and_the_server_reads_on() {
-    let mut child = tokio::process::Command::new(common::binary())
-        .args(["stdio", "--demo"])
-        .env_remove("WEBOPS_MCP_CONFIG")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_stdio_demo(&[], Stdio::null());
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut next = async || -> Value {
@@ -234,18 +214,7 @@ const TOOLS_LIST_BUDGET: usize = 22_800;
 /// serialized `result` stays within [`TOOLS_LIST_BUDGET`].
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_list_of_the_demo_stays_within_its_byte_budget() {
-    let mut command = tokio::process::Command::new(common::binary());
-    for name in common::configuration_env() {
-        command.env_remove(name);
-    }
-    let mut child = command
-        .args(["stdio", "--demo"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_stdio_demo(&[], Stdio::null());
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut send = async |message: Value| {

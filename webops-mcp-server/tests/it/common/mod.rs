@@ -489,3 +489,21 @@ pub fn configuration_env() -> impl Iterator<Item = &'static str> {
     use webops_mcp_server::config::{CONFIG_ENV_VAR, ENV_VARS};
     ENV_VARS.into_iter().chain([CONFIG_ENV_VAR, "RUST_LOG"])
 }
+
+/// The production binary as `webops-mcp stdio --demo ARGS` with piped stdin and stdout,
+/// `stderr` as given, none of the developer's configuration, killed when dropped.
+pub fn spawn_stdio_demo(args: &[&str], stderr: std::process::Stdio) -> tokio::process::Child {
+    let mut command = tokio::process::Command::new(binary());
+    for name in configuration_env() {
+        command.env_remove(name);
+    }
+    command
+        .args(["stdio", "--demo"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
