@@ -431,8 +431,7 @@ impl ServerHandler for McpHandler {
         let can_ask = can_elicit(&context);
         let tools = server
             .registry()
-            .definitions_for(&identity, server.read_only())
-            .into_iter()
+            .definitions()
             .filter(|d| server.offers(d, &identity, can_ask))
             .filter_map(|d| self.inner.tools.get(d.name).cloned())
             .collect();

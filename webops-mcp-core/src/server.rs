@@ -216,27 +216,29 @@ impl WebOpsMcpServer {
     }
 
     /// Whether `definition` is offered to `identity` whose client can (or cannot) ask its
-    /// person to confirm: not a tool every call of which would be refused for lack of one.
+    /// person to confirm: the caller holds its permissions, read-only mode leaves it, and not
+    /// every call of it would be refused for lack of a confirmation. The one test of
+    /// `tools/list`, and of the resources, prompts and completions built on tools.
     pub(crate) fn offers(
         &self,
         definition: &ToolDefinition,
         identity: &Identity,
         can_ask: bool,
     ) -> bool {
-        self.inner
-            .pipeline
-            .confirmations
-            .offered(definition.access, identity, can_ask)
+        definition.allows(identity, self.read_only())
+            && self
+                .inner
+                .pipeline
+                .confirmations
+                .offered(definition.access, identity, can_ask)
     }
 
-    /// Whether the tool named `name` is on this server and offered to `identity` whose client
-    /// can (or cannot) ask its person: the test `tools/list` applies. Resources, prompts and
-    /// completions are offered by it.
+    /// [`WebOpsMcpServer::offers`] of the tool named `name`; false when this server has no
+    /// such tool.
     pub(crate) fn offers_tool(&self, name: &str, identity: &Identity, can_ask: bool) -> bool {
-        self.registry().definition(name).is_some_and(|definition| {
-            definition.allows(identity, self.read_only())
-                && self.offers(definition, identity, can_ask)
-        })
+        self.registry()
+            .definition(name)
+            .is_some_and(|definition| self.offers(definition, identity, can_ask))
     }
 
     /// What `webops_deploy_app` accepts as a repository.
