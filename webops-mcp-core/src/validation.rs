@@ -5,7 +5,9 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
-use webops_client::{DEPLOYMENT_NAME_PATTERN, DEPLOYMENT_NAME_RULE, DEPLOYMENT_REF_PATTERN};
+use webops_client::{
+    DEPLOYMENT_NAME_PATTERN, DEPLOYMENT_NAME_RULE, DEPLOYMENT_REF_PATTERN, DEPLOYMENT_REF_RULE,
+};
 
 use crate::redact::{REDACTED, is_secret_name, mask_secrets_in_text};
 use crate::tool::ToolError;
@@ -131,10 +133,7 @@ fn describe(error: &ValidationError<'_>, schema: &Value) -> (String, String) {
 /// these words once, in its answer.
 fn pattern_in_words(pattern: &str) -> Option<String> {
     match pattern {
-        DEPLOYMENT_REF_PATTERN => Some(format!(
-            "a numeric id, an integer of at least 1 or its digits as a string (no sign, leading \
-             zero or space), or a deployment's exact name ({DEPLOYMENT_NAME_RULE})"
-        )),
+        DEPLOYMENT_REF_PATTERN => Some(DEPLOYMENT_REF_RULE.to_owned()),
         DEPLOYMENT_NAME_PATTERN => Some(DEPLOYMENT_NAME_RULE.to_owned()),
         MEMORY_LIMIT_PATTERN => Some(
             "a number followed by M (mebibytes) or G (gibibytes), e.g. \"512M\" or \"1G\""
@@ -603,7 +602,7 @@ mod tests {
                 .unwrap_err();
             let msg = err.message();
             assert!(
-                msg.contains("(what is allowed: a numeric id, an integer of at least 1")
+                msg.contains("(what is allowed: a numeric id (an integer of at least 1")
                     && msg.contains(DEPLOYMENT_NAME_RULE),
                 "{msg}"
             );

@@ -210,9 +210,24 @@ pub const DEPLOYMENT_NAME_PATTERN: &str = "^[a-z][a-z0-9-]{0,62}$";
 /// sign, leading zero or space) or a name following [`DEPLOYMENT_NAME_PATTERN`].
 pub const DEPLOYMENT_REF_PATTERN: &str = "^([1-9][0-9]*|[a-z][a-z0-9-]{0,62})$";
 
+/// The words of [`DEPLOYMENT_NAME_RULE`], as a literal both rules are made of.
+macro_rules! name_rule {
+    () => {
+        "lowercase letters, digits and hyphens, 1 to 63 characters, starting with a letter"
+    };
+}
+
 /// The deployment name rule in words, for messages that say what is allowed.
-pub const DEPLOYMENT_NAME_RULE: &str =
-    "lowercase letters, digits and hyphens, 1 to 63 characters, starting with a letter";
+pub const DEPLOYMENT_NAME_RULE: &str = name_rule!();
+
+/// The reference rule in words ([`DEPLOYMENT_REF_PATTERN`] and the id's minimum), for
+/// messages that say what is allowed.
+pub const DEPLOYMENT_REF_RULE: &str = concat!(
+    "a numeric id (an integer of at least 1, or its digits as a string with no sign, leading ",
+    "zero or space) or an exact deployment name (",
+    name_rule!(),
+    ")"
+);
 
 /// Whether `name` follows [`DEPLOYMENT_NAME_PATTERN`].
 pub fn is_deployment_name(name: &str) -> bool {
@@ -321,11 +336,7 @@ fn why_not(s: &str) -> &'static str {
 /// A string that is neither a deployment id nor a deployment name; its message says what was
 /// wrong and what is allowed, and shows at most the first 40 characters of the string.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{shown} is not a deployment reference ({why}): give a numeric id (an integer of at least \
-     1, or its digits as a string with no sign, leading zero or space) or an exact deployment \
-     name ({DEPLOYMENT_NAME_RULE})"
-)]
+#[error("{shown} is not a deployment reference ({why}): give {DEPLOYMENT_REF_RULE}")]
 #[non_exhaustive]
 pub struct InvalidDeploymentRef {
     shown: String,
