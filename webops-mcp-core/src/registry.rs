@@ -576,16 +576,10 @@ fn remove_titles(schema: &mut Value) {
         return;
     };
     object.retain(|keyword, value| keyword != "title" || !value.is_string());
-    for (keyword, value) in object.iter_mut() {
-        match (keyword.as_str(), value) {
-            ("properties" | "$defs", Value::Object(subs)) => {
-                subs.values_mut().for_each(remove_titles)
-            }
-            ("items" | "additionalProperties", sub @ Value::Object(_)) => remove_titles(sub),
-            ("anyOf", Value::Array(branches)) => branches.iter_mut().for_each(remove_titles),
-            _ => {}
-        }
+    if let Some(Value::Object(defs)) = object.get_mut("$defs") {
+        defs.values_mut().for_each(remove_titles);
     }
+    subschemas_mut(schema).into_iter().for_each(remove_titles);
 }
 
 /// Builds the set of tools a server offers.
