@@ -17,12 +17,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use opentelemetry::context::FutureExt as _;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
-    ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema, Extensions,
-    Implementation, InitializeRequestParams, InitializeResult, InputRequest, InputRequests,
-    InputRequiredResult, ListToolsResult, MetaObject, PaginatedRequestParams,
-    ProgressNotificationParam, ProgressToken, ProtocolVersion, ServerCapabilities, ServerConfig,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities, ContentBlock,
+    DiscoverResult, ElicitRequest, ElicitRequestParams, ElicitationAction, ElicitationSchema,
+    Extensions, Implementation, InitializeRequestParams, InitializeResult, InputRequest,
+    InputRequests, InputRequiredResult, ListToolsResult, MetaObject, PaginatedRequestParams,
+    ProgressNotificationParam, ProgressToken, ProtocolVersion, RequestId, RequestMetaObject,
+    ServerCapabilities, ServerConfig, ToolAnnotations,
 };
 // Resources, prompts and completions.
 use rmcp::model::{
@@ -36,6 +36,7 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, SubscriptionContext, SubscriptionSink};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
 
 use crate::completion::{self, Target};
 use crate::confirm::{Answer, Asker, Elicitor, InputRequired, Question};
@@ -132,6 +133,16 @@ impl McpHandler {
         tool: Option<&str>,
         context: &RequestContext<RoleServer>,
     ) -> Option<Traced> {
+        self.trace_request(method, tool, &Facts::of(context))
+    }
+
+    /// [`McpHandler::trace`] from a request's [`Facts`].
+    fn trace_request(
+        &self,
+        method: &'static str,
+        tool: Option<&str>,
+        context: &Facts<'_>,
+    ) -> Option<Traced> {
         let tracer = self.inner.server.tracer()?;
         let tool = tool.filter(|name| self.inner.tools.contains_key(name));
         let parts = context.extensions.get::<http::request::Parts>();
@@ -141,7 +152,7 @@ impl McpHandler {
                 .and_then(|v| v.to_str().ok())
         };
         let request_id = context.id.to_string();
-        let version = context.protocol_version();
+        let version = &context.protocol_version;
         let span = tracer.start(&McpRequest {
             method,
             tool,
@@ -158,6 +169,110 @@ impl McpHandler {
             http: TraceHeaders::from_lookup(header),
         });
         Some(Traced(Some(span)))
+    }
+}
+
+/// What answering a request reads of it, whichever way it arrived: through rmcp's service
+/// (a [`RequestContext`]) or the HTTP transport's stateless path
+/// ([`McpHandler::call_tool_stateless`]).
+struct Facts<'a> {
+    id: &'a RequestId,
+    meta: &'a RequestMetaObject,
+    extensions: &'a Extensions,
+    protocol_version: Option<ProtocolVersion>,
+}
+
+impl<'a> Facts<'a> {
+    fn of(context: &'a RequestContext<RoleServer>) -> Facts<'a> {
+        Facts {
+            id: &context.id,
+            meta: &context.meta,
+            extensions: &context.extensions,
+            protocol_version: context.protocol_version(),
+        }
+    }
+}
+
+impl McpHandler {
+    /// Answers a stateless (2026-07-28) `tools/call` without rmcp's per-request service: the
+    /// HTTP transport's lean path. It answers exactly what [`ServerHandler::call_tool`] would
+    /// for the same request, and may be used only for one that rmcp would route to it with
+    /// these facts: `meta` (the request's `_meta`) names 2026-07-28 and carries the client's
+    /// capabilities, and holds no progress token (progress needs rmcp's stream). `parts` is
+    /// the HTTP request (with the authenticated [`Identity`] in its extensions); `cancel`
+    /// fires when the caller goes away.
+    pub async fn call_tool_stateless(
+        &self,
+        id: &RequestId,
+        mut request: CallToolRequestParams,
+        meta: &RequestMetaObject,
+        parts: http::request::Parts,
+        cancel: CancellationToken,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let mut extensions = Extensions::new();
+        extensions.insert(parts);
+        let facts = Facts {
+            id,
+            meta,
+            extensions: &extensions,
+            protocol_version: meta.protocol_version(),
+        };
+        let asker = if elicits_forms(meta.client_capabilities()) {
+            Asker::Stateless {
+                state: request.request_state.take(),
+                responses: request.input_responses.take(),
+            }
+        } else {
+            Asker::None
+        };
+        self.serve_call(request, &facts, asker, None, cancel).await
+    }
+
+    /// A `tools/call` through the pipeline, its span, and its result in MCP's shape.
+    async fn serve_call(
+        &self,
+        request: CallToolRequestParams,
+        context: &Facts<'_>,
+        asker: Asker,
+        progress: Option<Arc<dyn ProgressSink>>,
+        cancel: CancellationToken,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let traced = self.trace_request("tools/call", Some(&request.name), context);
+        let call = CallRequest {
+            name: request.name.into_owned(),
+            arguments: request.arguments.map(Value::Object),
+            identity: self.identity(context.extensions),
+            progress,
+            cancel,
+            asker,
+        };
+        let result = Traced::run(traced.as_ref(), self.inner.server.call(call)).await;
+        if let Some(traced) = traced {
+            traced.end(&match &result {
+                Ok(_) => McpOutcome::Ok,
+                Err(CallError::UnknownTool(message)) => McpOutcome::JsonRpcError {
+                    code: rmcp::model::ErrorCode::INVALID_PARAMS.0,
+                    message,
+                },
+                Err(CallError::InputRequired(_)) => McpOutcome::InputRequired,
+                Err(CallError::Tool(error)) => McpOutcome::ToolError {
+                    kind: error.kind().as_str(),
+                },
+            });
+        }
+        match result {
+            Ok(output) => {
+                let mut result = CallToolResult::success(vec![ContentBlock::text(output.text)]);
+                result.structured_content = Some(output.structured);
+                Ok(result.into())
+            }
+            Err(CallError::UnknownTool(message)) => Err(ErrorData::invalid_params(message, None)),
+            Err(CallError::InputRequired(ask)) => Ok(input_required(ask)?.into()),
+            Err(CallError::Tool(error)) => Ok(CallToolResult::error(vec![ContentBlock::text(
+                error.message().to_owned(),
+            )])
+            .into()),
+        }
     }
 }
 
@@ -309,8 +424,12 @@ fn asker(context: &RequestContext<RoleServer>, request: &mut CallToolRequestPara
 /// Whether the client of this request declared form elicitation (an elicitation capability
 /// that names neither mode means form).
 fn can_elicit(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .client_capabilities()
+    elicits_forms(context.client_capabilities())
+}
+
+/// Whether `capabilities` declare form elicitation.
+fn elicits_forms(capabilities: Option<ClientCapabilities>) -> bool {
+    capabilities
         .and_then(|c| c.elicitation)
         .is_some_and(|e| e.form.is_some() || e.url.is_none())
 }
@@ -449,8 +568,6 @@ impl ServerHandler for McpHandler {
         mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let traced = self.trace("tools/call", Some(&request.name), &context);
-        let identity = self.identity(&context.extensions);
         let asker = asker(&context, &mut request);
         let progress = context.meta.get_progress_token().map(|token| {
             Arc::new(PeerProgress {
@@ -458,41 +575,14 @@ impl ServerHandler for McpHandler {
                 token,
             }) as Arc<dyn ProgressSink>
         });
-        let call = CallRequest {
-            name: request.name.into_owned(),
-            arguments: request.arguments.map(Value::Object),
-            identity,
-            progress,
-            cancel: context.ct.clone(),
+        self.serve_call(
+            request,
+            &Facts::of(&context),
             asker,
-        };
-        let result = Traced::run(traced.as_ref(), self.inner.server.call(call)).await;
-        if let Some(traced) = traced {
-            traced.end(&match &result {
-                Ok(_) => McpOutcome::Ok,
-                Err(CallError::UnknownTool(message)) => McpOutcome::JsonRpcError {
-                    code: rmcp::model::ErrorCode::INVALID_PARAMS.0,
-                    message,
-                },
-                Err(CallError::InputRequired(_)) => McpOutcome::InputRequired,
-                Err(CallError::Tool(error)) => McpOutcome::ToolError {
-                    kind: error.kind().as_str(),
-                },
-            });
-        }
-        match result {
-            Ok(output) => {
-                let mut result = CallToolResult::success(vec![ContentBlock::text(output.text)]);
-                result.structured_content = Some(output.structured);
-                Ok(result.into())
-            }
-            Err(CallError::UnknownTool(message)) => Err(ErrorData::invalid_params(message, None)),
-            Err(CallError::InputRequired(ask)) => Ok(input_required(ask)?.into()),
-            Err(CallError::Tool(error)) => Ok(CallToolResult::error(vec![ContentBlock::text(
-                error.message().to_owned(),
-            )])
-            .into()),
-        }
+            progress,
+            context.ct.clone(),
+        )
+        .await
     }
 
     // Resources, change notifications, prompts and completions: each answered by a method of

@@ -33,12 +33,13 @@ use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use webops_client::{ApiFlavor, WebOpsApi};
-use webops_mcp_core::{Permission, WebOpsMcpServer};
+use webops_mcp_core::{McpHandler, Permission, WebOpsMcpServer};
 
 use crate::auth::{AuthLayerState, Authenticator, ProxyTrust, authenticate};
 use crate::config::{Config, OAuthSettings};
 use crate::error::Error;
 use crate::jsonrpc;
+use crate::lean::Lean;
 use crate::metrics::HttpMetrics;
 use crate::sessions::{SessionOwners, bind_session};
 use crate::state::SharedState;
@@ -104,7 +105,7 @@ impl HttpApp {
     /// owners and the authentication failure throttle are shared with the other replicas.
     pub fn new(config: &Config, server: WebOpsMcpServer) -> HttpApp {
         let handler = server.mcp_handler();
-        HttpApp::with_handler(config, server, handler)
+        HttpApp::build(config, server, handler.clone(), Some(handler))
     }
 
     /// Like [`HttpApp::new`], but `/mcp` serves `handler`, typically one that wraps
@@ -112,7 +113,24 @@ impl HttpApp {
     /// Authentication, Host/Origin checks, the body limit, `/health` and `/metrics` are the
     /// same; the handler finds the caller's identity where [`webops_mcp_core::McpHandler`]
     /// does, in the request's `http::request::Parts`.
+    ///
+    /// Every request reaches `handler` through rmcp: the lean path of stateless `tools/call`
+    /// requests (see [`HttpApp::new`]) is only taken to the server's own handler.
     pub fn with_handler<H>(config: &Config, server: WebOpsMcpServer, handler: H) -> HttpApp
+    where
+        H: rmcp::ServerHandler + Clone,
+    {
+        HttpApp::build(config, server, handler, None)
+    }
+
+    /// The application serving `/mcp` with `handler` through rmcp, and stateless `tools/call`
+    /// requests rmcp would route unchanged to `lean` without rmcp's per-request service.
+    fn build<H>(
+        config: &Config,
+        server: WebOpsMcpServer,
+        handler: H,
+        lean: Option<McpHandler>,
+    ) -> HttpApp
     where
         H: rmcp::ServerHandler + Clone,
     {
@@ -135,6 +153,18 @@ impl HttpApp {
             .map(|h| (*h).to_owned())
             .chain(config.http.allowed_hosts.iter().cloned())
             .collect();
+        let body = BodyRules {
+            read_timeout: config.http.read_timeout,
+            answer_timeout: config.http.request_timeout,
+            lean: lean.map(|handler| {
+                Arc::new(Lean::new(
+                    handler,
+                    &hosts,
+                    mcp_cancel.clone(),
+                    metrics.clone(),
+                ))
+            }),
+        };
         let mut mcp_config = StreamableHttpServerConfig::default()
             .with_allowed_hosts(hosts)
             .with_allowed_origins(allowed_origins(config))
@@ -162,7 +192,7 @@ impl HttpApp {
                 config.http.request_timeout,
                 limit_answer_start,
             ))
-            .route_layer(from_fn_with_state(config.http.read_timeout, read_body))
+            .route_layer(from_fn_with_state(Arc::new(body), read_body))
             .route_layer(from_fn_with_state(inflight.clone(), track_inflight))
             .route_layer(from_fn_with_state(owners, bind_session))
             .route_layer(from_fn_with_state(auth_state.clone(), authenticate))
@@ -373,21 +403,52 @@ async fn count_requests(
     response
 }
 
-/// Reads an authenticated `/mcp` request's body within `limit` (408 otherwise), so a client
-/// cannot hold a request open by sending its body slowly; an oversized body gets 413. A JSON
-/// POST whose body is not a valid JSON-RPC message gets 400 with its JSON-RPC error
-/// ([`jsonrpc::check`]) instead of reaching rmcp.
-async fn read_body(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+/// How `read_body` reads and answers an `/mcp` request.
+struct BodyRules {
+    /// How long the body may take to arrive.
+    read_timeout: Duration,
+    /// How long the answer may take to start (`limit_answer_start`).
+    answer_timeout: Duration,
+    /// The lean path of stateless `tools/call` requests, with the server's own handler.
+    lean: Option<Arc<Lean>>,
+}
+
+/// Reads an authenticated `/mcp` request's body within the read timeout (408 otherwise), so
+/// a client cannot hold a request open by sending its body slowly; an oversized body gets
+/// 413. A JSON POST whose body is not a valid JSON-RPC message gets 400 with its JSON-RPC
+/// error ([`jsonrpc::check`]) instead of reaching rmcp; one the lean path takes is answered
+/// there ([`Lean`]), within the answer timeout like any other.
+async fn read_body(State(rules): State<Arc<BodyRules>>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     // Only the body matters to the extractor (it answers 413 past the body limit).
     let read = Bytes::from_request(Request::new(body), &());
+    let limit = rules.read_timeout;
     match tokio::time::timeout(limit, read).await {
         Ok(Ok(mut bytes)) => {
             if parts.method == Method::POST && is_json(&parts.headers) {
-                if let Err(refusal) = jsonrpc::check(&bytes) {
-                    tracing::debug!(code = refusal.code, message = %refusal.message, "refused a message");
-                    return (StatusCode::BAD_REQUEST, axum::Json(refusal.to_json()))
-                        .into_response();
+                let checked = jsonrpc::parse(&bytes).and_then(|message| {
+                    let message = match &rules.lean {
+                        Some(lean) => match lean.accepts(&parts.headers, message) {
+                            Ok(call) => return Ok(Some((lean, call))),
+                            Err(message) => message,
+                        },
+                        None => message,
+                    };
+                    jsonrpc::check_value(message).map(|_| None)
+                });
+                match checked {
+                    Err(refusal) => {
+                        tracing::debug!(code = refusal.code, message = %refusal.message, "refused a message");
+                        return (StatusCode::BAD_REQUEST, axum::Json(refusal.to_json()))
+                            .into_response();
+                    }
+                    Ok(Some((lean, call))) => {
+                        return match lean.serve(call, parts, rules.answer_timeout).await {
+                            Some(response) => response,
+                            None => answer_timed_out(rules.answer_timeout),
+                        };
+                    }
+                    Ok(None) => {}
                 }
                 // rmcp reads the body again; without the byte order mark it reads what we did.
                 let skip = bytes.len() - jsonrpc::without_bom(&bytes).len();
@@ -551,21 +612,26 @@ async fn limit_answer_start(
 ) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => (
-            StatusCode::GATEWAY_TIMEOUT,
-            axum::Json(json!({
-                "error": "answer_timeout",
-                "message": format!(
-                    "no answer started within {} s (request_timeout_secs); the call was not \
-                     necessarily undone: a write tool's change (deploy, start, stop, restart, \
-                     scale) may have happened or may still happen, so check with \
-                     webops_get_status before retrying",
-                    limit.as_secs_f64()
-                ),
-            })),
-        )
-            .into_response(),
+        Err(_) => answer_timed_out(limit),
     }
+}
+
+/// The `504` of an answer that did not start within `limit`.
+fn answer_timed_out(limit: Duration) -> Response {
+    (
+        StatusCode::GATEWAY_TIMEOUT,
+        axum::Json(json!({
+            "error": "answer_timeout",
+            "message": format!(
+                "no answer started within {} s (request_timeout_secs); the call was not \
+                 necessarily undone: a write tool's change (deploy, start, stop, restart, \
+                 scale) may have happened or may still happen, so check with \
+                 webops_get_status before retrying",
+                limit.as_secs_f64()
+            ),
+        })),
+    )
+        .into_response()
 }
 
 async fn health_handler(State(state): State<AppState>) -> Response {

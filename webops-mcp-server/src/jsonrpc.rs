@@ -62,8 +62,14 @@ pub(crate) fn without_bom(bytes: &[u8]) -> &[u8] {
 
 /// Reads one JSON-RPC message as rmcp will, or says why it cannot be answered normally.
 pub(crate) fn check(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Refusal> {
-    let value = match serde_json::from_slice::<Unique>(without_bom(bytes)) {
-        Ok(Unique(value)) => value,
+    check_value(parse(bytes)?)
+}
+
+/// The JSON of a message that repeats no key, or why it is not one (the first half of
+/// [`check`]).
+pub(crate) fn parse(bytes: &[u8]) -> Result<Value, Refusal> {
+    match serde_json::from_slice::<Unique>(without_bom(bytes)) {
+        Ok(Unique(value)) => Ok(value),
         Err(e) if e.is_data() => {
             // Only `Unique` raises data errors: a repeated key. The id is the request's
             // unless `id` is the key repeated.
@@ -73,20 +79,23 @@ pub(crate) fn check(bytes: &[u8]) -> Result<ClientJsonRpcMessage, Refusal> {
                 }
                 _ => Value::Null,
             };
-            return Err(Refusal::new(
+            Err(Refusal::new(
                 INVALID_REQUEST,
                 format!("Invalid Request: {e}; a JSON-RPC message must not repeat a key"),
                 id,
-            ));
+            ))
         }
-        Err(e) => {
-            return Err(Refusal::new(
-                PARSE_ERROR,
-                format!("Parse error: {e}"),
-                Value::Null,
-            ));
-        }
-    };
+        Err(e) => Err(Refusal::new(
+            PARSE_ERROR,
+            format!("Parse error: {e}"),
+            Value::Null,
+        )),
+    }
+}
+
+/// The message [`parse`] read, as rmcp will read it, or why it cannot be answered normally
+/// (the second half of [`check`]).
+pub(crate) fn check_value(value: Value) -> Result<ClientJsonRpcMessage, Refusal> {
     let object = match &value {
         Value::Object(object) => object,
         Value::Array(_) => {

@@ -27,6 +27,7 @@ mod error;
 mod http;
 mod jsonrpc;
 mod keys;
+mod lean;
 mod metrics;
 mod sessions;
 pub mod state;

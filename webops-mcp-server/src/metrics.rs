@@ -15,6 +15,7 @@ pub(crate) struct HttpMetrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     auth: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     throttled: AtomicU64,
+    lean_calls: AtomicU64,
     started: Instant,
     start_time_seconds: f64,
 }
@@ -26,6 +27,7 @@ impl HttpMetrics {
             requests: Mutex::new(BTreeMap::new()),
             auth: Mutex::new(BTreeMap::new()),
             throttled: AtomicU64::new(0),
+            lean_calls: AtomicU64::new(0),
             started: Instant::now(),
             start_time_seconds: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -55,6 +57,11 @@ impl HttpMetrics {
     /// One request refused because its address failed too often.
     pub(crate) fn record_throttled(&self) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One `tools/call` answered by the lean path (`crate::lean`).
+    pub(crate) fn record_lean_call(&self) {
+        self.lean_calls.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Appends these metrics, the number of currently throttled addresses and the process
@@ -91,6 +98,13 @@ impl HttpMetrics {
             MetricKind::Gauge,
             "Client addresses currently refused after repeated authentication failures.",
             throttled_addresses,
+        );
+        w.single(
+            "webops_mcp_http_lean_calls_total",
+            MetricKind::Counter,
+            "Stateless tools/call requests answered by the handler directly, without rmcp's \
+             per-request service (the rest of /mcp goes through rmcp).",
+            self.lean_calls.load(Ordering::Relaxed),
         );
         w.family(
             "webops_mcp_build_info",
@@ -180,6 +194,7 @@ mod tests {
         metrics.record_request("/mcp", 200);
         metrics.record_auth("api_key", "success");
         metrics.record_throttled();
+        metrics.record_lean_call();
         let mut out = String::new();
         metrics.render(&mut out, 2);
         assert!(out.contains("# TYPE webops_mcp_http_requests_total counter"));
@@ -191,6 +206,7 @@ mod tests {
         );
         assert!(out.contains("webops_mcp_auth_throttled_requests_total 1"));
         assert!(out.contains("webops_mcp_auth_throttled_addresses 2"));
+        assert!(out.contains("webops_mcp_http_lean_calls_total 1"));
         if cfg!(target_os = "linux") {
             assert!(out.contains("process_resident_memory_bytes "));
             assert!(out.contains("process_cpu_seconds_total "));

@@ -1136,3 +1136,134 @@ async fn a_long_log_pages_under_the_configured_answer_budget_in_both_eras() {
     }
     server.stop().await.unwrap();
 }
+
+/// The lean path answers a stateless `tools/call` exactly as rmcp does. Each call is sent
+/// twice: as clients send it, and with an extra `Accept` range carrying a weight (which
+/// rmcp accepts and the lean path leaves to rmcp); status and body must be the same, and
+/// `/metrics` counts only the first of each pair as the lean path's.
+#[tokio::test]
+async fn the_lean_path_answers_a_stateless_call_exactly_as_rmcp() {
+    let server = TestServer::start("").await;
+    let lean_calls = || async {
+        let metrics = reqwest::get(format!("{}/metrics", server.base()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("webops_mcp_http_lean_calls_total "))
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let send = |key: &'static str, id: Value, tool: &'static str, arguments: Value, meta: Value| {
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments, "_meta": meta},
+        })
+        .to_string()
+        .into_bytes();
+        let url = server.url();
+        async move {
+            let mut answers = Vec::new();
+            for extra in [None, Some(("accept", "application/json;q=1"))] {
+                let mut headers = vec![
+                    ("x-api-key", key),
+                    ("mcp-protocol-version", "2026-07-28"),
+                    ("mcp-method", "tools/call"),
+                    ("mcp-name", tool),
+                ];
+                headers.extend(extra);
+                let response = post_mcp(&url, &headers, body.clone()).await;
+                let status = response.status().as_u16();
+                let media = response.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                let text = response.text().await.unwrap();
+                answers.push((status, media, text));
+            }
+            answers
+        }
+    };
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "1.0"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let cases = [
+        (ADMIN_KEY, json!(1), "webops_list_deployments", json!({})),
+        (
+            ADMIN_KEY,
+            json!("two"),
+            "webops_list_deployments",
+            json!({"status": "running", "limit": 2}),
+        ),
+        (
+            ADMIN_KEY,
+            json!(3),
+            "webops_get_logs",
+            json!({"deployment_id": -1}),
+        ),
+        (ADMIN_KEY, json!(4), "webops_not_a_tool", json!({})),
+        (
+            VIEWER_KEY,
+            json!(5),
+            "webops_delete_deployment",
+            json!({"deployment_id": 1, "confirm_name": "x"}),
+        ),
+        (
+            VIEWER_KEY,
+            json!(6),
+            "webops_list_deployments",
+            json!({"environment": "staging"}),
+        ),
+    ];
+    for (i, (key, id, tool, arguments)) in cases.into_iter().enumerate() {
+        let answers = send(key, id, tool, arguments, meta.clone()).await;
+        let (lean, rmcp) = (&answers[0], &answers[1]);
+        assert_eq!(lean.0, rmcp.0, "{tool}: {lean:?} {rmcp:?}");
+        assert_eq!(lean.1, rmcp.1, "{tool}: {lean:?} {rmcp:?}");
+        let (a, b): (Value, Value) = (
+            serde_json::from_str(&lean.2).unwrap(),
+            serde_json::from_str(&rmcp.2).unwrap(),
+        );
+        assert_eq!(a, b, "{tool}");
+        assert_eq!(lean_calls().await, i as u64 + 1, "{tool}");
+    }
+
+    // A progress token needs rmcp's stream, and an Origin rmcp's check: not the lean path's.
+    let mut with_progress = meta.clone();
+    with_progress["progressToken"] = json!("p1");
+    let body = |meta: &Value| {
+        json!({
+            "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "webops_list_deployments", "arguments": {}, "_meta": meta},
+        })
+        .to_string()
+        .into_bytes()
+    };
+    let headers = [
+        ("x-api-key", ADMIN_KEY),
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "webops_list_deployments"),
+    ];
+    let streamed = post_mcp(&server.url(), &headers, body(&with_progress)).await;
+    assert_eq!(streamed.status(), 200);
+    assert!(streamed.text().await.unwrap().contains("structuredContent"));
+    let mut from_a_page = headers.to_vec();
+    from_a_page.push(("origin", "http://localhost:3000"));
+    let answered = post_mcp(&server.url(), &from_a_page, body(&meta)).await;
+    assert_eq!(answered.status(), 200);
+    assert_eq!(lean_calls().await, 6);
+
+    // One audit record per call, whichever path answered it.
+    let audit = std::fs::read_to_string(server.audit_log()).unwrap();
+    assert_eq!(audit.lines().count(), 2 * 6 + 2, "{audit}");
+    server.stop().await.unwrap();
+}
