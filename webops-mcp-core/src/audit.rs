@@ -131,14 +131,32 @@ impl Truncatable for File {
 }
 
 /// Appends `record` whole or not at all: when the write fails partway (a full disk), the
-/// file is cut back to its length before it, so no torn fragment breaks the chain for good
-/// (the next record would follow the fragment on the same line).
+/// bytes it did write are cut off the file's end, so no torn fragment breaks the chain for
+/// good (the next record would follow the fragment on the same line). The file's length is
+/// read only then, not before every record.
 fn append_whole(file: &mut impl Truncatable, record: &[u8]) -> io::Result<()> {
-    let before = file.current_len()?;
-    let Err(error) = file.write_all(record).and_then(|()| file.flush()) else {
+    let mut written = 0;
+    let result = loop {
+        if written == record.len() {
+            break file.flush();
+        }
+        match file.write(&record[written..]) {
+            Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    let Err(error) = result else {
         return Ok(());
     };
-    match file.truncate_to(before) {
+    let cut = match written {
+        0 => Ok(()),
+        _ => file
+            .current_len()
+            .and_then(|len| file.truncate_to(len.saturating_sub(written as u64))),
+    };
+    match cut {
         Ok(()) => Err(error),
         Err(cut) => Err(io::Error::new(
             error.kind(),

@@ -2,6 +2,7 @@
 //! OAuth Protected Resource Metadata, request accounting, time limits, the connection loop
 //! and graceful shutdown.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -176,8 +177,11 @@ impl HttpApp {
         mcp_config.session_store = shared.session_store();
         let sessions = Arc::new(LocalSessionManager::default());
         let owners = Arc::new(SessionOwners::new(sessions.clone(), shared.clone()));
-        let mcp_service =
-            StreamableHttpService::new(move || Ok(handler.clone()), sessions, mcp_config);
+        let mcp_service = Shared(Arc::new(StreamableHttpService::new(
+            move || Ok(handler.clone()),
+            sessions,
+            mcp_config,
+        )));
         let auth_state = AuthLayerState {
             authenticator,
             metrics: metrics.clone(),
@@ -355,6 +359,35 @@ impl HttpApp {
         }
         self.server.flush_traces().await;
         Ok(())
+    }
+}
+
+/// rmcp's HTTP service behind an `Arc`. The router clones the `/mcp` service (with every
+/// layer around it, once per layer) for each request, and rmcp's own clone copies its whole
+/// configuration, allowed hosts and origins included; this clone is a reference count.
+struct Shared<H>(Arc<StreamableHttpService<H, LocalSessionManager>>);
+
+impl<H> Clone for Shared<H> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+
+impl<H> tower::Service<Request> for Shared<H>
+where
+    H: rmcp::ServerHandler + Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let service = self.0.clone();
+        Box::pin(async move { Ok(service.handle(request).await.map(Body::new)) })
     }
 }
 
