@@ -146,7 +146,7 @@ impl Lean {
     fn headers_fit(&self, headers: &HeaderMap) -> bool {
         !headers.contains_key(ORIGIN)
             && !headers.contains_key("mcp-session-id")
-            && self.host_allowed(headers)
+            && host_allowed(&self.hosts, headers)
             && accepts_json_and_streams(headers)
             && single(headers, "mcp-protocol-version") == Some(VERSION)
             && single(headers, "mcp-method") == Some("tools/call")
@@ -154,21 +154,21 @@ impl Lean {
                 .keys()
                 .any(|name| name.as_str().starts_with("mcp-param-"))
     }
+}
 
-    /// rmcp's DNS rebinding check of `Host` (brackets trimmed, lowercase, a port only where
-    /// the allowed entry names one).
-    fn host_allowed(&self, headers: &HeaderMap) -> bool {
-        let Some(host) =
-            single(headers, HOST.as_str()).and_then(|h| http::uri::Authority::try_from(h).ok())
-        else {
-            return false;
-        };
-        let name = normalize_host(host.host());
-        let port = host.port_u16();
-        self.hosts.iter().any(|(allowed, allowed_port)| {
-            *allowed == name && allowed_port.is_none_or(|p| Some(p) == port)
-        })
-    }
+/// Whether `Host` is one of `hosts`, read as rmcp reads both: brackets trimmed, lowercase, a
+/// port compared only where the allowed entry names one.
+fn host_allowed(hosts: &[(String, Option<u16>)], headers: &HeaderMap) -> bool {
+    let Some(host) =
+        single(headers, HOST.as_str()).and_then(|h| http::uri::Authority::try_from(h).ok())
+    else {
+        return false;
+    };
+    let name = normalize_host(host.host());
+    let port = host.port_u16();
+    hosts.iter().any(|(allowed, allowed_port)| {
+        *allowed == name && allowed_port.is_none_or(|p| Some(p) == port)
+    })
 }
 
 /// An allowed `Host` entry as rmcp reads it.
@@ -279,5 +279,53 @@ fn json_response(message: &ServerJsonRpcMessage) -> Response {
             tracing::error!(%error.message, "could not serialize an answer");
             (StatusCode::INTERNAL_SERVER_ERROR, error.message.to_string()).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn the_version_is_rmcps_2026_07_28() {
+        assert_eq!(VERSION, ProtocolVersion::V_2026_07_28.as_str());
+    }
+
+    #[test]
+    fn accept_is_read_strictly() {
+        let fits = |value| accepts_json_and_streams(&headers(&[("accept", value)]));
+        assert!(fits("application/json, text/event-stream"));
+        assert!(fits("Text/Event-Stream,application/JSON"));
+        assert!(!fits("application/json"));
+        assert!(!fits("application/json;q=1, text/event-stream"));
+        assert!(!fits("*/*"));
+        let two = headers(&[
+            ("accept", "application/json"),
+            ("accept", "text/event-stream"),
+        ]);
+        assert!(accepts_json_and_streams(&two));
+    }
+
+    #[test]
+    fn hosts_are_read_as_rmcp_reads_them() {
+        let hosts: Vec<_> = ["localhost", "127.0.0.1", "::1", "mcp.example.com:8443"]
+            .iter()
+            .filter_map(|h| allowed_authority(h))
+            .collect();
+        let allowed = |host| host_allowed(&hosts, &headers(&[("host", host)]));
+        assert!(allowed("localhost:8080"));
+        assert!(allowed("LOCALHOST"));
+        assert!(allowed("[::1]:8080"));
+        assert!(allowed("mcp.example.com:8443"));
+        assert!(!allowed("mcp.example.com"));
+        assert!(!allowed("evil.example:8080"));
     }
 }
