@@ -217,13 +217,9 @@ impl McpHandler {
             extensions: &extensions,
             protocol_version: meta.protocol_version(),
         };
-        let asker = if elicits_forms(meta.client_capabilities()) {
-            Asker::Stateless {
-                state: request.request_state.take(),
-                responses: request.input_responses.take(),
-            }
-        } else {
-            Asker::None
+        let asker = match elicits_forms(meta.client_capabilities()) {
+            true => stateless_asker(&mut request),
+            false => Asker::None,
         };
         self.serve_call(request, &facts, asker, None, cancel).await
     }
@@ -410,14 +406,20 @@ fn asker(context: &RequestContext<RoleServer>, request: &mut CallToolRequestPara
         .protocol_version()
         .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
     {
-        Asker::Stateless {
-            state: request.request_state.take(),
-            responses: request.input_responses.take(),
-        }
+        stateless_asker(request)
     } else {
         Asker::Session(Arc::new(PeerElicitor {
             peer: context.peer.clone(),
         }))
+    }
+}
+
+/// A 2026-07-28 client's person is asked with an input-required result; `request` carries
+/// the state and answers of an earlier one, if any.
+fn stateless_asker(request: &mut CallToolRequestParams) -> Asker {
+    Asker::Stateless {
+        state: request.request_state.take(),
+        responses: request.input_responses.take(),
     }
 }
 

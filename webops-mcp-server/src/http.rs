@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt as _;
+use tower::{ServiceBuilder, ServiceExt as _};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use webops_client::{ApiFlavor, WebOpsApi};
@@ -189,18 +189,23 @@ impl HttpApp {
             require: None,
             shared,
         };
-        // The limit is on the answer's start, see `limit_answer_start`.
+        // Outermost first. One `route_layer` for all of them: the router boxes each one it
+        // is given and clones every box for each request. The limit is on the answer's
+        // start, see `limit_answer_start`.
         let mcp = Router::new()
             .route_service("/mcp", mcp_service)
-            .route_layer(from_fn_with_state(
-                config.http.request_timeout,
-                limit_answer_start,
-            ))
-            .route_layer(from_fn_with_state(Arc::new(body), read_body))
-            .route_layer(from_fn_with_state(inflight.clone(), track_inflight))
-            .route_layer(from_fn_with_state(owners, bind_session))
-            .route_layer(from_fn_with_state(auth_state.clone(), authenticate))
-            .route_layer(axum::middleware::from_fn(json_rpc_errors));
+            .route_layer(
+                ServiceBuilder::new()
+                    .layer(axum::middleware::from_fn(json_rpc_errors))
+                    .layer(from_fn_with_state(auth_state.clone(), authenticate))
+                    .layer(from_fn_with_state(owners, bind_session))
+                    .layer(from_fn_with_state(inflight.clone(), track_inflight))
+                    .layer(from_fn_with_state(Arc::new(body), read_body))
+                    .layer(from_fn_with_state(
+                        config.http.request_timeout,
+                        limit_answer_start,
+                    )),
+            );
 
         let metrics_route = if config.http.metrics_require_auth {
             let guarded = AuthLayerState {
@@ -235,13 +240,12 @@ impl HttpApp {
             OPS_TIMEOUT,
         ));
 
-        let router = ops
-            .merge(mcp)
-            .fallback(not_found)
-            .with_state(state)
-            .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-            .layer(axum::middleware::from_fn(check_host))
-            .layer(from_fn_with_state(metrics, count_requests));
+        let router = ops.merge(mcp).fallback(not_found).with_state(state).layer(
+            ServiceBuilder::new()
+                .layer(from_fn_with_state(metrics, count_requests))
+                .layer(axum::middleware::from_fn(check_host))
+                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+        );
         HttpApp {
             router,
             server,
