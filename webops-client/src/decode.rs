@@ -79,7 +79,12 @@ pub(crate) fn decode<T: DeserializeOwned>(
     if !(200..300).contains(&answer.status) {
         return Err(error_from_answer(endpoint, answer, token));
     }
-    match serde_json::from_slice::<SuccessEnvelope<T>>(&answer.body) {
+    // Text checked as UTF-8 in one pass reads faster than bytes checked string by string.
+    let envelope = match std::str::from_utf8(&answer.body) {
+        Ok(text) => serde_json::from_str::<SuccessEnvelope<T>>(text),
+        Err(_) => serde_json::from_slice::<SuccessEnvelope<T>>(&answer.body),
+    };
+    match envelope {
         Ok(envelope) if envelope.success != Some(false) => Ok(Answer {
             data: envelope.data,
             pagination: envelope.pagination,
