@@ -366,9 +366,9 @@ impl HttpApp {
     }
 }
 
-/// rmcp's HTTP service behind an `Arc`. The router clones the `/mcp` service (with every
-/// layer around it, once per layer) for each request, and rmcp's own clone copies its whole
-/// configuration, allowed hosts and origins included; this clone is a reference count.
+/// rmcp's HTTP service behind an `Arc`. The router clones the `/mcp` service (with the
+/// layers around it) for each request, and rmcp's own clone copies its whole configuration,
+/// allowed hosts and origins included; this clone is a reference count.
 struct Shared<H>(Arc<StreamableHttpService<H, LocalSessionManager>>);
 
 impl<H> Clone for Shared<H> {
@@ -480,10 +480,10 @@ async fn read_body(State(rules): State<Arc<BodyRules>>, request: Request, next: 
                             .into_response();
                     }
                     Ok(Some((lean, call))) => {
-                        return match lean.serve(call, parts, rules.answer_timeout).await {
-                            Some(response) => response,
-                            None => answer_timed_out(rules.answer_timeout),
-                        };
+                        let limit = rules.answer_timeout;
+                        return tokio::time::timeout(limit, lean.serve(call, parts))
+                            .await
+                            .unwrap_or_else(|_| answer_timed_out(limit));
                     }
                     Ok(None) => {}
                 }

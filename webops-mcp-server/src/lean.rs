@@ -16,14 +16,13 @@
 //! rmcp's JSON-RPC message type, serialized as rmcp does.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::header::{ACCEPT, CONTENT_TYPE, HOST, ORIGIN};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use rmcp::model::{
-    CallToolRequestParams, ErrorCode, ErrorData, ProtocolVersion, RequestId, RequestMetaObject,
+    CallToolRequestParams, ErrorCode, ProtocolVersion, RequestId, RequestMetaObject,
     ServerJsonRpcMessage, ServerResult,
 };
 use serde::Deserialize as _;
@@ -98,16 +97,11 @@ impl Lean {
         Ok(Call { id, params, meta })
     }
 
-    /// Answers `call`, whose HTTP request is `parts`, within `limit` (`None` past it). The
-    /// call runs in its own task, as under rmcp: when the client goes away, or the time is
-    /// up, it is cancelled (a read stops, a change runs to its end and is audited) rather
-    /// than dropped.
-    pub(crate) async fn serve(
-        &self,
-        call: Call,
-        parts: http::request::Parts,
-        limit: Duration,
-    ) -> Option<Response> {
+    /// Answers `call`, whose HTTP request is `parts`. The call runs in its own task, as under
+    /// rmcp: when this future is dropped (the client went away, or the answer timeout is up)
+    /// it is cancelled (a read stops, a change runs to its end and is audited) rather than
+    /// dropped with it.
+    pub(crate) async fn serve(&self, call: Call, parts: http::request::Parts) -> Response {
         self.metrics.record_lean_call();
         let cancel = self.shutdown.child_token();
         let guard = cancel.clone().drop_guard();
@@ -122,22 +116,19 @@ impl Lean {
                 Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
             }
         });
-        let message = match tokio::time::timeout(limit, task).await {
-            Err(_) => return None,
-            Ok(Ok(message)) => message,
-            Ok(Err(e)) => {
+        let message = match task.await {
+            Ok(message) => message,
+            Err(e) => {
                 tracing::error!(error = %e, "a tools/call task failed");
-                return Some(
-                    (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Internal Server Error: the call failed",
-                    )
-                        .into_response(),
-                );
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error: the call failed",
+                )
+                    .into_response();
             }
         };
         guard.disarm();
-        Some(json_response(&message))
+        json_response(&message)
     }
 
     /// Whether the headers pass rmcp's checks of a stateless request the way the lean path
@@ -275,9 +266,12 @@ fn json_response(message: &ServerJsonRpcMessage) -> Response {
         )
             .into_response(),
         Err(e) => {
-            let error = ErrorData::internal_error(format!("serialize json response: {e}"), None);
-            tracing::error!(%error.message, "could not serialize an answer");
-            (StatusCode::INTERNAL_SERVER_ERROR, error.message.to_string()).into_response()
+            tracing::error!(error = %e, "could not serialize an answer");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Internal Server Error: serialize json response: {e}"),
+            )
+                .into_response()
         }
     }
 }
