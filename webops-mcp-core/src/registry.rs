@@ -777,14 +777,27 @@ mod tests {
         assert_eq!(schema["properties"]["name"], original["properties"]["name"]);
 
         // The same instances are valid, and the same are not.
-        let shared = jsonschema::validator_for(&schema).unwrap();
-        let inline = jsonschema::validator_for(&original).unwrap();
         let stats = json!({"min": 1.0, "avg": 2.0, "max": 3.0});
-        for instance in [
-            json!({"cpu": stats, "memory": null, "name": "x"}),
-            json!({"cpu": {"min": 1.0}, "memory": null, "name": "x"}),
-            json!({"cpu": stats, "memory": "high", "name": "x"}),
-        ] {
+        assert_same_validity(
+            &schema,
+            &original,
+            [
+                json!({"cpu": stats, "memory": null, "name": "x"}),
+                json!({"cpu": {"min": 1.0}, "memory": null, "name": "x"}),
+                json!({"cpu": stats, "memory": "high", "name": "x"}),
+            ],
+        );
+    }
+
+    /// Asserts that `shared` and `inline` accept and refuse the same `instances`.
+    fn assert_same_validity(
+        shared: &Value,
+        inline: &Value,
+        instances: impl IntoIterator<Item = Value>,
+    ) {
+        let shared = jsonschema::validator_for(shared).unwrap();
+        let inline = jsonschema::validator_for(inline).unwrap();
+        for instance in instances {
             assert_eq!(
                 shared.is_valid(&instance),
                 inline.is_valid(&instance),
@@ -816,23 +829,19 @@ mod tests {
             json!({"$ref": "#/$defs/line", "properties": {"domain": {"type": "string"}},
                    "required": ["domain"]})
         );
-        let shared = jsonschema::validator_for(&schema).unwrap();
-        let inline = jsonschema::validator_for(&original).unwrap();
         let good = json!({"id": 1, "name": "a", "status": "running", "url": null});
         let mut full = good.clone();
         full["domain"] = json!("a.example");
-        for instance in [
-            json!({"detail": full, "lines": [good]}),
-            json!({"detail": good, "lines": []}),
-            json!({"detail": full, "lines": [{"id": "1"}]}),
-            json!({"detail": {"domain": 5}, "lines": []}),
-        ] {
-            assert_eq!(
-                shared.is_valid(&instance),
-                inline.is_valid(&instance),
-                "{instance}"
-            );
-        }
+        assert_same_validity(
+            &schema,
+            &original,
+            [
+                json!({"detail": full, "lines": [good]}),
+                json!({"detail": good, "lines": []}),
+                json!({"detail": full, "lines": [{"id": "1"}]}),
+                json!({"detail": {"domain": 5}, "lines": []}),
+            ],
+        );
     }
 
     #[test]

@@ -750,16 +750,7 @@ fn print_rmcp_rounds(
         ),
         (format!("webops-mcp `tools/call` {}", args.tool), ours_m),
     ] {
-        println!(
-            "| {name} | {:.0} | {} | {} | {} | {} us | {} us | {} us |",
-            r.throughput,
-            ms(r.p50),
-            ms(r.p95),
-            ms(r.p99),
-            r.server_cpu.as_micros(),
-            r.mock_cpu.as_micros(),
-            r.client_cpu.as_micros()
-        );
+        print_round_row(&name, &r);
     }
     if !redis_rounds.is_empty() {
         print_redis_rounds(args, redis_rounds);
@@ -777,6 +768,20 @@ fn print_rmcp_rounds(
         ours_m.p99 <= TARGET_P99,
         format!("{} ms", ms(ours_m.p99)),
     ));
+}
+
+/// One row of the rmcp-client table: `name` and the medians `r`.
+fn print_round_row(name: &str, r: &Round) {
+    println!(
+        "| {name} | {:.0} | {} | {} | {} | {} us | {} us | {} us |",
+        r.throughput,
+        ms(r.p50),
+        ms(r.p95),
+        ms(r.p99),
+        r.server_cpu.as_micros(),
+        r.mock_cpu.as_micros(),
+        r.client_cpu.as_micros()
+    );
 }
 
 /// Prints the Redis path against memory.
@@ -800,16 +805,9 @@ fn print_redis_rounds(args: &Args, redis_rounds: &[(Round, Round, Duration)]) {
             .map(|(_, _, c)| c.as_secs_f64())
             .collect(),
     );
-    println!(
-        "| webops-mcp `tools/call` {}, rate limit in Redis | {:.0} | {} | {} | {} | {} us | {} us | {} us |",
-        args.tool,
-        redis_m.throughput,
-        ms(redis_m.p50),
-        ms(redis_m.p95),
-        ms(redis_m.p99),
-        redis_m.server_cpu.as_micros(),
-        redis_m.mock_cpu.as_micros(),
-        redis_m.client_cpu.as_micros()
+    print_round_row(
+        &format!("webops-mcp `tools/call` {}, rate limit in Redis", args.tool),
+        &redis_m,
     );
     println!();
     println!(
