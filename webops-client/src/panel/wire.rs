@@ -18,6 +18,9 @@ fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> 
 }
 
 pub(crate) fn parse_time(text: &str) -> Option<Timestamp> {
+    if let Some(t) = crate::types::time::plain_utc(text) {
+        return Some(t);
+    }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
     }

@@ -51,7 +51,7 @@ pub struct DeploymentHealth {
     #[serde(default)]
     pub uptime_seconds: i64,
     /// When the last check ran.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::types::time::deserialize_opt")]
     pub last_check: Option<Timestamp>,
     /// The individual checks (detail view only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,8 +103,10 @@ pub struct Deployment {
     #[serde(default = "one")]
     pub instances: u32,
     /// Creation time.
+    #[serde(deserialize_with = "crate::types::time::deserialize")]
     pub created_at: Timestamp,
     /// Last change.
+    #[serde(deserialize_with = "crate::types::time::deserialize")]
     pub updated_at: Timestamp,
     /// Who deployed it.
     pub deployed_by: UserRef,

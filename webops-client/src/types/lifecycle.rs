@@ -118,7 +118,7 @@ pub struct CreatedDeployment {
     #[serde(default)]
     pub deployment_task_id: String,
     /// When the server expects it to be done.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::types::time::deserialize_opt")]
     pub estimated_completion: Option<Timestamp>,
 }
 

@@ -48,6 +48,7 @@ impl LogQuery {
 #[non_exhaustive]
 pub struct LogEntry {
     /// When.
+    #[serde(deserialize_with = "crate::types::time::deserialize")]
     pub timestamp: Timestamp,
     /// Severity.
     pub level: LogLevel,

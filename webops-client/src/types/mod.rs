@@ -9,6 +9,7 @@ mod lifecycle;
 mod list;
 mod logs;
 mod monitoring;
+pub(crate) mod time;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -222,6 +223,7 @@ pub struct ApiStatus {
     /// The server's version string.
     pub version: String,
     /// The server's clock.
+    #[serde(deserialize_with = "crate::types::time::deserialize")]
     pub timestamp: Timestamp,
 }
 

@@ -41,6 +41,7 @@ pub struct SystemHealth {
     /// Overall verdict.
     pub overall_status: OverallStatus,
     /// When measured.
+    #[serde(deserialize_with = "crate::types::time::deserialize")]
     pub timestamp: Timestamp,
     /// Machine statistics.
     pub system: SystemStats,
@@ -57,6 +58,7 @@ pub struct SystemHealth {
 #[non_exhaustive]
 pub struct MetricPoint {
     /// When.
+    #[serde(deserialize_with = "crate::types::time::deserialize")]
     pub timestamp: Timestamp,
     /// CPU, percent.
     pub cpu_percent: f64,
