@@ -21,6 +21,7 @@ use crate::pipeline::{CallError, CallRequest};
 use crate::prompts::{self, ArgKind, TIME_RANGES};
 use crate::resources;
 use crate::server::WebOpsMcpServer;
+use crate::tool::structured_value;
 
 /// The most values one completion answers (MCP's limit).
 pub(crate) const MAX_VALUES: usize = 100;
@@ -176,7 +177,7 @@ async fn list_page(
         asker: Asker::None,
     };
     match server.call(request).await {
-        Ok(output) => Some(output.structured),
+        Ok(output) => Some(structured_value(&output.structured)),
         Err(error) => {
             let kind = match &error {
                 CallError::Tool(e) => e.kind().as_str(),

@@ -35,6 +35,7 @@ use rmcp::model::{
 };
 use rmcp::service::{RequestContext, SubscriptionContext, SubscriptionSink};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -47,7 +48,7 @@ use crate::registry::ToolDefinition;
 use crate::resources::{self, Descriptor, ReadError};
 use crate::server::WebOpsMcpServer;
 use crate::subscriptions::{self, Gone, Notifier, Sessions, SubscribeError};
-use crate::tool::ProgressSink;
+use crate::tool::{ProgressSink, structured_value};
 use crate::trace::{McpOutcome, McpRequest, McpSpan, McpTransport, TraceHeaders};
 
 /// The protocol versions served: the legacy `initialize` era (2025-06-18, 2025-11-25) and the
@@ -208,7 +209,7 @@ impl McpHandler {
         meta: &RequestMetaObject,
         parts: http::request::Parts,
         cancel: CancellationToken,
-    ) -> Result<CallToolResponse, ErrorData> {
+    ) -> Result<Served, ErrorData> {
         let mut extensions = Extensions::new();
         extensions.insert(parts);
         let facts = Facts {
@@ -224,7 +225,7 @@ impl McpHandler {
         self.serve_call(request, &facts, asker, None, cancel).await
     }
 
-    /// A `tools/call` through the pipeline, its span, and its result in MCP's shape.
+    /// A `tools/call` through the pipeline, its span, and its result.
     async fn serve_call(
         &self,
         request: CallToolRequestParams,
@@ -232,7 +233,7 @@ impl McpHandler {
         asker: Asker,
         progress: Option<Arc<dyn ProgressSink>>,
         cancel: CancellationToken,
-    ) -> Result<CallToolResponse, ErrorData> {
+    ) -> Result<Served, ErrorData> {
         let traced = self.trace_request("tools/call", Some(&request.name), context);
         let call = CallRequest {
             name: request.name.into_owned(),
@@ -257,17 +258,44 @@ impl McpHandler {
             });
         }
         match result {
-            Ok(output) => {
-                let mut result = CallToolResult::success(vec![ContentBlock::text(output.text)]);
-                result.structured_content = Some(output.structured);
-                Ok(result.into())
-            }
+            Ok(output) => Ok(Served::Output {
+                text: output.text,
+                structured: output.structured,
+            }),
             Err(CallError::UnknownTool(message)) => Err(ErrorData::invalid_params(message, None)),
-            Err(CallError::InputRequired(ask)) => Ok(input_required(ask)?.into()),
-            Err(CallError::Tool(error)) => Ok(CallToolResult::error(vec![ContentBlock::text(
-                error.message().to_owned(),
-            )])
-            .into()),
+            Err(CallError::InputRequired(ask)) => Ok(Served::Response(input_required(ask)?.into())),
+            Err(CallError::Tool(error)) => Ok(Served::Response(
+                CallToolResult::error(vec![ContentBlock::text(error.message().to_owned())]).into(),
+            )),
+        }
+    }
+}
+
+/// The answer to a `tools/call` ([`McpHandler::call_tool_stateless`]).
+#[derive(Debug)]
+pub enum Served {
+    /// The tool's answer: its text block, and its `structuredContent` as the JSON it was
+    /// written as once (the HTTP lean path puts it into the answer as it is).
+    Output {
+        /// The text block.
+        text: String,
+        /// The structured content, conforming to the tool's output schema.
+        structured: Box<RawValue>,
+    },
+    /// Any other answer (a failed call, a question for the person), in rmcp's shape.
+    Response(CallToolResponse),
+}
+
+impl Served {
+    /// The answer in rmcp's shape.
+    pub fn into_response(self) -> CallToolResponse {
+        match self {
+            Served::Output { text, structured } => {
+                let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+                result.structured_content = Some(structured_value(&structured));
+                result.into()
+            }
+            Served::Response(response) => response,
         }
     }
 }
@@ -585,6 +613,7 @@ impl ServerHandler for McpHandler {
             context.ct.clone(),
         )
         .await
+        .map(Served::into_response)
     }
 
     // Resources, change notifications, prompts and completions: each answered by a method of

@@ -42,7 +42,7 @@ pub use config::{
     ServerConfig,
 };
 pub use confirm::{ConfirmationConfig, DestructivePolicy, Fallback, MAX_STATE_TTL, WritePolicy};
-pub use handler::{McpHandler, PERMISSIONS_META_KEY};
+pub use handler::{McpHandler, PERMISSIONS_META_KEY, Served};
 pub use identity::{AuthMethod, Identity, Permission, PermissionSet, UnknownPermission};
 pub use metrics::Metrics;
 pub use nonce::{MemoryNonceStore, NonceStore};

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -27,7 +28,7 @@ use crate::metrics::Metrics;
 use crate::plan::{DryRun, Plan};
 use crate::redact::mask_secrets_in_text;
 use crate::registry::{DRY_RUN, Entry, MAX_NAME_LEN, Registry, ToolDefinition};
-use crate::tool::{Access, ProgressSink, ToolContext, ToolError, ToolErrorKind, answer_bytes};
+use crate::tool::{Access, ProgressSink, ToolContext, ToolError, ToolErrorKind, structured_json};
 
 /// One call, as the transports hand it to [`Pipeline::call`].
 pub(crate) struct CallRequest {
@@ -50,8 +51,8 @@ pub(crate) struct CallRequest {
 pub(crate) struct CallOutput {
     /// The readable text block.
     pub(crate) text: String,
-    /// `structuredContent`, conforming to the output schema.
-    pub(crate) structured: Value,
+    /// `structuredContent`, conforming to the output schema, as written once.
+    pub(crate) structured: Box<RawValue>,
     /// A dry run (nothing was sent).
     pub(crate) dry_run: bool,
     /// How the call was confirmed, when it had to be.
@@ -235,8 +236,7 @@ impl Pipeline {
                 let text = format!("Dry run: nothing was sent to WebOps.\n{}", plan.to_text());
                 return Ok(CallOutput {
                     text,
-                    structured: serde_json::to_value(DryRun { dry_run: plan })
-                        .unwrap_or(Value::Null),
+                    structured: structured_json(definition.name, &DryRun { dry_run: plan })?,
                     dry_run: true,
                     confirmed: None,
                 });
@@ -282,12 +282,15 @@ impl Pipeline {
             Ok(result) => result?,
             Err(_panic) => return Err(panicked(definition.name, request_id).into()),
         };
-        let bytes = answer_bytes(&text, &structured);
+        let bytes = text.len() + structured.get().len();
         if bytes > self.max_answer_bytes {
             return Err(too_large(definition, bytes, self.max_answer_bytes).into());
         }
         #[cfg(debug_assertions)]
-        if !entry.output.is_valid(&structured) {
+        if !entry
+            .output
+            .is_valid(&crate::tool::structured_value(&structured))
+        {
             tracing::error!(
                 tool = definition.name,
                 "structured output does not conform to the tool's output schema"

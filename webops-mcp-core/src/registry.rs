@@ -12,12 +12,13 @@ use schemars::transform::RecursiveTransform;
 use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::identity::{Identity, Permission};
 use crate::plan::{DryRun, Plan};
 use crate::redact::mask_secrets_in_text;
 use crate::selection::{ToolSelection, UnknownTools};
-use crate::tool::{Access, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput};
+use crate::tool::{Access, Tool, ToolContext, ToolError, ToolOutput, structured_json};
 use crate::validation::ArgsValidator;
 
 /// The longest tool name MCP allows.
@@ -148,8 +149,11 @@ pub(crate) trait ErasedTool: Send + Sync {
     /// The definition, with schemas generated from the typed arguments and output.
     fn definition(&self) -> Result<ToolDefinition, BuildError>;
     /// Deserializes `raw_args`, calls the tool, and returns its text and structured output.
-    async fn call(&self, ctx: &ToolContext, raw_args: &Value)
-    -> Result<(String, Value), ToolError>;
+    async fn call(
+        &self,
+        ctx: &ToolContext,
+        raw_args: &Value,
+    ) -> Result<(String, Box<RawValue>), ToolError>;
     /// Deserializes `raw_args` and describes the call without making it.
     async fn plan(&self, ctx: &ToolContext, raw_args: &Value) -> Result<Plan, ToolError>;
 }
@@ -183,15 +187,10 @@ impl<T: Tool> ErasedTool for T {
         &self,
         ctx: &ToolContext,
         raw_args: &Value,
-    ) -> Result<(String, Value), ToolError> {
+    ) -> Result<(String, Box<RawValue>), ToolError> {
         let args = typed_args::<T>(raw_args)?;
         let output = <T as Tool>::call(self, ctx, args).await?;
-        let structured = serde_json::to_value(&output).map_err(|e| {
-            ToolError::new(
-                ToolErrorKind::Internal,
-                format!("{} produced output that cannot be serialized: {e}", T::NAME),
-            )
-        })?;
+        let structured = structured_json(T::NAME, &output)?;
         Ok((ToolOutput::to_text(&output), structured))
     }
 

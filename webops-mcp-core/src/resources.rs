@@ -30,7 +30,7 @@ use crate::identity::Identity;
 use crate::pipeline::{CallError, CallOutput, CallRequest};
 use crate::redact::mask_secrets_in_text;
 use crate::server::WebOpsMcpServer;
-use crate::tool::ToolErrorKind;
+use crate::tool::{ToolErrorKind, structured_value};
 
 /// The scheme of every resource URI.
 const SCHEME: &str = "webops://";
@@ -330,23 +330,22 @@ pub(crate) struct Contents {
 
 impl Contents {
     fn new(uri: &str, kind: Kind, output: CallOutput) -> Self {
-        let digest = digest(kind, &output.structured);
+        let structured = structured_value(&output.structured);
         let (mime_type, text) = match kind {
             Kind::Logs => (TEXT, output.text),
-            _ => (JSON, output.structured.to_string()),
+            _ => (JSON, structured.to_string()),
         };
         Contents {
             uri: uri.to_owned(),
             mime_type,
             text,
-            digest,
+            digest: digest(kind, structured),
         }
     }
 }
 
-/// The digest of `structured` without the fields of `kind` that change by themselves.
-fn digest(kind: Kind, structured: &Value) -> [u8; 32] {
-    let mut stable = structured.clone();
+/// The digest of structured content without the fields of `kind` that change by themselves.
+fn digest(kind: Kind, mut stable: Value) -> [u8; 32] {
     for pointer in kind.volatile() {
         if let Some((parent, key)) = pointer.rsplit_once('/')
             && let Some(object) = stable.pointer_mut(parent).and_then(Value::as_object_mut)
@@ -499,14 +498,20 @@ mod tests {
         let mut b = a.clone();
         b["deployment"]["health"]["uptime_seconds"] = json!(99);
         b["deployment"]["health"]["last_check"] = json!("2025-01-02T00:00:00Z");
-        assert_eq!(digest(Kind::Deployment, &a), digest(Kind::Deployment, &b));
+        assert_eq!(
+            digest(Kind::Deployment, a.clone()),
+            digest(Kind::Deployment, b.clone())
+        );
         let mut c = a.clone();
         c["deployment"]["status"] = json!("stopped");
-        assert_ne!(digest(Kind::Deployment, &a), digest(Kind::Deployment, &c));
+        assert_ne!(
+            digest(Kind::Deployment, a.clone()),
+            digest(Kind::Deployment, c)
+        );
         // Other kinds keep those fields.
-        assert_ne!(digest(Kind::Deployments, &a), digest(Kind::Deployments, &b));
+        assert_ne!(digest(Kind::Deployments, a), digest(Kind::Deployments, b));
         let h1 = json!({"overall_status": "healthy", "timestamp": "t1", "resources": {"cpu": 1}});
         let h2 = json!({"overall_status": "healthy", "timestamp": "t2", "resources": {"cpu": 2}});
-        assert_eq!(digest(Kind::Health, &h1), digest(Kind::Health, &h2));
+        assert_eq!(digest(Kind::Health, h1), digest(Kind::Health, h2));
     }
 }

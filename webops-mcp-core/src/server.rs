@@ -23,7 +23,7 @@ use crate::rate::RateLimitStore;
 use crate::registry::{BuildError, Registry, RegistryBuilder, ToolDefinition};
 use crate::selection::ToolSelection;
 use crate::subscriptions::ResourceConfig;
-use crate::tool::{Access, ProgressSink, Tool, ToolErrorKind};
+use crate::tool::{Access, ProgressSink, Tool, ToolErrorKind, structured_value};
 use crate::trace::McpTracer;
 
 /// What a client reads first (MCP `instructions`): how to use the tools well.
@@ -61,10 +61,11 @@ pub struct ToolCallResult {
 
 impl ToolCallResult {
     fn success(output: CallOutput) -> Self {
+        let structured = structured_value(&output.structured);
         ToolCallResult {
             content: vec![TextContent { text: output.text }],
             is_error: false,
-            structured_content: Some(output.structured),
+            structured_content: Some(structured),
             error_kind: None,
         }
     }

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 use webops_client::WebOpsApi;
 
@@ -31,6 +32,27 @@ pub enum Access {
     Write,
     /// Loses something for good (delete).
     Destructive,
+}
+
+/// `output` as compact JSON, written once: a tool's `structuredContent` as the pipeline
+/// checks it against the answer budget and the HTTP transport writes it out. `tool` names the
+/// tool in the error of an output that cannot be serialized.
+pub(crate) fn structured_json(
+    tool: &str,
+    output: &(impl Serialize + ?Sized),
+) -> Result<Box<RawValue>, ToolError> {
+    serde_json::value::to_raw_value(output).map_err(|e| {
+        ToolError::new(
+            ToolErrorKind::Internal,
+            format!("{tool} produced output that cannot be serialized: {e}"),
+        )
+    })
+}
+
+/// [`structured_json`]'s JSON as a value. JSON serde_json wrote always reads back, so the
+/// `Null` fallback is never taken.
+pub(crate) fn structured_value(json: &RawValue) -> serde_json::Value {
+    serde_json::from_str(json.get()).unwrap_or_default()
 }
 
 /// The bytes an answer takes: `text` plus `structured` as compact JSON.

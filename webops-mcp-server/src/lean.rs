@@ -22,13 +22,15 @@ use axum::response::{IntoResponse, Response};
 use http::header::{ACCEPT, CONTENT_TYPE, HOST, ORIGIN};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use rmcp::model::{
-    CallToolRequestParams, ErrorCode, ProtocolVersion, RequestId, RequestMetaObject,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
+    JsonRpcResponse, JsonRpcVersion2_0, ProtocolVersion, RequestId, RequestMetaObject,
     ServerJsonRpcMessage, ServerResult,
 };
-use serde::Deserialize as _;
+use serde::{Deserialize as _, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
-use webops_mcp_core::McpHandler;
+use webops_mcp_core::{McpHandler, Served};
 
 use crate::metrics::HttpMetrics;
 
@@ -112,12 +114,16 @@ impl Lean {
                 .call_tool_stateless(&id, params, &meta, parts, cancel)
                 .await;
             match result {
-                Ok(response) => ServerJsonRpcMessage::response(ServerResult::from(response), id),
-                Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+                Ok(Served::Output { text, structured }) => output_response(id, text, &structured),
+                Ok(Served::Response(response)) => json_response(&ServerJsonRpcMessage::response(
+                    ServerResult::from(response),
+                    id,
+                )),
+                Err(error) => json_response(&ServerJsonRpcMessage::error(error, Some(id))),
             }
         });
-        let message = match task.await {
-            Ok(message) => message,
+        let response = match task.await {
+            Ok(response) => response,
             Err(e) => {
                 tracing::error!(error = %e, "a tools/call task failed");
                 return (
@@ -128,7 +134,7 @@ impl Lean {
             }
         };
         guard.disarm();
-        json_response(&message)
+        response
     }
 
     /// Whether the headers pass rmcp's checks of a stateless request the way the lean path
@@ -245,6 +251,31 @@ fn meta_fits(meta: &RequestMetaObject) -> bool {
             .is_empty()
 }
 
+/// A tool's answer: rmcp's result for its text block, with the structured content put in as
+/// the tool's output was written once, not read into a `Value` and written again.
+fn output_response(id: RequestId, text: String, structured: &RawValue) -> Response {
+    #[derive(Serialize)]
+    struct WithStructured<'a> {
+        #[serde(flatten)]
+        result: Value,
+        #[serde(rename = "structuredContent")]
+        structured: &'a RawValue,
+    }
+    let result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    let result = match serde_json::to_value(ServerResult::from(CallToolResponse::from(result))) {
+        Ok(result) => result,
+        Err(e) => return unserializable(&e),
+    };
+    json_body(
+        StatusCode::OK,
+        &JsonRpcResponse {
+            jsonrpc: JsonRpcVersion2_0,
+            id,
+            result: WithStructured { result, structured },
+        },
+    )
+}
+
 /// rmcp's answer to a stateless request: its JSON-RPC message as the body, with rmcp's
 /// status for it (a stateless error can mean a status other than 200).
 fn json_response(message: &ServerJsonRpcMessage) -> Response {
@@ -258,6 +289,11 @@ fn json_response(message: &ServerJsonRpcMessage) -> Response {
         },
         _ => StatusCode::OK,
     };
+    json_body(status, message)
+}
+
+/// `message` as a JSON body with `status`.
+fn json_body(status: StatusCode, message: &impl Serialize) -> Response {
     match serde_json::to_vec(message) {
         Ok(body) => (
             status,
@@ -265,15 +301,18 @@ fn json_response(message: &ServerJsonRpcMessage) -> Response {
             Body::from(body),
         )
             .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "could not serialize an answer");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("Internal Server Error: serialize json response: {e}"),
-            )
-                .into_response()
-        }
+        Err(e) => unserializable(&e),
     }
+}
+
+/// The answer when an answer could not be serialized.
+fn unserializable(error: &serde_json::Error) -> Response {
+    tracing::error!(%error, "could not serialize an answer");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("Internal Server Error: serialize json response: {error}"),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
