@@ -2,9 +2,11 @@
 //! errors to tool errors an agent can act on, and the small formatting helpers of their
 //! outputs. Untrusted text is handled in [`super::untrusted`].
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Datelike as _, SecondsFormat, Timelike as _, Utc};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use webops_client::{
     DEPLOYMENT_NAME_RULE, DEPLOYMENT_REF_PATTERN, Deployment, DeploymentDetail, DeploymentRef,
     Environment, Error as ApiError, ErrorKind as ApiErrorKind, WebOpsApiExt,
@@ -411,6 +413,7 @@ pub(crate) struct DeploymentSummary {
     pub(crate) instances: u32,
     /// Whether the last health check passed.
     pub(crate) healthy: bool,
+    #[serde(serialize_with = "serialize_time")]
     pub(crate) updated_at: DateTime<Utc>,
 }
 
@@ -433,11 +436,12 @@ impl From<&Deployment> for DeploymentSummary {
 }
 
 impl DeploymentSummary {
-    /// One readable line.
-    pub(crate) fn line(&self) -> String {
+    /// Writes one readable line, and its line break, to `out`.
+    pub(crate) fn write_line(&self, out: &mut String) {
         let health = if self.healthy { "healthy" } else { "unhealthy" };
         let url = self.url.as_deref().unwrap_or("no url");
-        format!(
+        let _ = writeln!(
+            out,
             "- {} (id {}): {}, {}, {} instance{}, {health}, {url}",
             self.name,
             self.id,
@@ -445,7 +449,7 @@ impl DeploymentSummary {
             self.environment,
             self.instances,
             plural(self.instances as usize),
-        )
+        );
     }
 }
 
@@ -457,6 +461,38 @@ pub(crate) fn plural(n: usize) -> &'static str {
 /// A timestamp as RFC 3339 with seconds, e.g. `2025-01-31T12:00:00Z`.
 pub(crate) fn timestamp(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Serializes `t` as chrono's `Serialize` does (RFC 3339 in UTC with `Z`, and 3, 6 or 9
+/// fraction digits when the time has them), written directly rather than through `fmt`: a
+/// `serialize_with` for timestamps repeated in long lists (deployments, log lines). Years
+/// outside 0..=9999 and leap seconds are left to chrono.
+pub(crate) fn serialize_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    let nanos = t.nanosecond();
+    if !(0..=9999).contains(&t.year()) || nanos >= 1_000_000_000 {
+        return t.serialize(s);
+    }
+    fn push(out: &mut String, separator: &str, n: u32, digits: u32) {
+        out.push_str(separator);
+        for place in (0..digits).rev() {
+            out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+        }
+    }
+    let mut out = String::with_capacity(30);
+    push(&mut out, "", t.year() as u32, 4);
+    push(&mut out, "-", t.month(), 2);
+    push(&mut out, "-", t.day(), 2);
+    push(&mut out, "T", t.hour(), 2);
+    push(&mut out, ":", t.minute(), 2);
+    push(&mut out, ":", t.second(), 2);
+    match nanos {
+        0 => {}
+        n if n % 1_000_000 == 0 => push(&mut out, ".", n / 1_000_000, 3),
+        n if n % 1_000 == 0 => push(&mut out, ".", n / 1_000, 6),
+        n => push(&mut out, ".", n, 9),
+    }
+    out.push('Z');
+    s.serialize_str(&out)
 }
 
 /// Rounds to two decimals, for readable numbers in outputs.
@@ -471,6 +507,49 @@ mod tests {
 
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn serialize_time_writes_what_chrono_writes() {
+        #[derive(Serialize)]
+        struct Fast(#[serde(serialize_with = "serialize_time")] DateTime<Utc>);
+        let base = DateTime::parse_from_rfc3339("2025-03-04T05:06:07Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut times = vec![
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            DateTime::parse_from_rfc3339("0000-01-01T00:00:00Z")
+                .unwrap()
+                .to_utc(),
+            DateTime::parse_from_rfc3339("9999-12-31T23:59:59.999999999Z")
+                .unwrap()
+                .to_utc(),
+            DateTime::parse_from_rfc3339("2016-12-31T23:59:60.25Z")
+                .unwrap()
+                .to_utc(),
+        ];
+        for nanos in [
+            0,
+            1,
+            10,
+            999,
+            1_000,
+            120_000,
+            1_000_000,
+            500_000_000,
+            999_999_999,
+        ] {
+            for days in [0, 1, 40, 365, 3000] {
+                times.push(
+                    base + chrono::Duration::days(days) + chrono::Duration::nanoseconds(nanos),
+                );
+            }
+        }
+        for t in times {
+            let chrono = serde_json::to_string(&t).unwrap();
+            assert_eq!(serde_json::to_string(&Fast(t)).unwrap(), chrono);
+        }
+    }
 
     #[test]
     fn deployment_id_accepts_ids_names_and_canonical_digit_strings() {

@@ -364,8 +364,7 @@ fn summary_text(s: &StatusSummary, out: &mut String) {
             s.unhealthy
         );
         for d in &s.deployments {
-            out.push_str(&d.line());
-            out.push('\n');
+            d.write_line(out);
         }
         if s.truncated {
             let _ = writeln!(

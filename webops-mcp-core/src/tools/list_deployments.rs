@@ -218,7 +218,7 @@ impl ToolOutput for ListDeploymentsOutput {
             }
         );
         for d in &self.deployments {
-            let _ = writeln!(out, "{}", d.line());
+            d.write_line(&mut out);
         }
         if let Some(cursor) = &self.next_cursor {
             let _ = write!(

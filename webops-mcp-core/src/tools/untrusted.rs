@@ -128,6 +128,7 @@ fn is_invisible_format_char(c: char) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[schemars(description = "")]
 pub(crate) struct LogLine {
+    #[serde(serialize_with = "super::common::serialize_time")]
     pub(crate) timestamp: DateTime<Utc>,
     /// debug, info, warning, error or critical.
     #[schemars(description = "")]
