@@ -10,7 +10,7 @@ use webops_client::{LogEntry, LogQuery, LogType, Logs};
 use super::common::{
     DeploymentId, DeploymentName, fetch_deployment, plural, timestamp, upstream_error,
 };
-use super::page::{Cursor, LogsCursor, fit, foreign_cursor};
+use super::page::{Cursor, LogsCursor, Written, fit, foreign_cursor};
 use super::untrusted::{KnownSecrets, LogLine, UntrustedBlock};
 use crate::identity::Permission;
 use crate::redact::mask_secrets_in_text;
@@ -198,7 +198,7 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, ToolError> {
 #[async_trait]
 impl Tool for GetLogs {
     type Args = GetLogsArgs;
-    type Output = GetLogsOutput;
+    type Output = Written<GetLogsOutput>;
 
     const NAME: &'static str = "webops_get_logs";
     const TITLE: &'static str = "Read deployment logs";
@@ -208,7 +208,7 @@ impl Tool for GetLogs {
     const ACCESS: Access = Access::Read;
     const PERMISSIONS: &'static [Permission] = &[Permission::LogsRead];
 
-    async fn call(&self, ctx: &ToolContext, args: GetLogsArgs) -> Result<GetLogsOutput, ToolError> {
+    async fn call(&self, ctx: &ToolContext, args: GetLogsArgs) -> Result<Self::Output, ToolError> {
         let cursor = match args.cursor.as_deref().map(Cursor::decode).transpose()? {
             None => None,
             Some(Cursor::Logs(cursor)) => Some(cursor),
@@ -253,7 +253,7 @@ impl Tool for GetLogs {
             .map(|e| LogLine::new(e, &known))
             .collect();
         let deployment = DeploymentName::from(&detail.deployment);
-        Ok(fit(lines.len(), ctx.answer_budget(), |k| {
+        fit(Self::NAME, lines.len(), ctx.answer_budget(), |k| {
             let next = window.start + k as u64;
             GetLogsOutput {
                 deployment: deployment.clone(),
@@ -278,7 +278,7 @@ impl Tool for GetLogs {
                     .encode()
                 }),
             }
-        }))
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use webops_client::{DeploymentFilter, DeploymentStatus, WebOpsApiExt};
 
 use super::common::{DeploymentSummary, EnvironmentArg, plural, upstream_error};
-use super::page::{Cursor, DeploymentsCursor, fit, foreign_cursor};
+use super::page::{Cursor, DeploymentsCursor, Written, fit, foreign_cursor};
 use crate::identity::Permission;
 use crate::tool::{Access, Tool, ToolContext, ToolError, ToolOutput};
 
@@ -93,7 +93,7 @@ pub(crate) struct ListDeploymentsOutput {
 #[async_trait]
 impl Tool for ListDeployments {
     type Args = ListDeploymentsArgs;
-    type Output = ListDeploymentsOutput;
+    type Output = Written<ListDeploymentsOutput>;
 
     const NAME: &'static str = "webops_list_deployments";
     const TITLE: &'static str = "List deployments";
@@ -107,7 +107,7 @@ impl Tool for ListDeployments {
         &self,
         ctx: &ToolContext,
         args: ListDeploymentsArgs,
-    ) -> Result<ListDeploymentsOutput, ToolError> {
+    ) -> Result<Self::Output, ToolError> {
         let environment = args
             .environment
             .map(|e| webops_client::Environment::from(e).to_string());
@@ -167,7 +167,7 @@ impl Tool for ListDeployments {
             None => 0,
         };
         let rest: Vec<DeploymentSummary> = found.iter().skip(start).map(Into::into).collect();
-        Ok(fit(rest.len(), ctx.answer_budget(), |k| {
+        fit(Self::NAME, rest.len(), ctx.answer_budget(), |k| {
             ListDeploymentsOutput {
                 count: k,
                 truncated,
@@ -186,7 +186,7 @@ impl Tool for ListDeployments {
                     .encode()
                 }),
             }
-        }))
+        })
     }
 }
 

@@ -2,31 +2,107 @@
 //! [`fit`] finds the largest page that stays under it, and [`Cursor`] is the opaque token
 //! that continues a list or a log where the page ended.
 
+use std::borrow::Cow;
+use std::ops::Deref;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 
-use crate::tool::{ToolError, ToolOutput};
+use crate::tool::{ToolError, ToolOutput, structured_json};
 
 /// The output of `build(k)` for the largest `k` in `1..=len` whose answer fits in `budget`
-/// bytes (`build(len)` when everything fits). A page holds at least one item, so reading on
-/// always advances; a single item over the budget is refused by the pipeline.
-pub(crate) fn fit<O: ToolOutput>(len: usize, budget: usize, build: impl Fn(usize) -> O) -> O {
-    let all = build(len);
+/// bytes (`build(len)` when everything fits), written out. A page holds at least one item, so
+/// reading on always advances; a single item over the budget is refused by the pipeline.
+/// `tool` names the tool in the error of an output that cannot be serialized.
+pub(crate) fn fit<O: ToolOutput>(
+    tool: &str,
+    len: usize,
+    budget: usize,
+    build: impl Fn(usize) -> O,
+) -> Result<Written<O>, ToolError> {
+    let write = |k| Written::new(tool, build(k));
+    let all = write(len)?;
     if len <= 1 || all.answer_bytes() <= budget {
-        return all;
+        return Ok(all);
     }
-    // `fits` fits (or is the one-item floor), `over` does not.
-    let (mut fits, mut over) = (1, len);
+    // `fits` fits (or is the one-item floor), `over` does not; `best` is `fits` written.
+    let (mut fits, mut over, mut best) = (1, len, None);
     while over - fits > 1 {
         let mid = fits + (over - fits) / 2;
-        if build(mid).answer_bytes() <= budget {
-            fits = mid;
+        let page = write(mid)?;
+        if page.answer_bytes() <= budget {
+            (fits, best) = (mid, Some(page));
         } else {
             over = mid;
         }
     }
-    build(fits)
+    best.map_or_else(|| write(fits), Ok)
+}
+
+/// A tool's output with its answer already written: its text, and its structured content as
+/// JSON. [`fit`] measures a page by writing it, and the pipeline then copies what was written
+/// rather than writing the page a second time. It reads as the output it holds, and its schema
+/// is that output's.
+#[derive(Debug)]
+pub(crate) struct Written<O> {
+    output: O,
+    text: String,
+    json: Box<RawValue>,
+}
+
+impl<O: ToolOutput> Written<O> {
+    fn new(tool: &str, output: O) -> Result<Self, ToolError> {
+        Ok(Written {
+            text: output.to_text(),
+            json: structured_json(tool, &output)?,
+            output,
+        })
+    }
+}
+
+impl<O> Deref for Written<O> {
+    type Target = O;
+
+    fn deref(&self) -> &O {
+        &self.output
+    }
+}
+
+impl<O> Serialize for Written<O> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(s)
+    }
+}
+
+impl<O: JsonSchema> JsonSchema for Written<O> {
+    fn inline_schema() -> bool {
+        O::inline_schema()
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        O::schema_name()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        O::schema_id()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        O::json_schema(generator)
+    }
+}
+
+impl<O: ToolOutput> ToolOutput for Written<O> {
+    fn to_text(&self) -> String {
+        self.text.clone()
+    }
+
+    fn answer_bytes(&self) -> usize {
+        self.text.len() + self.json.get().len()
+    }
 }
 
 /// Where a paged read goes on. Opaque to callers: base64url of this JSON, checked when it
@@ -121,7 +197,7 @@ mod tests {
 
     use super::*;
 
-    #[derive(Serialize, schemars::JsonSchema)]
+    #[derive(Debug, Serialize, schemars::JsonSchema)]
     struct Items(Vec<String>);
 
     impl ToolOutput for Items {
@@ -136,15 +212,25 @@ mod tests {
 
     #[test]
     fn fit_takes_the_largest_page_under_the_budget() {
-        assert_eq!(fit(10, 10_000, items).0.len(), 10);
+        let fit = |len, budget| fit("t", len, budget, items).unwrap();
+        assert_eq!(fit(10, 10_000).0.len(), 10);
         for budget in [40, 100, 333, 1000] {
-            let page = fit(1000, budget, items);
+            let page = fit(1000, budget);
             assert!(page.answer_bytes() <= budget, "{budget}");
             assert!(items(page.0.len() + 1).answer_bytes() > budget, "{budget}");
+            // What was written is the page's text and JSON.
+            assert_eq!(page.to_text(), items(page.0.len()).to_text());
+            let json = serde_json::to_string(&*page).unwrap();
+            assert_eq!(serde_json::to_string(&page).unwrap(), json);
+            assert_eq!(page.answer_bytes(), items(page.0.len()).answer_bytes());
         }
         // At least one item, so that reading on advances.
-        assert_eq!(fit(1000, 1, items).0.len(), 1);
-        assert_eq!(fit(0, 1, items).0.len(), 0);
+        assert_eq!(fit(1000, 1).0.len(), 1);
+        assert_eq!(fit(0, 1).0.len(), 0);
+        assert_eq!(
+            schemars::schema_for!(Written<Items>),
+            schemars::schema_for!(Items)
+        );
     }
 
     #[test]
