@@ -257,21 +257,20 @@ fn output_response(id: RequestId, text: String, structured: &RawValue) -> Respon
     #[derive(Serialize)]
     struct WithStructured<'a> {
         #[serde(flatten)]
-        result: Value,
+        result: ServerResult,
         #[serde(rename = "structuredContent")]
         structured: &'a RawValue,
     }
     let result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    let result = match serde_json::to_value(ServerResult::from(CallToolResponse::from(result))) {
-        Ok(result) => result,
-        Err(e) => return unserializable(&e),
-    };
     json_body(
         StatusCode::OK,
         &JsonRpcResponse {
             jsonrpc: JsonRpcVersion2_0,
             id,
-            result: WithStructured { result, structured },
+            result: WithStructured {
+                result: ServerResult::from(CallToolResponse::from(result)),
+                structured,
+            },
         },
     )
 }
