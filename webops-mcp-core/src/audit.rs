@@ -389,12 +389,18 @@ impl AuditLog {
 
         let mut last = lock(&self.last_hash);
         record.insert("prev_hash".into(), Value::from(last.as_str()));
-        let mut record = Value::Object(record);
-        let hash = chain_hash(&last, &record);
-        if let Value::Object(map) = &mut record {
-            map.insert("hash".into(), Value::from(hash.as_str()));
-        }
-        self.sink.write_line(&canonical_json(&record))?;
+        // One canonical writing serves the hash and the line: `hash` goes in at its sorted
+        // place (it is hex, so it needs no escaping).
+        let mut line = String::with_capacity(512);
+        let at = write_object(&record, Some("hash"), &mut line);
+        let hash = hash_after(&last, &line);
+        // `record` has members (`prev_hash` at least): a comma goes on one side.
+        let member = match at == line.len() - 1 {
+            true => format!(",\"hash\":\"{hash}\""),
+            false => format!("\"hash\":\"{hash}\","),
+        };
+        line.insert_str(at, &member);
+        self.sink.write_line(&line)?;
         *last = hash;
         Ok(())
     }
@@ -403,9 +409,14 @@ impl AuditLog {
 /// The hash of a record: hex SHA-256 of `prev_hash` then the canonical JSON of the record
 /// without its `hash` member.
 fn chain_hash(prev_hash: &str, record_without_hash: &Value) -> String {
+    hash_after(prev_hash, &canonical_json(record_without_hash))
+}
+
+/// Hex SHA-256 of `prev_hash` then `canonical` (a record without its `hash`, canonical).
+fn hash_after(prev_hash: &str, canonical: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
-    hasher.update(canonical_json(record_without_hash).as_bytes());
+    hasher.update(canonical.as_bytes());
     hex::encode(hasher.finalize())
 }
 
@@ -417,8 +428,8 @@ pub(crate) fn canonical_json(value: &Value) -> String {
     out
 }
 
-/// Appends `value` in canonical form without an allocation per member: this runs twice for
-/// every tool call (the hash, then the line).
+/// Appends `value` in canonical form without an allocation per member: this runs for every
+/// tool call.
 fn write_canonical(value: &Value, out: &mut String) {
     match value {
         Value::Array(items) => {
@@ -432,18 +443,7 @@ fn write_canonical(value: &Value, out: &mut String) {
             out.push(']');
         }
         Value::Object(map) => {
-            let mut members: Vec<(&String, &Value)> = map.iter().collect();
-            members.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, member)) in members.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json_string(key, out);
-                out.push(':');
-                write_canonical(member, out);
-            }
-            out.push('}');
+            write_object(map, None, out);
         }
         Value::String(s) => write_json_string(s, out),
         // null, booleans and numbers exactly as serde_json renders them.
@@ -451,6 +451,30 @@ fn write_canonical(value: &Value, out: &mut String) {
             let _ = write!(out, "{scalar}");
         }
     }
+}
+
+/// Appends `map` in canonical form, and returns the offset in `out` where a member named `gap`
+/// (one `map` lacks) would go: where the first member whose name sorts after it starts, or
+/// at the closing brace.
+fn write_object(map: &Map<String, Value>, gap: Option<&str>, out: &mut String) -> usize {
+    let mut members: Vec<(&String, &Value)> = map.iter().collect();
+    members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.push('{');
+    let mut at = None;
+    for (i, (key, member)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if at.is_none() && gap.is_some_and(|gap| key.as_str() > gap) {
+            at = Some(out.len());
+        }
+        write_json_string(key, out);
+        out.push(':');
+        write_canonical(member, out);
+    }
+    let at = at.unwrap_or(out.len());
+    out.push('}');
+    at
 }
 
 /// A JSON string literal as serde_json writes it. It escapes only `"`, `\` and control
@@ -708,6 +732,11 @@ mod tests {
         let lines = sink.lines();
         assert_eq!(lines.len(), 3);
         assert!(!lines.concat().contains("s3cr3t-value"));
+        // Each line is canonical, `hash` at its sorted place.
+        for line in &lines {
+            let value: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(&canonical_json(&value), line);
+        }
         let first: Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(first["prev_hash"], GENESIS_HASH);
         assert!(first.get("server_id").is_none());
