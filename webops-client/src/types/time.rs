@@ -1,9 +1,9 @@
 //! Reading the API's timestamps. WebOps writes them in UTC, as
-//! `YYYY-MM-DDTHH:MM:SS[.fraction]` then `Z` or `+00:00`; [`plain_utc`] reads exactly that form
-//! directly, and everything else goes to chrono's own
-//! parser, so the accepted texts and their values are chrono's (a test compares the two).
-//! A list of deployments carries two or three timestamps per item, and chrono's general
-//! parser was a measurable share of decoding one.
+//! `YYYY-MM-DDTHH:MM:SS[.fraction]` then `Z` or `+00:00`; [`plain_utc`] reads exactly that
+//! form directly and everything else goes to chrono's own parser, so the accepted texts and
+//! their values are chrono's (a test compares the two). A list of deployments carries two or
+//! three timestamps per item, and chrono's general parser was a measurable share of decoding
+//! one.
 
 use std::fmt;
 
@@ -22,8 +22,8 @@ pub(crate) fn parse(text: &str) -> Result<Timestamp, chrono::ParseError> {
 }
 
 /// `text` when it is exactly `YYYY-MM-DDTHH:MM:SS` with 1 to 9 fraction digits or none, then
-/// `Z` or `+00:00`, and names a real time; `None` for anything else (a leap second, an offset, a space
-/// for the `T`), which chrono then reads.
+/// `Z` or `+00:00`, and names a real time; `None` for anything else (a leap second, another
+/// offset, a space for the `T`), which chrono then reads.
 pub(crate) fn plain_utc(text: &str) -> Option<Timestamp> {
     let b = text.as_bytes();
     let b = match b.strip_suffix(b"Z") {

@@ -1137,12 +1137,13 @@ async fn a_long_log_pages_under_the_configured_answer_budget_in_both_eras() {
     server.stop().await.unwrap();
 }
 
-/// The lean path answers a stateless `tools/call` exactly as rmcp does. Each call is sent
-/// twice: as clients send it, and with an extra `Accept` range carrying a weight (which
-/// rmcp accepts and the lean path leaves to rmcp); status and body must be the same, and
+/// The lean path answers a stateless `tools/call` as rmcp does. Each call is sent twice: as
+/// clients send it, and with an extra `Accept` range carrying a weight (which rmcp accepts and
+/// the lean path leaves to rmcp); status, media type and body (as JSON: the lean path keeps
+/// the structured content's members in the order the tool wrote them) must be the same, and
 /// `/metrics` counts only the first of each pair as the lean path's.
 #[tokio::test]
-async fn the_lean_path_answers_a_stateless_call_exactly_as_rmcp() {
+async fn the_lean_path_answers_a_stateless_call_as_rmcp_does() {
     let server = TestServer::start("").await;
     let lean_calls = || async {
         let metrics = reqwest::get(format!("{}/metrics", server.base()))
