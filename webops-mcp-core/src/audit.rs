@@ -16,11 +16,12 @@ use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
 
 use crate::confirm::Confirmed;
 use crate::identity::Identity;
@@ -315,29 +316,54 @@ pub(crate) struct AuditEntry<'a> {
     pub(crate) duration: Duration,
 }
 
-/// Owns the hash chain: the last hash and the sink write sit under one lock, so concurrent
-/// calls can neither interleave lines nor fork the chain.
+/// The audit log. One writer thread owns the sink and the hash chain and takes the records in
+/// the order they are handed to it, so concurrent calls can neither interleave lines nor fork
+/// the chain, and a slow write (a busy disk) blocks that thread, not the async runtime's
+/// workers nor the other calls.
 pub(crate) struct AuditLog {
-    sink: Arc<dyn AuditSink>,
-    last_hash: Mutex<String>,
+    records: mpsc::Sender<Job>,
     server_id: Option<String>,
+}
+
+/// A record for the writer (without `prev_hash` and `hash`), the trace context of the call it
+/// audits (a sink that exports records puts each in its call's trace), and where to say how
+/// its write went.
+struct Job {
+    record: Map<String, Value>,
+    context: opentelemetry::Context,
+    done: oneshot::Sender<io::Result<()>>,
+}
+
+/// A record handed to the writer; [`Written::wait`] says how its write went.
+#[must_use = "a record's write can fail; wait for it to log and count a failure"]
+pub(crate) struct Written(oneshot::Receiver<io::Result<()>>);
+
+impl Written {
+    /// Resolves once the record has been written, or failed to be (then the chain did not
+    /// advance). Dropping it leaves the record to be written all the same.
+    pub(crate) async fn wait(self) -> io::Result<()> {
+        self.0
+            .await
+            .unwrap_or_else(|_| Err(io::Error::other("the audit writer has stopped")))
+    }
 }
 
 impl AuditLog {
     /// A log continuing the chain already in `sink`; every record names `server_id` when
-    /// given.
-    pub(crate) fn new(sink: Arc<dyn AuditSink>, server_id: Option<String>) -> Self {
+    /// given. Fails when the writer thread cannot be started.
+    pub(crate) fn new(sink: Arc<dyn AuditSink>, server_id: Option<String>) -> io::Result<Self> {
         let last_hash = sink.last_hash().unwrap_or_else(|| GENESIS_HASH.to_owned());
-        AuditLog {
-            sink,
-            last_hash: Mutex::new(last_hash),
-            server_id,
-        }
+        let (records, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("webops-mcp-audit".to_owned())
+            .spawn(move || write_records(&*sink, last_hash, &queue))?;
+        Ok(AuditLog { records, server_id })
     }
 
-    /// Writes one record. On a sink failure the chain does not advance and the error is
-    /// returned for the caller to log and count; it never panics.
-    pub(crate) fn record(&self, entry: &AuditEntry<'_>) -> io::Result<()> {
+    /// Hands one record to the writer, at once: records are chained and written in the
+    /// order of these calls. On a sink failure the chain does not advance and [`Written`]
+    /// returns the error for the caller to log and count; nothing here panics.
+    pub(crate) fn record(&self, entry: &AuditEntry<'_>) -> Written {
         let mut arguments = entry.arguments.clone();
         redact_json(&mut arguments);
         let error = match entry.error {
@@ -387,22 +413,49 @@ impl AuditLog {
             record.insert("server_id".into(), Value::from(server_id.as_str()));
         }
 
-        let mut last = lock(&self.last_hash);
-        record.insert("prev_hash".into(), Value::from(last.as_str()));
+        let (done, written) = oneshot::channel();
+        // A writer that stopped drops the job, and `Written` says so.
+        let context = opentelemetry::Context::current();
+        let _ = self.records.send(Job {
+            record,
+            context,
+            done,
+        });
+        Written(written)
+    }
+}
+
+/// The writer thread: chains each record onto the last one written and writes it, until the
+/// log is dropped.
+fn write_records(sink: &dyn AuditSink, mut last_hash: String, queue: &mpsc::Receiver<Job>) {
+    for Job {
+        mut record,
+        context,
+        done,
+    } in queue
+    {
+        record.insert("prev_hash".into(), Value::from(last_hash.as_str()));
         // One canonical writing serves the hash and the line: `hash` goes in at its sorted
         // place (it is hex, so it needs no escaping).
         let mut line = String::with_capacity(512);
         let at = write_object(&record, Some("hash"), &mut line);
-        let hash = hash_after(&last, &line);
+        let hash = hash_after(&last_hash, &line);
         // `record` has members (`prev_hash` at least): a comma goes on one side.
         let member = match at == line.len() - 1 {
             true => format!(",\"hash\":\"{hash}\""),
             false => format!("\"hash\":\"{hash}\","),
         };
         line.insert_str(at, &member);
-        self.sink.write_line(&line)?;
-        *last = hash;
-        Ok(())
+        let result = {
+            let _call = context.attach();
+            sink.write_line(&line)
+        };
+        if result.is_ok() {
+            last_hash = hash;
+        }
+        // The caller may have stopped waiting (a cancelled call): the record is written all
+        // the same.
+        let _ = done.send(result);
     }
 }
 
@@ -682,6 +735,60 @@ mod tests {
     use crate::identity::{AuthMethod, PermissionSet};
     use serde_json::json;
 
+    impl Written {
+        /// [`Written::wait`], here and now.
+        fn wait_now(self) -> io::Result<()> {
+            futures::executor::block_on(self.wait())
+        }
+    }
+
+    #[test]
+    fn a_slow_sink_holds_up_only_the_writer_and_records_keep_their_order() {
+        // A sink stuck in a write (a busy disk): handing records on does not wait for it,
+        // and once it moves on they are written in the order they were handed on.
+        struct Stuck(Mutex<mpsc::Receiver<()>>, MemorySink);
+        impl AuditSink for Stuck {
+            fn write_line(&self, line: &str) -> io::Result<()> {
+                let _ = lock(&self.0).recv();
+                self.1.write_line(line)
+            }
+        }
+        let (go, wait) = mpsc::channel();
+        let sink = Arc::new(Stuck(Mutex::new(wait), MemorySink::new()));
+        let log = AuditLog::new(sink.clone(), None).unwrap();
+        let id = Identity::new("alice", AuthMethod::ApiKey, PermissionSet::all());
+        let args = json!({});
+        let ids = ["r1", "r2", "r3"];
+        let written: Vec<Written> = ids
+            .iter()
+            .map(|request_id| {
+                log.record(&AuditEntry {
+                    request_id,
+                    ..entry(&id, &args)
+                })
+            })
+            .collect();
+        assert!(sink.1.lines().is_empty());
+        for _ in &ids {
+            go.send(()).unwrap();
+        }
+        for w in written {
+            w.wait_now().unwrap();
+        }
+        let records = sink.1.records();
+        let order: Vec<&str> = records
+            .iter()
+            .map(|r| r["request_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(order, ids);
+        assert_eq!(
+            verify(sink.1.lines().join("\n").as_bytes())
+                .unwrap()
+                .records,
+            3
+        );
+    }
+
     fn entry<'a>(identity: &'a Identity, args: &'a Value) -> AuditEntry<'a> {
         AuditEntry {
             request_id: "req-1",
@@ -723,11 +830,11 @@ mod tests {
     #[test]
     fn records_chain_and_verify() {
         let sink = Arc::new(MemorySink::new());
-        let log = AuditLog::new(sink.clone(), None);
+        let log = AuditLog::new(sink.clone(), None).unwrap();
         let id = Identity::new("alice", AuthMethod::ApiKey, PermissionSet::all());
         let args = json!({"deployment_id": 1, "api_key": "s3cr3t-value"});
         for _ in 0..3 {
-            log.record(&entry(&id, &args)).unwrap();
+            log.record(&entry(&id, &args)).wait_now().unwrap();
         }
         let lines = sink.lines();
         assert_eq!(lines.len(), 3);
@@ -761,7 +868,9 @@ mod tests {
         let id = Identity::new("alice", AuthMethod::ApiKey, PermissionSet::all());
         let args = json!({});
         AuditLog::new(sink.clone(), None)
+            .unwrap()
             .record(&entry(&id, &args))
+            .wait_now()
             .unwrap();
         struct Continue(Arc<MemorySink>);
         impl AuditSink for Continue {
@@ -772,9 +881,10 @@ mod tests {
                 self.0.lines().last().and_then(|l| record_hash(l))
             }
         }
-        let log = AuditLog::new(Arc::new(Continue(sink.clone())), Some("web-1".to_owned()));
-        log.record(&entry(&id, &args)).unwrap();
-        log.record(&entry(&id, &args)).unwrap();
+        let log =
+            AuditLog::new(Arc::new(Continue(sink.clone())), Some("web-1".to_owned())).unwrap();
+        log.record(&entry(&id, &args)).wait_now().unwrap();
+        log.record(&entry(&id, &args)).wait_now().unwrap();
         let lines = sink.lines();
         let second: Value = serde_json::from_str(&lines[1]).unwrap();
         assert_eq!(second["server_id"], "web-1");
@@ -816,12 +926,12 @@ mod tests {
             }
         }
         let sink = Arc::new(Flaky(Mutex::new(0), MemorySink::new()));
-        let log = AuditLog::new(sink.clone(), None);
+        let log = AuditLog::new(sink.clone(), None).unwrap();
         let id = Identity::new("bob", AuthMethod::Stdio, PermissionSet::empty());
         let args = json!({});
-        log.record(&entry(&id, &args)).unwrap();
-        assert!(log.record(&entry(&id, &args)).is_err());
-        log.record(&entry(&id, &args)).unwrap();
+        log.record(&entry(&id, &args)).wait_now().unwrap();
+        assert!(log.record(&entry(&id, &args)).wait_now().is_err());
+        log.record(&entry(&id, &args)).wait_now().unwrap();
         assert_eq!(
             verify(sink.1.lines().join("\n").as_bytes())
                 .unwrap()
@@ -869,8 +979,8 @@ mod tests {
         let id = Identity::new("bob", AuthMethod::Stdio, PermissionSet::empty());
         let args = json!({});
         let sink = Arc::new(JsonLinesFileSink::open(&path).unwrap());
-        let log = AuditLog::new(sink.clone(), None);
-        log.record(&entry(&id, &args)).unwrap();
+        let log = AuditLog::new(sink.clone(), None).unwrap();
+        log.record(&entry(&id, &args)).wait_now().unwrap();
         let intact = std::fs::read(&path).unwrap();
 
         // The disk fills up 10 bytes into the next record.
@@ -886,7 +996,7 @@ mod tests {
         );
 
         // The chain goes on: in this process, and after a restart.
-        log.record(&entry(&id, &args)).unwrap();
+        log.record(&entry(&id, &args)).wait_now().unwrap();
         drop(log);
         let reopened = JsonLinesFileSink::open(&path).unwrap();
         let report = verify(io::BufReader::new(File::open(&path).unwrap())).unwrap();

@@ -166,7 +166,7 @@ impl Pipeline {
             )
             .instrument(span)
             .await;
-        record.finish(&result);
+        record.finish(&result).await;
         result
     }
 
@@ -459,8 +459,10 @@ struct CallRecord<'a> {
 }
 
 impl CallRecord<'_> {
-    fn finish(&mut self, result: &Result<CallOutput, CallError>) {
-        match result {
+    /// Logs, counts and audits how the call ended, and waits until its audit record is
+    /// written, so the answer never goes out before its record.
+    async fn finish(&mut self, result: &Result<CallOutput, CallError>) {
+        let written = match result {
             Ok(output) if output.dry_run => self.write(Outcome::DryRun, None, None, None),
             Ok(output) => self.write(Outcome::Ok, None, None, output.confirmed.as_ref()),
             Err(e) => {
@@ -468,20 +470,25 @@ impl CallRecord<'_> {
                     CallError::Tool(e) => e.reason().map(|r| r.as_str()),
                     _ => None,
                 };
-                self.write(e.outcome(), e.kind_and_message(), reason, None);
+                self.write(e.outcome(), e.kind_and_message(), reason, None)
             }
+        };
+        if let Some(written) = written {
+            written.await;
         }
     }
 
+    /// Logs, counts and hands the audit record to the audit writer, once. The future it
+    /// returns (with an audit log) waits for the record's write and logs and counts a failure.
     fn write(
         &mut self,
         outcome: Outcome,
         error: Option<(&str, &str)>,
         reason: Option<&str>,
         confirmation: Option<&Confirmed>,
-    ) {
+    ) -> Option<impl Future<Output = ()> + Send + use<>> {
         if self.done {
-            return;
+            return None;
         }
         self.done = true;
         let duration = self.started.elapsed();
@@ -502,6 +509,7 @@ impl CallRecord<'_> {
             duration_ms = duration_ms(duration),
             "tool call"
         );
+        let mut written_or_counted = None;
         if let Some(audit) = &self.pipeline.audit {
             let entry = AuditEntry {
                 request_id: self.request_id,
@@ -514,30 +522,33 @@ impl CallRecord<'_> {
                 confirmation,
                 duration,
             };
-            if let Err(e) = audit.record(&entry) {
-                tracing::error!(
-                    error = %e,
-                    request_id = self.request_id,
-                    "could not write the audit record"
-                );
-                self.pipeline.metrics.audit_write_failed();
-            }
+            let written = audit.record(&entry);
+            let (request_id, metrics) = (self.request_id.to_owned(), self.pipeline.metrics.clone());
+            written_or_counted = Some(async move {
+                if let Err(e) = written.wait().await {
+                    tracing::error!(error = %e, request_id, "could not write the audit record");
+                    metrics.audit_write_failed();
+                }
+            });
         }
         self.pipeline
             .metrics
             .record_call(self.tool, outcome, duration);
+        written_or_counted
     }
 }
 
 impl Drop for CallRecord<'_> {
     fn drop(&mut self) {
-        if !self.done {
-            self.write(
-                Outcome::Cancelled,
-                Some(("cancelled", "the caller went away before the call finished")),
-                None,
-                None,
-            );
+        let written = self.write(
+            Outcome::Cancelled,
+            Some(("cancelled", "the caller went away before the call finished")),
+            None,
+            None,
+        );
+        // The record is written either way; a task waits to log and count a failure.
+        if let (Some(written), Ok(runtime)) = (written, tokio::runtime::Handle::try_current()) {
+            runtime.spawn(written);
         }
     }
 }
