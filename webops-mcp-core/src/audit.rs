@@ -12,11 +12,12 @@
 //! shipped elsewhere); it is not a signature: whoever can rewrite the whole file can
 //! recompute the whole chain.
 
+use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -316,16 +317,27 @@ pub(crate) struct AuditEntry<'a> {
     pub(crate) duration: Duration,
 }
 
-/// The audit log. One writer thread owns the sink and the hash chain and takes the records in
-/// the order they are handed to it, so concurrent calls can neither interleave lines nor fork
-/// the chain, and a slow write (a busy disk) blocks that thread, not the async runtime's
-/// workers nor the other calls.
+/// The audit log: the hash chain and the records waiting to be written. A call writes its
+/// own record unless another call is writing; then it leaves the record to that writer and
+/// waits without blocking its thread. So concurrent calls can neither interleave lines nor fork
+/// the chain, and a slow write (a busy disk) blocks the thread that makes it, not every call.
 pub(crate) struct AuditLog {
-    records: mpsc::Sender<Job>,
+    sink: Arc<dyn AuditSink>,
+    chain: Mutex<Chain>,
     server_id: Option<String>,
 }
 
-/// A record for the writer (without `prev_hash` and `hash`), the trace context of the call it
+/// The chain's end and what waits to be chained onto it.
+struct Chain {
+    /// The `hash` of the last record written.
+    last_hash: String,
+    /// Records handed on while another call was writing, in order.
+    waiting: VecDeque<Job>,
+    /// Whether a call is writing (it writes everything waiting before it stops).
+    writing: bool,
+}
+
+/// A record to write (without `prev_hash` and `hash`), the trace context of the call it
 /// audits (a sink that exports records puts each in its call's trace), and where to say how
 /// its write went.
 struct Job {
@@ -334,7 +346,7 @@ struct Job {
     done: oneshot::Sender<io::Result<()>>,
 }
 
-/// A record handed to the writer; [`Written::wait`] says how its write went.
+/// A record handed on; [`Written::wait`] says how its write went.
 #[must_use = "a record's write can fail; wait for it to log and count a failure"]
 pub(crate) struct Written(oneshot::Receiver<io::Result<()>>);
 
@@ -344,25 +356,30 @@ impl Written {
     pub(crate) async fn wait(self) -> io::Result<()> {
         self.0
             .await
-            .unwrap_or_else(|_| Err(io::Error::other("the audit writer has stopped")))
+            .unwrap_or_else(|_| Err(io::Error::other("the audit record was not written")))
     }
 }
 
 impl AuditLog {
     /// A log continuing the chain already in `sink`; every record names `server_id` when
-    /// given. Fails when the writer thread cannot be started.
-    pub(crate) fn new(sink: Arc<dyn AuditSink>, server_id: Option<String>) -> io::Result<Self> {
+    /// given.
+    pub(crate) fn new(sink: Arc<dyn AuditSink>, server_id: Option<String>) -> Self {
         let last_hash = sink.last_hash().unwrap_or_else(|| GENESIS_HASH.to_owned());
-        let (records, queue) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("webops-mcp-audit".to_owned())
-            .spawn(move || write_records(&*sink, last_hash, &queue))?;
-        Ok(AuditLog { records, server_id })
+        AuditLog {
+            sink,
+            chain: Mutex::new(Chain {
+                last_hash,
+                waiting: VecDeque::new(),
+                writing: false,
+            }),
+            server_id,
+        }
     }
 
-    /// Hands one record to the writer, at once: records are chained and written in the
-    /// order of these calls. On a sink failure the chain does not advance and [`Written`]
-    /// returns the error for the caller to log and count; nothing here panics.
+    /// Chains and writes one record, or hands it to the call writing now: records are
+    /// chained and written in the order of these calls. On a sink failure the chain does not
+    /// advance and [`Written`] returns the error for the caller to log and count; nothing
+    /// here panics.
     pub(crate) fn record(&self, entry: &AuditEntry<'_>) -> Written {
         let mut arguments = entry.arguments.clone();
         redact_json(&mut arguments);
@@ -414,49 +431,55 @@ impl AuditLog {
         }
 
         let (done, written) = oneshot::channel();
-        // A writer that stopped drops the job, and `Written` says so.
-        let context = opentelemetry::Context::current();
-        let _ = self.records.send(Job {
+        let job = Job {
             record,
-            context,
+            context: opentelemetry::Context::current(),
             done,
-        });
+        };
+        let mut chain = lock(&self.chain);
+        chain.waiting.push_back(job);
+        if chain.writing {
+            return Written(written);
+        }
+        chain.writing = true;
+        while let Some(job) = chain.waiting.pop_front() {
+            let last_hash = chain.last_hash.clone();
+            drop(chain);
+            let (result, hash) = write_record(&*self.sink, job.record, job.context, &last_hash);
+            chain = lock(&self.chain);
+            if result.is_ok() {
+                chain.last_hash = hash;
+            }
+            // Its caller may have stopped waiting (a cancelled call): it is written all the
+            // same.
+            let _ = job.done.send(result);
+        }
+        chain.writing = false;
         Written(written)
     }
 }
 
-/// The writer thread: chains each record onto the last one written and writes it, until the
-/// log is dropped.
-fn write_records(sink: &dyn AuditSink, mut last_hash: String, queue: &mpsc::Receiver<Job>) {
-    for Job {
-        mut record,
-        context,
-        done,
-    } in queue
-    {
-        record.insert("prev_hash".into(), Value::from(last_hash.as_str()));
-        // One canonical writing serves the hash and the line: `hash` goes in at its sorted
-        // place (it is hex, so it needs no escaping).
-        let mut line = String::with_capacity(512);
-        let at = write_object(&record, Some("hash"), &mut line);
-        let hash = hash_after(&last_hash, &line);
-        // `record` has members (`prev_hash` at least): a comma goes on one side.
-        let member = match at == line.len() - 1 {
-            true => format!(",\"hash\":\"{hash}\""),
-            false => format!("\"hash\":\"{hash}\","),
-        };
-        line.insert_str(at, &member);
-        let result = {
-            let _call = context.attach();
-            sink.write_line(&line)
-        };
-        if result.is_ok() {
-            last_hash = hash;
-        }
-        // The caller may have stopped waiting (a cancelled call): the record is written all
-        // the same.
-        let _ = done.send(result);
-    }
+/// Writes `record` chained onto `last_hash`, in `context`; the result, and the record's hash.
+fn write_record(
+    sink: &dyn AuditSink,
+    mut record: Map<String, Value>,
+    context: opentelemetry::Context,
+    last_hash: &str,
+) -> (io::Result<()>, String) {
+    record.insert("prev_hash".into(), Value::from(last_hash));
+    // One canonical writing serves the hash and the line: `hash` goes in at its sorted place
+    // (it is hex, so it needs no escaping).
+    let mut line = String::with_capacity(512);
+    let at = write_object(&record, Some("hash"), &mut line);
+    let hash = hash_after(last_hash, &line);
+    // `record` has members (`prev_hash` at least): a comma goes on one side.
+    let member = match at == line.len() - 1 {
+        true => format!(",\"hash\":\"{hash}\""),
+        false => format!("\"hash\":\"{hash}\","),
+    };
+    line.insert_str(at, &member);
+    let _call = context.attach();
+    (sink.write_line(&line), hash)
 }
 
 /// The hash of a record: hex SHA-256 of `prev_hash` then the canonical JSON of the record
@@ -732,6 +755,8 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc;
+
     use crate::identity::{AuthMethod, PermissionSet};
     use serde_json::json;
 
@@ -743,9 +768,10 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_sink_holds_up_only_the_writer_and_records_keep_their_order() {
-        // A sink stuck in a write (a busy disk): handing records on does not wait for it,
-        // and once it moves on they are written in the order they were handed on.
+    fn a_slow_write_holds_up_only_its_writer_and_records_keep_their_order() {
+        // The first call's write is stuck (a busy disk): the calls after it hand their
+        // records on without waiting for it, and once it moves on the records are written
+        // in the order they were handed on.
         struct Stuck(Mutex<mpsc::Receiver<()>>, MemorySink);
         impl AuditSink for Stuck {
             fn write_line(&self, line: &str) -> io::Result<()> {
@@ -755,32 +781,36 @@ mod tests {
         }
         let (go, wait) = mpsc::channel();
         let sink = Arc::new(Stuck(Mutex::new(wait), MemorySink::new()));
-        let log = AuditLog::new(sink.clone(), None).unwrap();
+        let log = Arc::new(AuditLog::new(sink.clone(), None));
         let id = Identity::new("alice", AuthMethod::ApiKey, PermissionSet::all());
         let args = json!({});
-        let ids = ["r1", "r2", "r3"];
-        let written: Vec<Written> = ids
-            .iter()
-            .map(|request_id| {
-                log.record(&AuditEntry {
-                    request_id,
-                    ..entry(&id, &args)
-                })
+        let record = |request_id| {
+            log.record(&AuditEntry {
+                request_id,
+                ..entry(&id, &args)
             })
-            .collect();
-        assert!(sink.1.lines().is_empty());
-        for _ in &ids {
-            go.send(()).unwrap();
-        }
-        for w in written {
-            w.wait_now().unwrap();
-        }
+        };
+        std::thread::scope(|scope| {
+            let first = scope.spawn(|| record("r1").wait_now());
+            while !lock(&log.chain).writing {
+                std::thread::yield_now();
+            }
+            let later = [record("r2"), record("r3")];
+            assert!(sink.1.lines().is_empty());
+            for _ in 0..3 {
+                go.send(()).unwrap();
+            }
+            first.join().unwrap().unwrap();
+            for written in later {
+                written.wait_now().unwrap();
+            }
+        });
         let records = sink.1.records();
         let order: Vec<&str> = records
             .iter()
             .map(|r| r["request_id"].as_str().unwrap())
             .collect();
-        assert_eq!(order, ids);
+        assert_eq!(order, ["r1", "r2", "r3"]);
         assert_eq!(
             verify(sink.1.lines().join("\n").as_bytes())
                 .unwrap()
@@ -830,7 +860,7 @@ mod tests {
     #[test]
     fn records_chain_and_verify() {
         let sink = Arc::new(MemorySink::new());
-        let log = AuditLog::new(sink.clone(), None).unwrap();
+        let log = AuditLog::new(sink.clone(), None);
         let id = Identity::new("alice", AuthMethod::ApiKey, PermissionSet::all());
         let args = json!({"deployment_id": 1, "api_key": "s3cr3t-value"});
         for _ in 0..3 {
@@ -868,7 +898,6 @@ mod tests {
         let id = Identity::new("alice", AuthMethod::ApiKey, PermissionSet::all());
         let args = json!({});
         AuditLog::new(sink.clone(), None)
-            .unwrap()
             .record(&entry(&id, &args))
             .wait_now()
             .unwrap();
@@ -881,8 +910,7 @@ mod tests {
                 self.0.lines().last().and_then(|l| record_hash(l))
             }
         }
-        let log =
-            AuditLog::new(Arc::new(Continue(sink.clone())), Some("web-1".to_owned())).unwrap();
+        let log = AuditLog::new(Arc::new(Continue(sink.clone())), Some("web-1".to_owned()));
         log.record(&entry(&id, &args)).wait_now().unwrap();
         log.record(&entry(&id, &args)).wait_now().unwrap();
         let lines = sink.lines();
@@ -926,7 +954,7 @@ mod tests {
             }
         }
         let sink = Arc::new(Flaky(Mutex::new(0), MemorySink::new()));
-        let log = AuditLog::new(sink.clone(), None).unwrap();
+        let log = AuditLog::new(sink.clone(), None);
         let id = Identity::new("bob", AuthMethod::Stdio, PermissionSet::empty());
         let args = json!({});
         log.record(&entry(&id, &args)).wait_now().unwrap();
@@ -979,7 +1007,7 @@ mod tests {
         let id = Identity::new("bob", AuthMethod::Stdio, PermissionSet::empty());
         let args = json!({});
         let sink = Arc::new(JsonLinesFileSink::open(&path).unwrap());
-        let log = AuditLog::new(sink.clone(), None).unwrap();
+        let log = AuditLog::new(sink.clone(), None);
         log.record(&entry(&id, &args)).wait_now().unwrap();
         let intact = std::fs::read(&path).unwrap();
 

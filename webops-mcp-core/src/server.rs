@@ -456,17 +456,13 @@ impl WebOpsMcpServerBuilder {
                 Arc::new(client.build_any().map_err(BuildError::Client)?)
             }
         };
-        let audit = security
-            .audit_logging
-            .then(|| {
-                AuditLog::new(
-                    self.audit_sink
-                        .unwrap_or_else(|| Arc::new(StderrSink::new())),
-                    security.server_id.clone(),
-                )
-            })
-            .transpose()
-            .map_err(|e| BuildError::Config(format!("could not start the audit writer: {e}")))?;
+        let audit = security.audit_logging.then(|| {
+            AuditLog::new(
+                self.audit_sink
+                    .unwrap_or_else(|| Arc::new(StderrSink::new())),
+                security.server_id.clone(),
+            )
+        });
         let mut confirmations =
             Confirmations::new(security.confirmations.clone()).map_err(BuildError::Config)?;
         if let Some(nonces) = self.nonces {
