@@ -478,8 +478,8 @@ impl CallRecord<'_> {
         }
     }
 
-    /// Logs, counts and hands the audit record to the audit writer, once. The future it
-    /// returns (with an audit log) waits for the record's write and logs and counts a failure.
+    /// Logs, counts and audits the call's end, once. The future it returns (with an audit
+    /// log) waits for the record's write and logs and counts a failure.
     fn write(
         &mut self,
         outcome: Outcome,
@@ -509,7 +509,7 @@ impl CallRecord<'_> {
             duration_ms = duration_ms(duration),
             "tool call"
         );
-        let mut written_or_counted = None;
+        let mut waited = None;
         if let Some(audit) = &self.pipeline.audit {
             let entry = AuditEntry {
                 request_id: self.request_id,
@@ -524,7 +524,7 @@ impl CallRecord<'_> {
             };
             let written = audit.record(&entry);
             let (request_id, metrics) = (self.request_id.to_owned(), self.pipeline.metrics.clone());
-            written_or_counted = Some(async move {
+            waited = Some(async move {
                 if let Err(e) = written.wait().await {
                     tracing::error!(error = %e, request_id, "could not write the audit record");
                     metrics.audit_write_failed();
@@ -534,7 +534,7 @@ impl CallRecord<'_> {
         self.pipeline
             .metrics
             .record_call(self.tool, outcome, duration);
-        written_or_counted
+        waited
     }
 }
 
