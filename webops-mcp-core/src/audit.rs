@@ -442,6 +442,7 @@ impl AuditLog {
             return Written(written);
         }
         chain.writing = true;
+        let _duty = OnDuty(&self.chain);
         while let Some(job) = chain.waiting.pop_front() {
             let last_hash = chain.last_hash.clone();
             drop(chain);
@@ -456,6 +457,18 @@ impl AuditLog {
         }
         chain.writing = false;
         Written(written)
+    }
+}
+
+/// The writing call's duty: should a sink panic mid-write, the duty is given up, so the next
+/// call writes what is waiting instead of every call waiting for good.
+struct OnDuty<'a>(&'a Mutex<Chain>);
+
+impl Drop for OnDuty<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            lock(self.0).writing = false;
+        }
     }
 }
 
@@ -755,6 +768,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::panic::AssertUnwindSafe;
     use std::sync::mpsc;
 
     use crate::identity::{AuthMethod, PermissionSet};
@@ -831,6 +845,32 @@ mod tests {
             confirmation: None,
             duration: Duration::from_millis(3),
         }
+    }
+
+    #[test]
+    fn a_sink_that_panics_does_not_stop_the_log() {
+        struct Panics(std::sync::atomic::AtomicBool, MemorySink);
+        impl AuditSink for Panics {
+            fn write_line(&self, line: &str) -> io::Result<()> {
+                if !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    panic!("a sink's bug");
+                }
+                self.1.write_line(line)
+            }
+        }
+        let sink = Arc::new(Panics(Default::default(), MemorySink::new()));
+        let log = AuditLog::new(sink.clone(), None);
+        let id = Identity::new("alice", AuthMethod::ApiKey, PermissionSet::all());
+        let args = json!({});
+        let first = std::panic::catch_unwind(AssertUnwindSafe(|| log.record(&entry(&id, &args))));
+        assert!(first.is_err());
+        log.record(&entry(&id, &args)).wait_now().unwrap();
+        assert_eq!(
+            verify(sink.1.lines().join("\n").as_bytes())
+                .unwrap()
+                .records,
+            1
+        );
     }
 
     #[test]
