@@ -241,7 +241,28 @@ impl FromRequestParts<AppState> for Id {
 
 /// `{"success": true, "data": data}` with `status`.
 fn success(status: StatusCode, data: impl Serialize) -> Response {
-    (status, axum::Json(json!({"success": true, "data": data}))).into_response()
+    (status, axum::Json(Success::new(data))).into_response()
+}
+
+/// A successful answer, written straight from its data. A `Value` tree in between, built under
+/// the state's lock for a list, more than doubled the mock's CPU per listed page at 64
+/// concurrent lists: they queued on that lock.
+#[derive(Serialize)]
+struct Success<T, P = ()> {
+    success: bool,
+    data: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pagination: Option<P>,
+}
+
+impl<T> Success<T> {
+    fn new(data: T) -> Self {
+        Success {
+            success: true,
+            data,
+            pagination: None,
+        }
+    }
 }
 
 fn ok(data: impl Serialize) -> Response {
@@ -302,16 +323,16 @@ async fn list_deployments(
         .take(per_page)
         .map(|d| d.summary(at))
         .collect();
-    let body = json!({
-        "success": true,
-        "data": page,
-        "pagination": {
+    let body = Success {
+        success: true,
+        data: page,
+        pagination: Some(json!({
             "page": q.page,
             "per_page": q.per_page,
             "total": total,
             "total_pages": total.div_ceil(per_page),
-        }
-    });
+        })),
+    };
     Ok(axum::Json(body).into_response())
 }
 
