@@ -248,11 +248,11 @@ fn success(status: StatusCode, data: impl Serialize) -> Response {
 /// the state's lock for a list, more than doubled the mock's CPU per listed page at 64
 /// concurrent lists: they queued on that lock.
 #[derive(Serialize)]
-struct Success<T, P = ()> {
+struct Success<T> {
     success: bool,
     data: T,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pagination: Option<P>,
+    pagination: Option<Value>,
 }
 
 impl<T> Success<T> {
@@ -324,14 +324,13 @@ async fn list_deployments(
         .map(|d| d.summary(at))
         .collect();
     let body = Success {
-        success: true,
-        data: page,
         pagination: Some(json!({
             "page": q.page,
             "per_page": q.per_page,
             "total": total,
             "total_pages": total.div_ceil(per_page),
         })),
+        ..Success::new(page)
     };
     Ok(axum::Json(body).into_response())
 }
