@@ -12,8 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, StatusCode};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -195,9 +194,9 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
 /// Middleware after authentication: refuses a session opened by another identity, records the
 /// owner of a session the request opened, and forgets a session its owner deleted.
 pub(crate) async fn bind_session(
-    State(owners): State<Arc<SessionOwners>>,
+    owners: &Arc<SessionOwners>,
     request: Request,
-    next: Next,
+    next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
     let caller = request.extensions().get::<Identity>().map(owner_of);
     let presented = session_id(request.headers());
@@ -219,7 +218,7 @@ pub(crate) async fn bind_session(
         }
     }
     let deleting = request.method() == Method::DELETE;
-    let response = next.run(request).await;
+    let response = next(request).await;
     match (presented, caller) {
         (None, Some(caller)) => {
             if let Some(opened) = session_id(response.headers()) {

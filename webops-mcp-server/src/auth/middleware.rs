@@ -32,12 +32,21 @@ pub(crate) struct AuthLayerState {
     pub(crate) shared: SharedState,
 }
 
-/// The middleware: authentication under the failure throttle, `Identity` into the
-/// extensions.
-pub(crate) async fn authenticate(
+/// [`authenticate`] as a layer of its own (`/metrics`).
+pub(crate) async fn authenticate_layer(
     State(state): State<AuthLayerState>,
-    mut request: Request,
+    request: Request,
     next: Next,
+) -> Response {
+    authenticate(&state, request, async |request| next.run(request).await).await
+}
+
+/// The middleware: authentication under the failure throttle, `Identity` into the
+/// extensions, then `next`.
+pub(crate) async fn authenticate(
+    state: &AuthLayerState,
+    mut request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
     let peer = request
         .extensions()
@@ -48,7 +57,7 @@ pub(crate) async fn authenticate(
     // A password attempt reserves its place under the limit before argon2 runs; keys and
     // tokens are checked first (see the module documentation).
     let attempt = if Authenticator::is_basic(request.headers()) {
-        if let Err(unavailable) = observe_fleet(&state, ip).await {
+        if let Err(unavailable) = observe_fleet(state, ip).await {
             return unavailable;
         }
         match auth.throttle().reserve(ip) {
@@ -73,9 +82,9 @@ pub(crate) async fn authenticate(
                 return forbidden(permission);
             }
             request.extensions_mut().insert(identity);
-            next.run(request).await
+            next(request).await
         }
-        Err(failure) => refused(&state, ip, attempt, &failure).await,
+        Err(failure) => refused(state, ip, attempt, &failure).await,
     }
 }
 

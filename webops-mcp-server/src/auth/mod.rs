@@ -32,7 +32,7 @@ use crate::config::{ApiKeyEntry, AuthSettings};
 use basic::BasicAuth;
 use jwt::{JwtVerifier, looks_like_jwt};
 
-pub(crate) use middleware::{AuthLayerState, authenticate};
+pub(crate) use middleware::{AuthLayerState, authenticate, authenticate_layer};
 pub(crate) use proxy::ProxyTrust;
 pub(crate) use throttle::FailureThrottle;
 
