@@ -34,7 +34,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt as _, ErrorData, RoleClient};
 use serde_json::{Value, json};
 
-use crate::harness::{MockProcess, Proc, TempDir, free_port, new_key, wait_ready};
+use crate::harness::{CALL_TIMEOUT, MockProcess, Proc, TempDir, free_port, new_key, wait_ready};
 use crate::interop::{self, Checks};
 
 /// The per-user limit every replica is configured with.
@@ -278,11 +278,15 @@ fn modern() -> ClientLifecycleMode {
     }
 }
 
+/// One tool call, unanswered after [`CALL_TIMEOUT`] an error: an answer lost with a stopped
+/// replica must fail the call, not hang the check.
 async fn call(client: &Client, tool: &str, arguments: Value) -> Result<CallToolResult> {
     let arguments = arguments.as_object().cloned().unwrap_or_default();
-    Ok(client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
-        .await?)
+    let request = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
+    tokio::time::timeout(CALL_TIMEOUT, client.call_tool(request))
+        .await
+        .with_context(|| format!("{tool}: no answer within {} s", CALL_TIMEOUT.as_secs()))?
+        .map_err(Into::into)
 }
 
 fn text(result: &CallToolResult) -> String {
