@@ -25,7 +25,7 @@ use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
 use hyper_util::service::TowerToHyperService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -484,7 +484,8 @@ struct BodyRules {
 /// a client cannot hold a request open by sending its body slowly; an oversized body gets
 /// 413. A JSON POST whose body is not a valid JSON-RPC message gets 400 with its JSON-RPC
 /// error ([`jsonrpc::check`]) instead of reaching rmcp; one the lean path takes is answered
-/// there ([`Lean`]), within the answer timeout like any other.
+/// there ([`Lean`]), within the answer timeout like any other. rmcp's plain-text errors get
+/// a JSON-RPC body with the request's id ([`as_json_rpc_error`]).
 async fn read_body(
     rules: &BodyRules,
     request: Request,
@@ -496,6 +497,7 @@ async fn read_body(
     let limit = rules.read_timeout;
     match tokio::time::timeout(limit, read).await {
         Ok(Ok(mut bytes)) => {
+            let mut id = Value::Null;
             if parts.method == Method::POST && is_json(&parts.headers) {
                 let checked = jsonrpc::parse(&bytes).and_then(|message| {
                     let message = match &rules.lean {
@@ -505,6 +507,7 @@ async fn read_body(
                         },
                         None => message,
                     };
+                    id = request_id(&message);
                     jsonrpc::check_value(message).map(|_| None)
                 });
                 match checked {
@@ -525,7 +528,8 @@ async fn read_body(
                 let skip = bytes.len() - jsonrpc::without_bom(&bytes).len();
                 bytes = bytes.slice(skip..);
             }
-            next(Request::from_parts(parts, Body::from(bytes))).await
+            let response = next(Request::from_parts(parts, Body::from(bytes))).await;
+            as_json_rpc_error(response, id).await
         }
         Ok(Err(rejection)) => rejection.into_response(),
         Err(_) => (
@@ -557,15 +561,30 @@ fn is_json(headers: &http::HeaderMap) -> bool {
         })
 }
 
-/// Gives an `/mcp` error answer that is not JSON (rmcp answers HTTP misuse, such as a wrong
-/// media type, a missing `Accept`, an unknown session or a refused `Origin`, in plain text) a
-/// JSON-RPC error body with the same status and words: `-32001` for an unknown session,
-/// `-32000` otherwise, `"id": null`.
+/// Gives an `/mcp` error answer that is not JSON a JSON-RPC error body, with `"id": null`
+/// ([`as_json_rpc_error`]; `read_body` gives rmcp's answers to a request that request's id).
 async fn json_rpc_errors(
     request: Request,
     next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
-    let response = next(request).await;
+    as_json_rpc_error(next(request).await, Value::Null).await
+}
+
+/// The id of a JSON-RPC request (`null` for a notification, an answer or anything else).
+fn request_id(message: &Value) -> Value {
+    match message.get("id") {
+        Some(id) if message.get("method").is_some() => id.clone(),
+        _ => Value::Null,
+    }
+}
+
+/// Gives an error answer that is not JSON (rmcp answers HTTP misuse, such as a wrong media
+/// type, a missing `Accept`, an unknown session or a refused `Origin`, and a request it lost
+/// while stopping, in plain text) a JSON-RPC error body with the same status and words:
+/// `-32001` for an unknown session, `-32000` otherwise, and `id`. A client reads a JSON error
+/// as the answer to the request of that id, so `id` is the request's where there was one: a
+/// `null` one answers nothing, and rmcp's client then waits for good.
+async fn as_json_rpc_error(response: Response, id: Value) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -596,7 +615,7 @@ async fn json_rpc_errors(
     };
     let body = json!({
         "jsonrpc": "2.0",
-        "id": null,
+        "id": id,
         "error": {"code": code, "message": message},
     });
     parts.headers.remove(http::header::CONTENT_LENGTH);

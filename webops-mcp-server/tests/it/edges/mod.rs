@@ -222,16 +222,25 @@ async fn http_misuse_stays_4xx_with_a_json_body() {
             .into_bytes(),
     )
     .await;
-    for (what, response, status, code) in [
-        ("wrong media type", wrong_type, 415, -32000),
-        ("not accepting JSON and SSE", no_accept, 406, -32000),
-        ("wrong method", wrong_method, 405, -32000),
-        ("unknown session", unknown_session, 404, -32001),
+    // A JSON request's error carries its id (a client matches answers by id); one whose body
+    // was not read as JSON-RPC gets `null`.
+    let initialize_id = initialize_body()["id"].clone();
+    for (what, response, status, code, id) in [
+        ("wrong media type", wrong_type, 415, -32000, Value::Null),
+        (
+            "not accepting JSON and SSE",
+            no_accept,
+            406,
+            -32000,
+            initialize_id,
+        ),
+        ("wrong method", wrong_method, 405, -32000, Value::Null),
+        ("unknown session", unknown_session, 404, -32001, json!(2)),
     ] {
         assert_eq!(response.status().as_u16(), status, "{what}");
         let answer = json_body(response).await;
         assert_eq!(answer["error"]["code"], code, "{what}: {answer}");
-        assert_eq!(answer["id"], Value::Null, "{what}: {answer}");
+        assert_eq!(answer["id"], id, "{what}: {answer}");
     }
     server.stop().await.unwrap();
 }
