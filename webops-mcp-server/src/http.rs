@@ -23,6 +23,7 @@ use http::{Method, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
 use hyper_util::service::TowerToHyperService;
+use rmcp::model::JsonRpcMessage;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
@@ -507,8 +508,12 @@ async fn read_body(
                         },
                         None => message,
                     };
-                    id = request_id(&message);
-                    jsonrpc::check_value(message).map(|_| None)
+                    jsonrpc::check_value(message).map(|message| {
+                        if let JsonRpcMessage::Request(request) = message {
+                            id = request.id.into_json_value();
+                        }
+                        None
+                    })
                 });
                 match checked {
                     Err(refusal) => {
@@ -568,14 +573,6 @@ async fn json_rpc_errors(
     next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
     as_json_rpc_error(next(request).await, Value::Null).await
-}
-
-/// The id of a JSON-RPC request (`null` for a notification, an answer or anything else).
-fn request_id(message: &Value) -> Value {
-    match message.get("id") {
-        Some(id) if message.get("method").is_some() => id.clone(),
-        _ => Value::Null,
-    }
 }
 
 /// Gives an error answer that is not JSON (rmcp answers HTTP misuse, such as a wrong media
