@@ -169,7 +169,8 @@ impl ConfirmationConfig {
 }
 
 fn random_key() -> Vec<u8> {
-    // Two v4 UUIDs: 244 random bits from the operating system's generator.
+    // Two v4 UUIDs: 244 random bits from rand's thread-local generator (uuid's `fast-rng`),
+    // a cryptographically secure ChaCha stream seeded from the operating system.
     let mut key = uuid::Uuid::new_v4().as_bytes().to_vec();
     key.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
     key

@@ -236,8 +236,7 @@ impl HttpApp {
 
         let router = ops.merge(mcp).fallback(not_found).with_state(state).layer(
             ServiceBuilder::new()
-                .layer(from_fn_with_state(metrics, count_requests))
-                .layer(axum::middleware::from_fn(check_host))
+                .layer(from_fn_with_state(metrics, count_and_check_host))
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         );
         HttpApp {
@@ -460,13 +459,18 @@ async fn mcp_layers(
     .await
 }
 
-async fn count_requests(
+/// Counts every request by route and status, after refusing the ones with ambiguous hosts
+/// ([`host_refusal`]). One layer for both: a layer costs every request of every route.
+async fn count_and_check_host(
     State(metrics): State<Arc<HttpMetrics>>,
     request: Request,
     next: Next,
 ) -> Response {
     let route = route_label(request.extensions().get::<MatchedPath>());
-    let response = next.run(request).await;
+    let response = match host_refusal(&request) {
+        None => next.run(request).await,
+        Some(refusal) => refusal,
+    };
     metrics.record_request(route, response.status().as_u16());
     response
 }
@@ -623,26 +627,20 @@ async fn as_json_rpc_error(response: Response, id: Value) -> Response {
     Response::from_parts(parts, Body::from(body.to_string()))
 }
 
-/// Refuses with 400 a request with more than one `Host` header, or whose absolute-form target
-/// (`POST http://host/mcp`) names another authority than its `Host` header: the Host checks
-/// (rmcp's, and a proxy's) look at one of them, the routing at the other.
-async fn check_host(request: Request, next: Next) -> Response {
-    let hosts: Vec<&http::HeaderValue> = request
-        .headers()
-        .get_all(http::header::HOST)
-        .iter()
-        .collect();
-    let refusal = if hosts.len() > 1 {
-        Some("more than one Host header")
-    } else if let (Some(target), Some(host)) = (request.uri().authority(), hosts.first())
+/// The 400 answer to a request with more than one `Host` header, or whose absolute-form
+/// target (`POST http://host/mcp`) names another authority than its `Host` header: the Host
+/// checks (rmcp's, and a proxy's) look at one of them, the routing at the other.
+fn host_refusal(request: &Request) -> Option<Response> {
+    let mut hosts = request.headers().get_all(http::header::HOST).iter();
+    let host = hosts.next();
+    let why = if hosts.next().is_some() {
+        "more than one Host header"
+    } else if let (Some(target), Some(host)) = (request.uri().authority(), host)
         && !same_authority(target, request.uri().scheme_str(), host)
     {
-        Some("the request target names another host than the Host header")
+        "the request target names another host than the Host header"
     } else {
-        None
-    };
-    let Some(why) = refusal else {
-        return next.run(request).await;
+        return None;
     };
     tracing::warn!(why, "refused a request with ambiguous hosts");
     let body = if request.uri().path() == "/mcp" {
@@ -654,7 +652,7 @@ async fn check_host(request: Request, next: Next) -> Response {
     } else {
         json!({"error": "bad_request", "message": why})
     };
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+    Some((StatusCode::BAD_REQUEST, axum::Json(body)).into_response())
 }
 
 /// Whether the authority of an absolute-form target and a `Host` header name the same host and
