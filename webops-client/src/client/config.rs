@@ -352,7 +352,7 @@ impl ClientBuilder {
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         let http = reqwest::Client::builder()
-            .user_agent(user_agent)
+            .user_agent(user_agent.clone())
             .default_headers(headers)
             .timeout(config.timeout)
             // Redirects would silently turn a POST into a GET; retries are ours alone, so the
@@ -363,6 +363,8 @@ impl ClientBuilder {
             .map_err(|e| config_error(format!("could not set up the HTTP client: {e}")))?;
         Ok(Client {
             inner: Arc::new(Inner {
+                plain: super::plain::for_root(&root),
+                user_agent,
                 http,
                 server,
                 root,

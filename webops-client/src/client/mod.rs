@@ -1,6 +1,7 @@
 //! [`Client`]: the HTTP implementation of [`WebOpsApi`], its builder and its configuration.
 //!
-//! One [`Client`] holds one pooled `reqwest` client behind an `Arc`; every call goes through
+//! One [`Client`] holds its pooled HTTP client behind an `Arc`: hyper's own for a plain-HTTP
+//! WebOps without a proxy ([`plain`]), reqwest's otherwise. Every call goes through
 //! `Client::send` ([`send`]), which builds the URL, sends attempts under the retry policy
 //! ([`crate::retry`]), reports each attempt to the [`RequestObserver`] and decodes the answer
 //! ([`crate::decode`]). [`config`] holds the settings and the builder, [`endpoints`] the
@@ -8,6 +9,7 @@
 
 mod config;
 mod endpoints;
+mod plain;
 mod send;
 
 use std::fmt;
@@ -33,6 +35,9 @@ pub struct Client {
 
 struct Inner {
     http: reqwest::Client,
+    /// hyper's client for a plain-HTTP WebOps without a proxy, which `http` then never sends.
+    plain: Option<plain::Plain>,
+    user_agent: HeaderValue,
     /// The configured server URL, for messages.
     server: String,
     /// `{api_url}/api/{api_version}/`.

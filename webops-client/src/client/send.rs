@@ -4,14 +4,17 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use chrono::Utc;
-use reqwest::header::{self, HeaderValue};
+use http_body_util::{BodyExt as _, Full};
+use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Client;
 use super::config::{RequestEvent, config_error};
+use super::plain::Plain;
 use crate::decode::{Answer, Endpoint, RawAnswer, decode, redact};
 use crate::error::{Error, ErrorKind, Result};
 use crate::retry::{Wait, parse_retry_after};
@@ -96,7 +99,12 @@ impl Client {
     ) -> (Result<Answer<T>>, bool) {
         let inner = &*self.inner;
         let url = match inner.root.join(&call.path) {
-            Ok(url) => url,
+            Ok(mut url) => {
+                if !call.query.is_empty() {
+                    url.query_pairs_mut().extend_pairs(&call.query);
+                }
+                url
+            }
             Err(e) => {
                 let message = format!("could not build the URL of {}: {e}", call.template);
                 return (Err(config_error(message)), false);
@@ -173,45 +181,121 @@ impl Client {
         span: &mut Option<Box<dyn RequestSpan>>,
     ) -> Result<RawAnswer> {
         let inner = &*self.inner;
-        let mut request = inner.http.request(call.method.clone(), url.clone());
-        if !call.query.is_empty() {
-            request = request.query(&call.query);
-        }
+        let mut headers = HeaderMap::new();
         if call.authenticated
             && let Some(authorization) = &inner.authorization
         {
-            request = request.header(header::AUTHORIZATION, authorization.clone());
+            headers.insert(header::AUTHORIZATION, authorization.clone());
         }
         if let Some(key) = &call.idempotency_key {
-            request = request.header("Idempotency-Key", key.clone());
+            headers.insert("Idempotency-Key", key.clone());
         }
-        if let Some(body) = &call.body {
-            request = request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
+        if call.body.is_some() {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
-        let mut request = request
-            .build()
-            .map_err(|e| self.transport_error(&e, call))?;
         if let Some(tracer) = &inner.tracer {
             let template = format!("{}{}", inner.root.path(), call.template);
             *span = tracer.start(&TracedRequest {
                 method: call.method.as_str(),
                 url_template: &template,
-                url: request.url().as_str(),
+                url: url.as_str(),
                 attempt,
             });
             if let Some(span) = span {
-                span.inject(request.headers_mut());
+                span.inject(&mut headers);
             }
         }
-        let mut response = inner
-            .http
-            .execute(request)
+        match &inner.plain {
+            Some(plain) => {
+                tokio::time::timeout(inner.timeout, self.send_plain(plain, call, url, headers))
+                    .await
+                    .unwrap_or_else(|_| Err(self.timeout_error(call)))
+            }
+            None => self.send_reqwest(call, url, headers).await,
+        }
+    }
+
+    /// One attempt on hyper's client ([`plain`](super::plain)).
+    async fn send_plain(
+        &self,
+        plain: &Plain,
+        call: &Call,
+        url: &Url,
+        mut headers: HeaderMap,
+    ) -> Result<RawAnswer> {
+        let inner = &*self.inner;
+        let uri = http::Uri::try_from(url.as_str()).map_err(|e| {
+            config_error(format!(
+                "could not build the request {} {}: {e}",
+                call.method, call.template
+            ))
+        })?;
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(header::USER_AGENT, inner.user_agent.clone());
+        let body = call.body.clone().map(Bytes::from).unwrap_or_default();
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = call.method.clone();
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let response = plain
+            .request(request)
             .await
-            .map_err(|e| self.transport_error(&e, call))?;
-        let status = response.status().as_u16();
-        let headers = response.headers();
+            .map_err(|e| self.transport_error(&e, e.is_connect(), call))?;
+        let (parts, mut incoming) = response.into_parts();
+        let mut answer = self.answer_head(call, parts.status.as_u16(), &parts.headers)?;
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|e| self.transport_error(&e, false, call))?;
+            if let Ok(chunk) = frame.into_data() {
+                if answer.body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(too_large(call, answer.status));
+                }
+                answer.body.extend_from_slice(&chunk);
+            }
+        }
+        Ok(answer)
+    }
+
+    /// One attempt on reqwest's client (HTTPS, or through a proxy).
+    async fn send_reqwest(&self, call: &Call, url: &Url, headers: HeaderMap) -> Result<RawAnswer> {
+        let inner = &*self.inner;
+        let mut request = inner
+            .http
+            .request(call.method.clone(), url.clone())
+            .headers(headers);
+        if let Some(body) = &call.body {
+            request = request.body(body.clone());
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| self.reqwest_error(&e, call))?;
+        let mut answer = self.answer_head(call, response.status().as_u16(), response.headers())?;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.reqwest_error(&e, call))?
+        {
+            if answer.body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large(call, answer.status));
+            }
+            answer.body.extend_from_slice(&chunk);
+        }
+        Ok(answer)
+    }
+
+    /// An answer with its status and what its headers say, its body still to read; a body
+    /// announced larger than the client reads is refused at once.
+    fn answer_head(&self, call: &Call, status: u16, headers: &HeaderMap) -> Result<RawAnswer> {
+        let length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(too_large(call, status));
+        }
         let retry_after = headers
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
@@ -219,54 +303,54 @@ impl Client {
         let location = headers
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .map(|v| redact(v, inner.token.as_deref()));
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-        {
-            return Err(too_large(call, status));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(&e, call))?
-        {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(too_large(call, status));
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map(|v| redact(v, self.inner.token.as_deref()));
         Ok(RawAnswer {
             status,
             retry_after,
             location,
-            body,
+            body: Vec::new(),
         })
     }
 
-    /// The [`Error`] of an attempt that got no complete answer.
-    fn transport_error(&self, error: &reqwest::Error, call: &Call) -> Error {
-        let inner = &*self.inner;
+    /// The [`Error`] of a reqwest attempt that got no complete answer.
+    fn reqwest_error(&self, error: &reqwest::Error, call: &Call) -> Error {
         if error.is_timeout() {
-            return Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "WebOps did not answer {} {} within {}",
-                    call.method,
-                    call.template,
-                    human_duration(inner.timeout)
-                ),
-            );
+            return self.timeout_error(call);
         }
-        let cause = redact(&root_cause(error), inner.token.as_deref());
         if error.is_builder() {
+            let cause = redact(&root_cause(error), self.inner.token.as_deref());
             return config_error(format!(
                 "could not build the request {} {}: {cause}",
                 call.method, call.template
             ));
         }
-        if error.is_connect() {
+        self.transport_error(error, error.is_connect(), call)
+    }
+
+    /// The [`Error`] of an attempt that WebOps did not answer in time.
+    fn timeout_error(&self, call: &Call) -> Error {
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "WebOps did not answer {} {} within {}",
+                call.method,
+                call.template,
+                human_duration(self.inner.timeout)
+            ),
+        )
+    }
+
+    /// The [`Error`] of an attempt that got no complete answer: it could not connect, or
+    /// the connection failed later.
+    fn transport_error(
+        &self,
+        error: &(dyn std::error::Error + 'static),
+        connect: bool,
+        call: &Call,
+    ) -> Error {
+        let inner = &*self.inner;
+        let cause = redact(&root_cause(error), inner.token.as_deref());
+        if connect {
             let message = format!("could not connect to WebOps at {}: {cause}", inner.server);
             return Error::new(ErrorKind::Connection, message);
         }

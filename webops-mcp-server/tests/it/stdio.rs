@@ -10,6 +10,7 @@ use rmcp::ServiceExt as _;
 use rmcp::model::ClientConfig;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use webops_mcp_testkit::{MockWebOps, Seed};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_demo_serves_every_tool_and_stdout_is_only_protocol() {
@@ -257,4 +258,58 @@ async fn tools_list_of_the_demo_stays_within_its_byte_budget() {
         "tools/list is {bytes} bytes, over its budget of {TOOLS_LIST_BUDGET} ({})",
         per_tool.join(", ")
     );
+}
+
+/// A WebOps behind a proxy of the environment (`HTTP_PROXY`) is still reached through that
+/// proxy: the API client sends plain HTTP on hyper's client itself only when no proxy
+/// intercepts the URL, and leaves proxies to reqwest. The mock stands in for the proxy (it
+/// answers the absolute-form request itself); the API URL names a host that does not
+/// resolve, so only the proxy can have answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webops_behind_a_proxy_of_the_environment_is_reached_through_it() {
+    let mock = MockWebOps::builder()
+        .seed(Seed::Demo)
+        .start()
+        .await
+        .unwrap();
+    let mut command = tokio::process::Command::from(common::command());
+    for name in [
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        command.env_remove(name);
+    }
+    let mut child = command
+        .arg("stdio")
+        .env("WEBOPS_API_URL", "http://webops.invalid")
+        .env("WEBOPS_API_FLAVOR", "v1")
+        .env("WEBOPS_API_KEY", mock.token())
+        .env("HTTP_PROXY", mock.base_url())
+        .env("NO_PROXY", "")
+        .env("no_proxy", "")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (stdout, stdin) = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
+    let client = ClientConfig::default()
+        .serve((stdout, stdin))
+        .await
+        .unwrap();
+    let result = call(&client, "webops_list_deployments", json!({})).await;
+    assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+    let listed = result.structured_content.unwrap();
+    assert_eq!(listed["count"], 8, "{listed}");
+    let through_proxy = mock
+        .requests()
+        .into_iter()
+        .any(|r| r.path == "/api/v1/deployments/" && r.headers["host"] == "webops.invalid");
+    assert!(through_proxy, "{:?}", mock.requests());
+    client.cancel().await.unwrap();
+    mock.shutdown().await;
 }
