@@ -249,10 +249,7 @@ impl Client {
         while let Some(frame) = incoming.frame().await {
             let frame = frame.map_err(|e| self.transport_error(&e, false, call))?;
             if let Ok(chunk) = frame.into_data() {
-                if answer.body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(too_large(call, answer.status));
-                }
-                answer.body.extend_from_slice(&chunk);
+                append(&mut answer, &chunk, call)?;
             }
         }
         Ok(answer)
@@ -278,10 +275,7 @@ impl Client {
             .await
             .map_err(|e| self.reqwest_error(&e, call))?
         {
-            if answer.body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(too_large(call, answer.status));
-            }
-            answer.body.extend_from_slice(&chunk);
+            append(&mut answer, &chunk, call)?;
         }
         Ok(answer)
     }
@@ -364,6 +358,15 @@ impl Client {
     pub(super) async fn data<T: DeserializeOwned>(&self, call: Call) -> Result<T> {
         Ok(self.send(call).await?.data)
     }
+}
+
+/// Adds `chunk` to the answer's body, unless the body would outgrow what the client reads.
+fn append(answer: &mut RawAnswer, chunk: &[u8], call: &Call) -> Result<()> {
+    if answer.body.len() + chunk.len() > MAX_BODY_BYTES {
+        return Err(too_large(call, answer.status));
+    }
+    answer.body.extend_from_slice(chunk);
+    Ok(())
 }
 
 fn too_large(call: &Call, status: u16) -> Error {
