@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{self, Recorder, Seen, builder, client, hits, requests_to};
 use webops_client::*;
@@ -753,4 +753,64 @@ async fn the_token_never_leaks() {
             .iter()
             .any(|r| { r.header("authorization") == Some(format!("Bearer {SECRET}").as_str()) })
     );
+}
+
+/// A server that answers every request with `head` and then, when `chunked`, a chunked body
+/// of 33 MiB of JSON-ish bytes in 1 MiB chunks.
+async fn big_answer_server(head: &'static str, chunked: bool) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(head.as_bytes()).await;
+                if chunked {
+                    let chunk = vec![b' '; 1 << 20];
+                    for _ in 0..33 {
+                        let size = format!("{:x}\r\n", chunk.len());
+                        if socket.write_all(size.as_bytes()).await.is_err()
+                            || socket.write_all(&chunk).await.is_err()
+                            || socket.write_all(b"\r\n").await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    let _ = socket.write_all(b"0\r\n\r\n").await;
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn an_answer_larger_than_the_client_reads_is_refused() {
+    let announced = big_answer_server(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 41943040\r\n\r\n",
+        false,
+    )
+    .await;
+    let streamed = big_answer_server(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+        true,
+    )
+    .await;
+    for url in [announced, streamed] {
+        let client = Client::builder()
+            .base_url(&url)
+            .token("some-secret-token")
+            .max_retries(0)
+            .build()
+            .unwrap();
+        let error = client.status().await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Decode, "{error}");
+        assert_eq!(error.status(), Some(200), "{error}");
+        assert_eq!(
+            error.message(),
+            "the WebOps answer to GET status/ is larger than 32 MiB",
+            "{url}"
+        );
+    }
 }
